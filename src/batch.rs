@@ -1,0 +1,358 @@
+//! Arrow schemas of the dataset's tables and the builders that fill them.
+//!
+//! Timestamps are UTC microseconds. Column names and types are a contract
+//! with users' SQL: add columns, never rename or retype them.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// Schema of `events`.
+pub fn events_schema() -> SchemaRef {
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    let req = |n: &str| Field::new(n, DataType::Utf8, false);
+    Arc::new(Schema::new(vec![
+        Field::new("ts", ts_type(), false),
+        req("kind"),
+        req("token"),
+        req("campaign_id"),
+        req("recipient_id"),
+        s("variant"),
+        s("link_id"),
+        s("url"),
+        Field::new("sent_at", ts_type(), false),
+        Field::new("seconds_since_sent", DataType::Int64, false),
+        req("ip"),
+        req("method"),
+        Field::new("status", DataType::Int32, false),
+        Field::new("bytes", DataType::Int64, true),
+        s("referer"),
+        s("user_agent"),
+        s("ua_name"),
+        s("ua_category"),
+        s("os"),
+        s("country"),
+        s("city"),
+        s("time_zone"),
+        Field::new("asn", DataType::Int64, true),
+        s("as_org"),
+        s("network"),
+        req("class"),
+        req("rule_id"),
+        req("reason"),
+        req("source_file"),
+        Field::new("source_line", DataType::Int64, false),
+    ]))
+}
+
+/// Schema of `rejects`.
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("source_line", DataType::Int64, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("detail", DataType::Utf8, false),
+        Field::new("raw_line", DataType::Utf8, false),
+    ]))
+}
+
+/// Schema of `manifest`.
+pub fn manifest_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("token", DataType::Utf8, false),
+        Field::new("campaign_id", DataType::Utf8, false),
+        Field::new("recipient_id", DataType::Utf8, false),
+        Field::new("variant", DataType::Utf8, true),
+        Field::new("sent_at", ts_type(), false),
+    ]))
+}
+
+/// Schema of `links`.
+pub fn links_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("link_id", DataType::Utf8, false),
+        Field::new("campaign_id", DataType::Utf8, false),
+        Field::new("url", DataType::Utf8, false),
+    ]))
+}
+
+/// One event, borrowed from the stages that produced it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRow<'a> {
+    /// Hit time, UTC microseconds.
+    pub ts: i64,
+    /// `open` or `click`.
+    pub kind: &'a str,
+    /// The token.
+    pub token: &'a str,
+    /// Campaign.
+    pub campaign_id: &'a str,
+    /// Recipient.
+    pub recipient_id: &'a str,
+    /// Variant (empty = null).
+    pub variant: &'a str,
+    /// Link id for clicks.
+    pub link_id: Option<&'a str>,
+    /// Link destination for clicks.
+    pub url: Option<&'a str>,
+    /// Send time, UTC microseconds.
+    pub sent_at: i64,
+    /// Client address as stored.
+    pub ip: &'a str,
+    /// Request method.
+    pub method: &'a str,
+    /// Response status.
+    pub status: u16,
+    /// Body bytes.
+    pub bytes: Option<u64>,
+    /// Referer (empty = null).
+    pub referer: &'a str,
+    /// User agent (empty = null).
+    pub user_agent: &'a str,
+    /// Client name.
+    pub ua_name: Option<&'a str>,
+    /// Device category.
+    pub ua_category: Option<&'a str>,
+    /// OS.
+    pub os: Option<&'a str>,
+    /// Country code.
+    pub country: Option<&'a str>,
+    /// City.
+    pub city: Option<&'a str>,
+    /// Time zone.
+    pub time_zone: Option<&'a str>,
+    /// AS number.
+    pub asn: Option<u32>,
+    /// AS organisation.
+    pub as_org: Option<&'a str>,
+    /// Operator of the listed network the address is in.
+    pub network: Option<&'a str>,
+    /// Class.
+    pub class: &'a str,
+    /// Rule id.
+    pub rule_id: &'a str,
+    /// Reason.
+    pub reason: &'a str,
+    /// Input name.
+    pub source_file: &'a str,
+    /// Line number.
+    pub source_line: u64,
+}
+
+fn opt(b: &mut StringBuilder, v: Option<&str>) {
+    match v {
+        Some(s) if !s.is_empty() => b.append_value(s),
+        _ => b.append_null(),
+    }
+}
+
+/// Column builders for `events`.
+pub struct EventBuilder {
+    ts: TimestampMicrosecondBuilder,
+    strs: Vec<StringBuilder>,
+    sent_at: TimestampMicrosecondBuilder,
+    secs: Int64Builder,
+    status: Int32Builder,
+    bytes: Int64Builder,
+    asn: Int64Builder,
+    line: Int64Builder,
+    len: usize,
+}
+
+// Positions in `strs`, in schema order.
+const S_KIND: usize = 0;
+const S_TOKEN: usize = 1;
+const S_CAMPAIGN: usize = 2;
+const S_RECIPIENT: usize = 3;
+const S_VARIANT: usize = 4;
+const S_LINK: usize = 5;
+const S_URL: usize = 6;
+const S_IP: usize = 7;
+const S_METHOD: usize = 8;
+const S_REFERER: usize = 9;
+const S_UA: usize = 10;
+const S_UA_NAME: usize = 11;
+const S_UA_CAT: usize = 12;
+const S_OS: usize = 13;
+const S_COUNTRY: usize = 14;
+const S_CITY: usize = 15;
+const S_TZ: usize = 16;
+const S_AS_ORG: usize = 17;
+const S_NETWORK: usize = 18;
+const S_CLASS: usize = 19;
+const S_RULE: usize = 20;
+const S_REASON: usize = 21;
+const S_FILE: usize = 22;
+const N_STRS: usize = 23;
+
+impl EventBuilder {
+    /// Builders sized for `cap` rows.
+    pub fn with_capacity(cap: usize) -> Self {
+        EventBuilder {
+            ts: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"),
+            strs: (0..N_STRS).map(|_| StringBuilder::with_capacity(cap, cap * 16)).collect(),
+            sent_at: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"),
+            secs: Int64Builder::with_capacity(cap),
+            status: Int32Builder::with_capacity(cap),
+            bytes: Int64Builder::with_capacity(cap),
+            asn: Int64Builder::with_capacity(cap),
+            line: Int64Builder::with_capacity(cap),
+            len: 0,
+        }
+    }
+
+    /// Rows appended since the last [`EventBuilder::finish`].
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no rows are pending.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends one event.
+    pub fn append(&mut self, r: &EventRow<'_>) {
+        self.ts.append_value(r.ts);
+        let s = &mut self.strs;
+        s[S_KIND].append_value(r.kind);
+        s[S_TOKEN].append_value(r.token);
+        s[S_CAMPAIGN].append_value(r.campaign_id);
+        s[S_RECIPIENT].append_value(r.recipient_id);
+        opt(&mut s[S_VARIANT], Some(r.variant));
+        opt(&mut s[S_LINK], r.link_id);
+        opt(&mut s[S_URL], r.url);
+        s[S_IP].append_value(r.ip);
+        s[S_METHOD].append_value(r.method);
+        opt(&mut s[S_REFERER], Some(r.referer));
+        opt(&mut s[S_UA], Some(r.user_agent));
+        opt(&mut s[S_UA_NAME], r.ua_name);
+        opt(&mut s[S_UA_CAT], r.ua_category);
+        opt(&mut s[S_OS], r.os);
+        opt(&mut s[S_COUNTRY], r.country);
+        opt(&mut s[S_CITY], r.city);
+        opt(&mut s[S_TZ], r.time_zone);
+        opt(&mut s[S_AS_ORG], r.as_org);
+        opt(&mut s[S_NETWORK], r.network);
+        s[S_CLASS].append_value(r.class);
+        s[S_RULE].append_value(r.rule_id);
+        s[S_REASON].append_value(r.reason);
+        s[S_FILE].append_value(r.source_file);
+        self.sent_at.append_value(r.sent_at);
+        self.secs.append_value((r.ts - r.sent_at).div_euclid(1_000_000));
+        self.status.append_value(r.status as i32);
+        self.bytes.append_option(r.bytes.map(|b| b as i64));
+        self.asn.append_option(r.asn.map(|a| a as i64));
+        self.line.append_value(r.source_line as i64);
+        self.len += 1;
+    }
+
+    /// Takes the pending rows as a batch.
+    pub fn finish(&mut self) -> RecordBatch {
+        self.len = 0;
+        let mut s: Vec<ArrayRef> = self.strs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+        let mut take = |i: usize| std::mem::replace(&mut s[i], Arc::new(arrow::array::NullArray::new(0)));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            take(S_KIND),
+            take(S_TOKEN),
+            take(S_CAMPAIGN),
+            take(S_RECIPIENT),
+            take(S_VARIANT),
+            take(S_LINK),
+            take(S_URL),
+            Arc::new(self.sent_at.finish()),
+            Arc::new(self.secs.finish()),
+            take(S_IP),
+            take(S_METHOD),
+            Arc::new(self.status.finish()),
+            Arc::new(self.bytes.finish()),
+            take(S_REFERER),
+            take(S_UA),
+            take(S_UA_NAME),
+            take(S_UA_CAT),
+            take(S_OS),
+            take(S_COUNTRY),
+            take(S_CITY),
+            take(S_TZ),
+            Arc::new(self.asn.finish()),
+            take(S_AS_ORG),
+            take(S_NETWORK),
+            take(S_CLASS),
+            take(S_RULE),
+            take(S_REASON),
+            take(S_FILE),
+            Arc::new(self.line.finish()),
+        ];
+        RecordBatch::try_new(events_schema(), cols).expect("event columns match the schema")
+    }
+}
+
+/// Column builders for `rejects`.
+pub struct RejectBuilder {
+    file: StringBuilder,
+    line: Int64Builder,
+    reason: StringBuilder,
+    detail: StringBuilder,
+    raw: StringBuilder,
+    len: usize,
+}
+
+impl Default for RejectBuilder {
+    fn default() -> Self {
+        RejectBuilder {
+            file: StringBuilder::new(),
+            line: Int64Builder::new(),
+            reason: StringBuilder::new(),
+            detail: StringBuilder::new(),
+            raw: StringBuilder::new(),
+            len: 0,
+        }
+    }
+}
+
+impl RejectBuilder {
+    /// Rows pending.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no rows are pending.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends one reject. Raw bytes that are not UTF-8 are kept with
+    /// U+FFFD in their place (nginx itself escapes such bytes as `\xHH`).
+    pub fn append(&mut self, file: &str, line: u64, reason: &str, detail: &str, raw: &[u8]) {
+        self.file.append_value(file);
+        self.line.append_value(line as i64);
+        self.reason.append_value(reason);
+        self.detail.append_value(detail);
+        self.raw.append_value(String::from_utf8_lossy(raw));
+        self.len += 1;
+    }
+
+    /// Takes the pending rows as a batch.
+    pub fn finish(&mut self) -> RecordBatch {
+        self.len = 0;
+        RecordBatch::try_new(
+            rejects_schema(),
+            vec![
+                Arc::new(self.file.finish()),
+                Arc::new(self.line.finish()),
+                Arc::new(self.reason.finish()),
+                Arc::new(self.detail.finish()),
+                Arc::new(self.raw.finish()),
+            ],
+        )
+        .expect("reject columns match the schema")
+    }
+}

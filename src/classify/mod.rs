@@ -1,0 +1,268 @@
+//! Classification: ordered rules (data, `rules/default-rules.toml`), first
+//! match wins, and the verdict names the rule that decided it.
+//!
+//! Rules only look at [`Features`] of a hit, never at raw log bytes, so the
+//! same rules can run again over stored events.
+
+pub mod networks;
+
+use serde::Deserialize;
+
+use crate::track::Kind;
+pub use networks::{NetMatch, Networks, Role, RoleSet};
+
+/// The classes a hit can get. The names are the stored `class` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    /// A person.
+    Human,
+    /// A webmail image proxy fetched on a person's behalf: an open, but the
+    /// address and device are the proxy's.
+    ImageProxy,
+    /// Apple Mail Privacy Protection prefetch: no person is implied.
+    AppleMpp,
+    /// A security gateway or link checker.
+    Scanner,
+    /// A crawler or link-preview bot.
+    Crawler,
+}
+
+impl Class {
+    /// Every class, in report order.
+    pub const ALL: [Class; 5] = [Class::Human, Class::ImageProxy, Class::AppleMpp, Class::Scanner, Class::Crawler];
+
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Class::Human => "human",
+            Class::ImageProxy => "image_proxy",
+            Class::AppleMpp => "apple_mpp",
+            Class::Scanner => "scanner",
+            Class::Crawler => "crawler",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What the rules may look at.
+#[derive(Debug, Clone, Copy)]
+pub struct Features<'a> {
+    /// Open or click.
+    pub kind: Kind,
+    /// Request method.
+    pub method: &'a [u8],
+    /// User agent, lower-cased (empty when absent).
+    pub ua_lower: &'a str,
+    /// User agent as sent, trimmed.
+    pub ua: &'a str,
+    /// Roles of every listed network and ASN the address belongs to.
+    pub network_roles: RoleSet,
+    /// Seconds between sending and the hit, when known.
+    pub seconds_since_sent: Option<i64>,
+}
+
+/// A decision and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict<'r> {
+    /// The class.
+    pub class: Class,
+    /// The stable id of the rule that decided.
+    pub rule_id: &'r str,
+    /// The rule's reason, for people.
+    pub reason: &'r str,
+}
+
+/// Id of the verdict when no rule matches.
+pub const DEFAULT_RULE_ID: &str = "default.human";
+/// Reason of the verdict when no rule matches.
+pub const DEFAULT_REASON: &str = "no machine signal";
+
+/// The built-in rules.
+pub const DEFAULT_RULES: &str = include_str!("../../rules/default-rules.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    rule: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    id: String,
+    class: String,
+    reason: String,
+    kind: Option<String>,
+    methods: Option<Vec<String>>,
+    ua_contains: Option<Vec<String>>,
+    ua_equals: Option<Vec<String>>,
+    ua_empty: Option<bool>,
+    network_roles: Option<Vec<String>>,
+    max_seconds_since_sent: Option<i64>,
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Stable id.
+    pub id: String,
+    /// Class given when it matches.
+    pub class: Class,
+    /// Reason given when it matches.
+    pub reason: String,
+    kind: Option<Kind>,
+    methods: Vec<Vec<u8>>,
+    ua_contains: Vec<String>,
+    ua_equals: Vec<String>,
+    ua_empty: Option<bool>,
+    network_roles: RoleSet,
+    max_seconds_since_sent: Option<i64>,
+}
+
+impl Rule {
+    fn matches(&self, f: &Features<'_>) -> bool {
+        if self.kind.is_some_and(|k| k != f.kind) {
+            return false;
+        }
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m.as_slice() == f.method) {
+            return false;
+        }
+        if let Some(empty) = self.ua_empty {
+            if empty != f.ua.is_empty() {
+                return false;
+            }
+        }
+        if !self.ua_equals.is_empty() && !self.ua_equals.iter().any(|u| u == f.ua) {
+            return false;
+        }
+        if !self.ua_contains.is_empty() && !self.ua_contains.iter().any(|p| f.ua_lower.contains(p.as_str())) {
+            return false;
+        }
+        if !self.network_roles.is_empty() && !self.network_roles.intersects(f.network_roles) {
+            return false;
+        }
+        if let Some(max) = self.max_seconds_since_sent {
+            if !f.seconds_since_sent.is_some_and(|s| s <= max) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// An ordered rule set.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    rules: Vec<Rule>,
+}
+
+impl Classifier {
+    /// The built-in rules.
+    pub fn builtin() -> Self {
+        Classifier::from_toml(DEFAULT_RULES).expect("built-in rules parse")
+    }
+
+    /// Compiles rules from TOML text, naming the rule at fault on error.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let file: RuleFile = toml::from_str(text).map_err(|e| format!("rules: {e}"))?;
+        let mut rules = Vec::with_capacity(file.rule.len());
+        let mut ids = std::collections::HashSet::new();
+        for s in file.rule {
+            let at = |msg: String| format!("rule {:?}: {msg}", s.id);
+            if !ids.insert(s.id.clone()) {
+                return Err(at("the id is used twice".into()));
+            }
+            let class = Class::parse(&s.class).ok_or_else(|| at(format!("unknown class {:?}", s.class)))?;
+            let kind = match s.kind.as_deref() {
+                None => None,
+                Some("open") => Some(Kind::Open),
+                Some("click") => Some(Kind::Click),
+                Some(k) => return Err(at(format!("kind must be open or click, not {k:?}"))),
+            };
+            let network_roles = s
+                .network_roles
+                .unwrap_or_default()
+                .iter()
+                .map(|r| Role::parse(r).ok_or_else(|| at(format!("unknown network role {r:?}"))))
+                .collect::<Result<RoleSet, _>>()?;
+            rules.push(Rule {
+                id: s.id,
+                class,
+                reason: s.reason,
+                kind,
+                methods: s.methods.unwrap_or_default().into_iter().map(|m| m.to_ascii_uppercase().into_bytes()).collect(),
+                ua_contains: s.ua_contains.unwrap_or_default().into_iter().map(|p| p.to_lowercase()).collect(),
+                ua_equals: s.ua_equals.unwrap_or_default(),
+                ua_empty: s.ua_empty,
+                network_roles,
+                max_seconds_since_sent: s.max_seconds_since_sent,
+            });
+        }
+        Ok(Classifier { rules })
+    }
+
+    /// The rules in order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Classifies one hit: the first matching rule, else human.
+    pub fn classify(&self, f: &Features<'_>) -> Verdict<'_> {
+        match self.rules.iter().find(|r| r.matches(f)) {
+            Some(r) => Verdict { class: r.class, rule_id: &r.id, reason: &r.reason },
+            None => Verdict { class: Class::Human, rule_id: DEFAULT_RULE_ID, reason: DEFAULT_REASON },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f<'a>(kind: Kind, method: &'a [u8], ua: &'a str, ua_lower: &'a str, role: Option<Role>, secs: Option<i64>) -> Features<'a> {
+        Features { kind, method, ua, ua_lower, network_roles: role.into_iter().collect(), seconds_since_sent: secs }
+    }
+
+    #[test]
+    fn first_match_wins_and_names_itself() {
+        let c = Classifier::from_toml(
+            r#"
+[[rule]]
+id = "a.head"
+class = "scanner"
+reason = "HEAD click"
+kind = "click"
+methods = ["HEAD"]
+
+[[rule]]
+id = "b.dc-fast"
+class = "scanner"
+reason = "fast from a data centre"
+network_roles = ["datacenter"]
+max_seconds_since_sent = 60
+"#,
+        )
+        .unwrap();
+        let v = c.classify(&f(Kind::Click, b"HEAD", "x", "x", None, None));
+        assert_eq!((v.class, v.rule_id), (Class::Scanner, "a.head"));
+        let v = c.classify(&f(Kind::Open, b"HEAD", "x", "x", None, None));
+        assert_eq!(v.rule_id, DEFAULT_RULE_ID);
+        let v = c.classify(&f(Kind::Click, b"GET", "x", "x", Some(Role::Datacenter), Some(30)));
+        assert_eq!(v.rule_id, "b.dc-fast");
+        let v = c.classify(&f(Kind::Click, b"GET", "x", "x", Some(Role::Datacenter), Some(61)));
+        assert_eq!(v.class, Class::Human);
+        let v = c.classify(&f(Kind::Click, b"GET", "x", "x", Some(Role::Datacenter), None));
+        assert_eq!(v.class, Class::Human);
+    }
+
+    #[test]
+    fn bad_rules_are_refused_by_name() {
+        let e = Classifier::from_toml("[[rule]]\nid='x'\nclass='robot'\nreason='r'\n").unwrap_err();
+        assert!(e.contains("\"x\"") && e.contains("robot"), "{e}");
+        assert!(Classifier::from_toml("[[rule]]\nid='x'\nclass='human'\nreason='r'\nbogus=1\n").is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! `pixelsift mint`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use pixelsift::mint::{mint, LogStyle, MintConfig, SecretSource};
+
+/// Flags of `mint`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Recipients CSV: campaign_id,recipient_id,variant,sent_at[,more columns kept].
+    #[arg(long)]
+    recipients: PathBuf,
+    /// Links CSV: campaign_id,link_id,url.
+    #[arg(long)]
+    links: PathBuf,
+    /// Public base URL of the tracking host, e.g. https://t.example.com.
+    #[arg(long)]
+    base_url: String,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// File holding the HMAC secret (else PIXELSIFT_SECRET, else OUT/secret.key, created if missing).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// nginx `listen` value.
+    #[arg(long, default_value = "80")]
+    listen: String,
+    /// nginx `server_name` (default: the base URL's host).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// nginx `access_log` path.
+    #[arg(long, default_value = "/var/log/nginx/pixelsift.access.log")]
+    access_log: String,
+}
+
+/// Runs `mint`.
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let secret = match (a.secret_file, std::env::var_os("PIXELSIFT_SECRET")) {
+        (Some(f), _) => SecretSource::File(f),
+        (None, Some(v)) => SecretSource::Value(v.into_encoded_bytes()),
+        (None, None) => SecretSource::OutDir,
+    };
+    let cfg = MintConfig {
+        recipients: a.recipients,
+        links: a.links,
+        base_url: a.base_url,
+        out: a.out.clone(),
+        secret,
+        listen: a.listen,
+        server_name: a.server_name,
+        access_log: a.access_log,
+        log_style: LogStyle::Combined,
+    };
+    let s = mint(&cfg).context("mint refused its input; nothing was written")?;
+    if let Some(p) = &s.created_secret {
+        eprintln!("created a new secret in {} (mode 0600): keep it to mint the same tokens again", p.display());
+    }
+    if let Some(p) = &s.reused_secret {
+        eprintln!("using the secret in {}", p.display());
+    }
+    println!(
+        "minted {} recipients in {} campaigns with {} links into {} (manifest.csv, links.csv, urls.csv, nginx.conf)",
+        s.recipients,
+        s.campaigns,
+        s.links,
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,318 @@
+//! The token manifest: who each token stands for, and where each link goes.
+//!
+//! A token is the first 16 bytes of HMAC-SHA256(secret, campaign_id 0x00
+//! recipient_id), base64url without padding. The NUL separator keeps
+//! ("ab","c") and ("a","bc") apart; ids can never contain it. Ingest accepts
+//! any manifest in this format, minted here or elsewhere.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::error::{io_err, Error, Problem, Result};
+
+/// Length of a token in characters (16 bytes in base64url, no padding).
+pub const TOKEN_LEN: usize = 22;
+
+/// Derives the token of one recipient of one campaign.
+pub fn token_for(secret: &[u8], campaign_id: &str, recipient_id: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(campaign_id.as_bytes());
+    mac.update(&[0]);
+    mac.update(recipient_id.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Checks an id against `[A-Za-z0-9._-]{1,64}`, saying what is wrong.
+pub fn check_id(what: &str, id: &str) -> std::result::Result<(), String> {
+    if id.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if id.len() > 64 {
+        return Err(format!("{what} is {} characters long, at most 64 are allowed", id.len()));
+    }
+    if let Some(c) = id.chars().find(|c| !is_id_char(*c)) {
+        return Err(format!("{what} {id:?} contains {c:?}; ids use only A-Z a-z 0-9 . _ -"));
+    }
+    Ok(())
+}
+
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+/// True if the bytes have the shape of a token (22 base64url characters).
+pub fn is_token_shaped(b: &[u8]) -> bool {
+    b.len() == TOKEN_LEN && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+}
+
+/// Parses an RFC 3339 time into microseconds since the epoch, UTC.
+pub fn parse_rfc3339_micros(s: &str) -> std::result::Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_micros())
+        .map_err(|e| format!("sent_at {s:?} is not an RFC 3339 time ({e})"))
+}
+
+/// One recipient of one campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The recipient's token.
+    pub token: String,
+    /// The campaign the message belongs to.
+    pub campaign_id: String,
+    /// The sender's id for the person.
+    pub recipient_id: String,
+    /// The A/B variant the person received.
+    pub variant: String,
+    /// When the message was sent, microseconds since the epoch, UTC.
+    pub sent_at: i64,
+}
+
+/// One wrapped link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The link's id, unique across campaigns.
+    pub link_id: String,
+    /// The campaign the link belongs to.
+    pub campaign_id: String,
+    /// Where the link redirects to.
+    pub url: String,
+}
+
+/// The loaded manifest, indexed for the join.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    recipients: Vec<Recipient>,
+    by_token: HashMap<Box<[u8]>, u32>,
+    links: Vec<Link>,
+    by_link: HashMap<Box<[u8]>, u32>,
+}
+
+impl Manifest {
+    /// Builds a manifest from its rows, refusing duplicate tokens or link ids.
+    pub fn new(recipients: Vec<Recipient>, links: Vec<Link>) -> std::result::Result<Self, String> {
+        let mut by_token = HashMap::with_capacity(recipients.len());
+        for (i, r) in recipients.iter().enumerate() {
+            if by_token.insert(r.token.as_bytes().into(), i as u32).is_some() {
+                return Err(format!("token {} appears twice", r.token));
+            }
+        }
+        let mut by_link = HashMap::with_capacity(links.len());
+        for (i, l) in links.iter().enumerate() {
+            if by_link.insert(l.link_id.as_bytes().into(), i as u32).is_some() {
+                return Err(format!("link_id {} appears twice", l.link_id));
+            }
+        }
+        Ok(Manifest { recipients, by_token, links, by_link })
+    }
+
+    /// Reads `DIR/manifest.csv` and `DIR/links.csv`; every bad row is reported.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let mpath = dir.join("manifest.csv");
+        let lpath = dir.join("links.csv");
+        let mut problems = Vec::new();
+        let recipients = read_manifest_csv(&mpath, &mut problems)?;
+        let links = read_links_csv(&lpath, &mut problems)?;
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        Manifest::new(recipients, links)
+            .map_err(|reason| Error::Invalid(vec![Problem { file: dir.to_path_buf(), line: 0, reason }]))
+    }
+
+    /// Looks a token up.
+    #[inline]
+    pub fn recipient(&self, token: &[u8]) -> Option<&Recipient> {
+        self.by_token.get(token).map(|&i| &self.recipients[i as usize])
+    }
+
+    /// Looks a link id up.
+    #[inline]
+    pub fn link(&self, link_id: &[u8]) -> Option<&Link> {
+        self.by_link.get(link_id).map(|&i| &self.links[i as usize])
+    }
+
+    /// All recipients, in manifest order.
+    pub fn recipients(&self) -> &[Recipient] {
+        &self.recipients
+    }
+
+    /// All links, in file order.
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+}
+
+fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>> {
+    let f = std::fs::File::open(path).map_err(io_err(path))?;
+    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(f))
+}
+
+fn problem(file: &Path, line: u64, reason: impl Into<String>) -> Problem {
+    Problem { file: file.to_path_buf(), line, reason: reason.into() }
+}
+
+/// Checks that a CSV header starts with the expected columns.
+pub(crate) fn check_header(
+    path: &Path,
+    rdr: &mut csv::Reader<std::fs::File>,
+    expected: &[&str],
+) -> Result<Vec<String>> {
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::Invalid(vec![problem(path, 1, format!("unreadable header: {e}"))]))?;
+    let got: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+    let ok = got.len() >= expected.len() && got.iter().zip(expected).all(|(g, e)| g == e);
+    if !ok {
+        return Err(Error::Invalid(vec![problem(
+            path,
+            1,
+            format!("header must start with {}, found {}", expected.join(","), got.join(",")),
+        )]));
+    }
+    Ok(got)
+}
+
+fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Recipient>> {
+    let mut rdr = open_csv(path)?;
+    check_header(path, &mut rdr, &["token", "campaign_id", "recipient_id", "variant", "sent_at"])?;
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i as u64 + 2;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(problem(path, line, format!("unreadable row: {e}")));
+                continue;
+            }
+        };
+        if rec.len() < 5 {
+            problems.push(problem(path, line, format!("expected 5 columns, found {}", rec.len())));
+            continue;
+        }
+        let token = rec[0].to_string();
+        if !is_token_shaped(token.as_bytes()) {
+            problems.push(problem(path, line, format!("token {token:?} is not 22 base64url characters")));
+            continue;
+        }
+        let mut bad = false;
+        for (what, v) in [("campaign_id", &rec[1]), ("recipient_id", &rec[2])] {
+            if let Err(reason) = check_id(what, v) {
+                problems.push(problem(path, line, reason));
+                bad = true;
+            }
+        }
+        if !rec[3].is_empty() {
+            if let Err(reason) = check_id("variant", &rec[3]) {
+                problems.push(problem(path, line, reason));
+                bad = true;
+            }
+        }
+        let sent_at = match parse_rfc3339_micros(&rec[4]) {
+            Ok(t) => t,
+            Err(reason) => {
+                problems.push(problem(path, line, reason));
+                continue;
+            }
+        };
+        if !bad {
+            out.push(Recipient {
+                token,
+                campaign_id: rec[1].to_string(),
+                recipient_id: rec[2].to_string(),
+                variant: rec[3].to_string(),
+                sent_at,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn read_links_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
+    let mut rdr = open_csv(path)?;
+    check_header(path, &mut rdr, &["link_id", "campaign_id", "url"])?;
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i as u64 + 2;
+        match rec {
+            Ok(rec) if rec.len() >= 3 => {
+                let mut bad = false;
+                for (what, v) in [("link_id", &rec[0]), ("campaign_id", &rec[1])] {
+                    if let Err(reason) = check_id(what, v) {
+                        problems.push(problem(path, line, reason));
+                        bad = true;
+                    }
+                }
+                if let Err(reason) = check_url(&rec[2]) {
+                    problems.push(problem(path, line, reason));
+                    bad = true;
+                }
+                if !bad {
+                    out.push(Link {
+                        link_id: rec[0].to_string(),
+                        campaign_id: rec[1].to_string(),
+                        url: rec[2].to_string(),
+                    });
+                }
+            }
+            Ok(rec) => problems.push(problem(path, line, format!("expected 3 columns, found {}", rec.len()))),
+            Err(e) => problems.push(problem(path, line, format!("unreadable row: {e}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a link destination: absolute http(s), and safe to place in an nginx
+/// config (no whitespace, quotes, backslashes, `$` or braces, which nginx would
+/// interpret; such characters must be percent-encoded).
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("url {url:?} must start with http:// or https://"))?;
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if host_end == 0 {
+        return Err(format!("url {url:?} has no host"));
+    }
+    if let Some(c) = url
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '$' | '{' | '}' | ';'))
+    {
+        return Err(format!("url {url:?} contains {c:?}, which must be percent-encoded"));
+    }
+    if !url.is_ascii() {
+        return Err(format!("url {url:?} contains non-ASCII characters, which must be percent-encoded"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_22_chars_and_keyed() {
+        let a = token_for(b"s1", "c1", "r1");
+        assert_eq!(a.len(), TOKEN_LEN);
+        assert!(is_token_shaped(a.as_bytes()));
+        assert_eq!(a, token_for(b"s1", "c1", "r1"));
+        assert_ne!(a, token_for(b"s2", "c1", "r1"));
+        assert_ne!(token_for(b"s1", "ab", "c"), token_for(b"s1", "a", "bc"));
+    }
+
+    #[test]
+    fn ids_and_urls_are_checked() {
+        assert!(check_id("x", "abc-1.2_3").is_ok());
+        assert!(check_id("x", "").is_err());
+        assert!(check_id("x", "a b").is_err());
+        assert!(check_id("x", &"a".repeat(65)).is_err());
+        assert!(check_url("https://example.com/a?b=1").is_ok());
+        assert!(check_url("ftp://example.com").is_err());
+        assert!(check_url("https://example.com/$uri").is_err());
+        assert!(check_url("https:///path").is_err());
+    }
+}

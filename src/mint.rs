@@ -1,0 +1,379 @@
+//! `mint`: recipients and links in; tokens, URLs and an nginx config out.
+//!
+//! Everything is validated before anything is written, so a bad row never
+//! leaves half a campaign on disk. Each output file is written to a temporary
+//! name and renamed, so a reader never sees a partial file.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{io_err, Error, Problem, Result};
+use crate::manifest::{check_id, check_url, parse_rfc3339_micros, token_for, Link};
+
+/// Where the secret comes from.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    /// Read from this file (trailing whitespace trimmed).
+    File(PathBuf),
+    /// Given directly (from `PIXELSIFT_SECRET`).
+    Value(Vec<u8>),
+    /// Use `OUT/secret.key`, creating it if missing.
+    OutDir,
+}
+
+/// How nginx writes its access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogStyle {
+    /// nginx's predefined `combined` format.
+    #[default]
+    Combined,
+}
+
+/// What `mint` needs.
+#[derive(Debug, Clone)]
+pub struct MintConfig {
+    /// Recipients CSV: `campaign_id,recipient_id,variant,sent_at[,...]`.
+    pub recipients: PathBuf,
+    /// Links CSV: `campaign_id,link_id,url`.
+    pub links: PathBuf,
+    /// Public base URL of the tracking host, e.g. `https://t.example.com`.
+    pub base_url: String,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Where the HMAC secret comes from.
+    pub secret: SecretSource,
+    /// nginx `listen` parameter.
+    pub listen: String,
+    /// nginx `server_name`; defaults to the base URL's host.
+    pub server_name: Option<String>,
+    /// nginx `access_log` path.
+    pub access_log: String,
+    /// Access log format.
+    pub log_style: LogStyle,
+}
+
+/// What `mint` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintSummary {
+    /// Recipients minted.
+    pub recipients: usize,
+    /// Campaigns seen.
+    pub campaigns: usize,
+    /// Links written.
+    pub links: usize,
+    /// Set when mint created a new secret file.
+    pub created_secret: Option<PathBuf>,
+    /// Set when mint reused an existing `OUT/secret.key`.
+    pub reused_secret: Option<PathBuf>,
+}
+
+struct RecipientRow {
+    campaign_id: String,
+    recipient_id: String,
+    variant: String,
+    sent_at: String,
+    extra: Vec<String>,
+}
+
+/// Runs mint: validates both files completely, then writes all outputs.
+pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
+    let base_url = cfg.base_url.trim_end_matches('/').to_string();
+    check_url(&base_url).map_err(|reason| Error::Config(format!("--base-url: {reason}")))?;
+    let mut problems = Vec::new();
+    let (extra_headers, recipients) = read_recipients(&cfg.recipients, &mut problems)?;
+    let links = read_links(&cfg.links, &mut problems)?;
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    let (secret, created_secret, reused_secret) = resolve_secret(&cfg.secret, &cfg.out)?;
+
+    std::fs::create_dir_all(&cfg.out).map_err(io_err(&cfg.out))?;
+    if let Some(path) = &created_secret {
+        write_secret(path, &secret)?;
+    }
+
+    let mut links_by_campaign: BTreeMap<&str, Vec<&Link>> = BTreeMap::new();
+    for l in &links {
+        links_by_campaign.entry(l.campaign_id.as_str()).or_default().push(l);
+    }
+
+    let mut manifest = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["token", "campaign_id", "recipient_id", "variant", "sent_at"];
+    header.extend(extra_headers.iter().map(String::as_str));
+    manifest.write_record(&header).map_err(csv_bug)?;
+
+    let mut urls = csv::Writer::from_writer(Vec::new());
+    let mut uheader: Vec<String> =
+        ["campaign_id", "recipient_id", "variant", "token", "pixel_url"].iter().map(|s| s.to_string()).collect();
+    uheader.extend(links.iter().map(|l| format!("click_{}", l.link_id)));
+    urls.write_record(&uheader).map_err(csv_bug)?;
+
+    let mut campaigns = HashSet::new();
+    for r in &recipients {
+        campaigns.insert(r.campaign_id.as_str());
+        let token = token_for(&secret, &r.campaign_id, &r.recipient_id);
+        let mut row = vec![token.as_str(), &r.campaign_id, &r.recipient_id, &r.variant, &r.sent_at];
+        row.extend(r.extra.iter().map(String::as_str));
+        manifest.write_record(&row).map_err(csv_bug)?;
+
+        let mut urow = vec![
+            r.campaign_id.clone(),
+            r.recipient_id.clone(),
+            r.variant.clone(),
+            token.clone(),
+            format!("{base_url}/o/{token}.gif"),
+        ];
+        for l in &links {
+            urow.push(if l.campaign_id == r.campaign_id {
+                format!("{base_url}/c/{token}/{}", l.link_id)
+            } else {
+                String::new()
+            });
+        }
+        urls.write_record(&urow).map_err(csv_bug)?;
+    }
+
+    let mut lcsv = csv::Writer::from_writer(Vec::new());
+    lcsv.write_record(["link_id", "campaign_id", "url"]).map_err(csv_bug)?;
+    for l in &links {
+        lcsv.write_record([&l.link_id, &l.campaign_id, &l.url]).map_err(csv_bug)?;
+    }
+
+    let server_name = cfg.server_name.clone().unwrap_or_else(|| host_of(&base_url).to_string());
+    let conf = nginx_conf(&links, &cfg.listen, &server_name, &cfg.access_log, cfg.log_style);
+
+    write_atomic(&cfg.out.join("manifest.csv"), &manifest.into_inner().map_err(|e| csv_bug(e.into_error().into()))?)?;
+    write_atomic(&cfg.out.join("links.csv"), &lcsv.into_inner().map_err(|e| csv_bug(e.into_error().into()))?)?;
+    write_atomic(&cfg.out.join("urls.csv"), &urls.into_inner().map_err(|e| csv_bug(e.into_error().into()))?)?;
+    write_atomic(&cfg.out.join("nginx.conf"), conf.as_bytes())?;
+
+    Ok(MintSummary {
+        recipients: recipients.len(),
+        campaigns: campaigns.len(),
+        links: links.len(),
+        created_secret,
+        reused_secret,
+    })
+}
+
+fn csv_bug(e: csv::Error) -> Error {
+    Error::Config(format!("writing CSV in memory: {e}"))
+}
+
+fn host_of(base_url: &str) -> &str {
+    let rest = base_url.split_once("://").map(|(_, r)| r).unwrap_or(base_url);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    host.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map(|(h, _)| h).unwrap_or(host)
+}
+
+fn problem(file: &Path, line: u64, reason: impl Into<String>) -> Problem {
+    Problem { file: file.to_path_buf(), line, reason: reason.into() }
+}
+
+fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>> {
+    let f = std::fs::File::open(path).map_err(io_err(path))?;
+    Ok(csv::ReaderBuilder::new().flexible(true).from_reader(f))
+}
+
+fn read_recipients(path: &Path, problems: &mut Vec<Problem>) -> Result<(Vec<String>, Vec<RecipientRow>)> {
+    let mut rdr = open_csv(path)?;
+    let header = crate::manifest::check_header(path, &mut rdr, &["campaign_id", "recipient_id", "variant", "sent_at"])?;
+    let extra_headers: Vec<String> = header[4..].to_vec();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i as u64 + 2;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(problem(path, line, format!("unreadable row: {e}")));
+                continue;
+            }
+        };
+        if rec.len() != header.len() {
+            problems.push(problem(path, line, format!("expected {} columns, found {}", header.len(), rec.len())));
+            continue;
+        }
+        let before = problems.len();
+        for (what, v) in [("campaign_id", &rec[0]), ("recipient_id", &rec[1])] {
+            if let Err(reason) = check_id(what, v) {
+                problems.push(problem(path, line, reason));
+            }
+        }
+        if !rec[2].is_empty() {
+            if let Err(reason) = check_id("variant", &rec[2]) {
+                problems.push(problem(path, line, reason));
+            }
+        }
+        if let Err(reason) = parse_rfc3339_micros(&rec[3]) {
+            problems.push(problem(path, line, reason));
+        }
+        if problems.len() > before {
+            continue;
+        }
+        if !seen.insert((rec[0].to_string(), rec[1].to_string())) {
+            problems.push(problem(
+                path,
+                line,
+                format!("recipient {} appears twice in campaign {}", &rec[1], &rec[0]),
+            ));
+            continue;
+        }
+        out.push(RecipientRow {
+            campaign_id: rec[0].to_string(),
+            recipient_id: rec[1].to_string(),
+            variant: rec[2].to_string(),
+            sent_at: rec[3].to_string(),
+            extra: rec.iter().skip(4).map(str::to_string).collect(),
+        });
+    }
+    Ok((extra_headers, out))
+}
+
+fn read_links(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
+    let mut rdr = open_csv(path)?;
+    crate::manifest::check_header(path, &mut rdr, &["campaign_id", "link_id", "url"])?;
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i as u64 + 2;
+        let rec = match rec {
+            Ok(r) if r.len() == 3 => r,
+            Ok(r) => {
+                problems.push(problem(path, line, format!("expected 3 columns, found {}", r.len())));
+                continue;
+            }
+            Err(e) => {
+                problems.push(problem(path, line, format!("unreadable row: {e}")));
+                continue;
+            }
+        };
+        let before = problems.len();
+        for (what, v) in [("campaign_id", &rec[0]), ("link_id", &rec[1])] {
+            if let Err(reason) = check_id(what, v) {
+                problems.push(problem(path, line, reason));
+            }
+        }
+        if let Err(reason) = check_url(&rec[2]) {
+            problems.push(problem(path, line, reason));
+        }
+        if problems.len() > before {
+            continue;
+        }
+        // nginx's map compares keys case-insensitively, so ids that differ
+        // only by case would redirect to one destination.
+        if !seen.insert(rec[1].to_ascii_lowercase()) {
+            problems.push(problem(
+                path,
+                line,
+                format!("link_id {} appears twice (ids are unique across the file, ignoring case)", &rec[1]),
+            ));
+            continue;
+        }
+        out.push(Link { link_id: rec[1].to_string(), campaign_id: rec[0].to_string(), url: rec[2].to_string() });
+    }
+    Ok(out)
+}
+
+const MIN_SECRET: usize = 16;
+
+fn resolve_secret(src: &SecretSource, out: &Path) -> Result<(Vec<u8>, Option<PathBuf>, Option<PathBuf>)> {
+    let check = |s: Vec<u8>, from: &str| -> Result<Vec<u8>> {
+        if s.len() < MIN_SECRET {
+            return Err(Error::Config(format!("the secret from {from} is {} bytes; at least {MIN_SECRET} are needed", s.len())));
+        }
+        Ok(s)
+    };
+    match src {
+        SecretSource::File(p) => Ok((check(read_secret(p)?, &p.display().to_string())?, None, None)),
+        SecretSource::Value(v) => Ok((check(v.clone(), "PIXELSIFT_SECRET")?, None, None)),
+        SecretSource::OutDir => {
+            let p = out.join("secret.key");
+            if p.exists() {
+                Ok((check(read_secret(&p)?, &p.display().to_string())?, None, Some(p)))
+            } else {
+                let mut raw = [0u8; 32];
+                let mut f = std::fs::File::open("/dev/urandom").map_err(io_err("/dev/urandom"))?;
+                std::io::Read::read_exact(&mut f, &mut raw).map_err(io_err("/dev/urandom"))?;
+                let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                Ok((hex.into_bytes(), Some(p), None))
+            }
+        }
+    }
+}
+
+/// Reads a secret file, trimming trailing whitespace (editors add a newline).
+pub fn read_secret(path: &Path) -> Result<Vec<u8>> {
+    let mut s = std::fs::read(path).map_err(io_err(path))?;
+    while s.last().is_some_and(|b| b.is_ascii_whitespace()) {
+        s.pop();
+    }
+    Ok(s)
+}
+
+fn write_secret(path: &Path, secret: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(secret).and_then(|_| f.write_all(b"\n")).and_then(|_| f.sync_all()).map_err(io_err(path))
+}
+
+/// Writes a file so that readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.error })?;
+    Ok(())
+}
+
+/// Renders the nginx config: a `map` from link id to destination (one entry
+/// per link, never per recipient) and a server block for pixels and clicks.
+/// It belongs in nginx's `http` context (for example `include`d from it).
+pub fn nginx_conf(links: &[Link], listen: &str, server_name: &str, access_log: &str, _style: LogStyle) -> String {
+    let mut s = String::new();
+    s.push_str("# Generated by `pixelsift mint`. Include it in nginx's http {} context.\n");
+    s.push_str("# Destinations come only from links.csv: an unknown link id answers 404,\n");
+    s.push_str("# so this host can never be used as an open redirect.\n");
+    s.push_str("map $pixelsift_link_id $pixelsift_destination {\n    default \"\";\n");
+    for l in links {
+        // Ids and URLs were checked: no quotes, `$`, braces or whitespace.
+        s.push_str(&format!("    \"{}\" \"{}\";\n", l.link_id, l.url));
+    }
+    s.push_str("}\n\n");
+    s.push_str(&format!(
+        r#"server {{
+    listen {listen};
+    server_name {server_name};
+    access_log {access_log} combined;
+
+    # Opens: a transparent 1x1 GIF that no cache may keep, so every open reaches the log.
+    location ~ "^/o/[A-Za-z0-9_-]{{22}}\.gif$" {{
+        expires epoch;
+        add_header Cache-Control "no-store, no-cache, must-revalidate, max-age=0" always;
+        add_header Pragma "no-cache" always;
+        empty_gif;
+    }}
+
+    # Clicks: 302 to the link's destination, 404 for an unknown link id.
+    location ~ "^/c/(?<pixelsift_token>[A-Za-z0-9_-]{{22}})/(?<pixelsift_link_id>[A-Za-z0-9._-]{{1,64}})$" {{
+        add_header Cache-Control "no-store" always;
+        if ($pixelsift_destination = "") {{
+            return 404;
+        }}
+        return 302 $pixelsift_destination;
+    }}
+
+    location / {{
+        return 404;
+    }}
+}}
+"#
+    ));
+    s
+}

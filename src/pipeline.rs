@@ -1,0 +1,337 @@
+//! Ingest: the one module that knows every stage, and wires them.
+//!
+//! Per input, a reader thread cuts the (decompressed) bytes into blocks of
+//! whole lines; groups of blocks are parsed, tracked, enriched and classified
+//! in parallel by rayon, and their batches are written in input order, so a
+//! run's output does not depend on thread timing. Each worker thread keeps its
+//! own caches of user agents and addresses: no lock is shared per line.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+
+use crate::batch::{EventBuilder, EventRow, RejectBuilder};
+use crate::classify::{Class, Classifier, Features, NetMatch, Networks, RoleSet};
+use crate::commit::Dataset;
+use crate::dialect::{Dialect, LineError};
+use crate::enrich::agent::{AgentInfo, AgentParser};
+use crate::enrich::geo::{Geo, GeoInfo};
+use crate::enrich::Memo;
+use crate::error::{io_err, Result};
+use crate::input::Input;
+use crate::lines::{lines, Block, BlockReader};
+use crate::manifest::Manifest;
+use crate::track::{track, IgnoreReason, Kind, RejectReason, Tracked};
+
+/// Everything an ingest run needs, already loaded.
+pub struct IngestConfig {
+    /// The manifest to join hits to.
+    pub manifest: Manifest,
+    /// Dataset root.
+    pub data: PathBuf,
+    /// GeoIP/ASN databases.
+    pub geo: Geo,
+    /// Classification rules.
+    pub classifier: Classifier,
+    /// Network and ASN lists.
+    pub networks: Networks,
+    /// User-agent parser.
+    pub agents: AgentParser,
+    /// Log format.
+    pub dialect: Dialect,
+    /// Logs to read, in order.
+    pub inputs: Vec<Input>,
+}
+
+/// Counts of one run. `lines == events + rejected + ignored` always holds.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestSummary {
+    /// Lines read.
+    pub lines: u64,
+    /// Events written.
+    pub events: u64,
+    /// Lines set aside, by reason code.
+    pub rejects: BTreeMap<&'static str, u64>,
+    /// Lines not ours, by reason code.
+    pub ignored: BTreeMap<&'static str, u64>,
+    /// Events by kind and class.
+    pub classes: BTreeMap<(&'static str, &'static str), u64>,
+}
+
+impl IngestSummary {
+    /// Total rejects.
+    pub fn rejected(&self) -> u64 {
+        self.rejects.values().sum()
+    }
+
+    /// Total ignored.
+    pub fn ignored_total(&self) -> u64 {
+        self.ignored.values().sum()
+    }
+
+    fn add(&mut self, c: &Counts) {
+        self.lines += c.lines;
+        self.events += c.events;
+        for r in RejectReason::ALL {
+            let n = c.rejects[r as usize];
+            if n > 0 {
+                *self.rejects.entry(r.code()).or_default() += n;
+            }
+        }
+        for r in [IgnoreReason::OtherPath, IgnoreReason::BlankLine] {
+            let n = c.ignored[r as usize];
+            if n > 0 {
+                *self.ignored.entry(r.code()).or_default() += n;
+            }
+        }
+        for (k, kind) in [Kind::Open, Kind::Click].iter().enumerate() {
+            for cl in Class::ALL {
+                let n = c.classes[k][cl as usize];
+                if n > 0 {
+                    *self.classes.entry((kind.as_str(), cl.as_str())).or_default() += n;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    lines: u64,
+    events: u64,
+    rejects: [u64; RejectReason::ALL.len()],
+    ignored: [u64; 2],
+    classes: [[u64; Class::ALL.len()]; 2],
+}
+
+struct UaInfo {
+    agent: AgentInfo,
+    lower: String,
+    text: String,
+}
+
+struct IpInfo {
+    parsed: Option<IpAddr>,
+    geo: GeoInfo,
+    net: Option<NetMatch>,
+    roles: RoleSet,
+}
+
+struct WorkerCache {
+    ua: Memo<Vec<u8>, UaInfo>,
+    ip: Memo<Vec<u8>, IpInfo>,
+}
+
+impl WorkerCache {
+    fn new() -> Self {
+        WorkerCache { ua: Memo::new(16_384), ip: Memo::new(65_536) }
+    }
+}
+
+struct BlockOut {
+    events: Option<arrow::array::RecordBatch>,
+    rejects: Option<arrow::array::RecordBatch>,
+    counts: Counts,
+}
+
+/// Blocks processed together between writes: enough to keep every thread
+/// busy, few enough to bound memory (about 1 MiB each).
+fn group_size() -> usize {
+    rayon::current_num_threads() * 4
+}
+
+/// Runs an ingest into the dataset; `progress` is told of bytes read.
+pub fn ingest(cfg: &IngestConfig, progress: Option<Arc<AtomicU64>>) -> Result<IngestSummary> {
+    let dataset = Dataset::create(&cfg.data)?;
+    let mut staging = dataset.begin()?;
+    let mut summary = IngestSummary::default();
+    let caches: Vec<Mutex<WorkerCache>> =
+        (0..rayon::current_num_threads() + 1).map(|_| Mutex::new(WorkerCache::new())).collect();
+    for input in &cfg.inputs {
+        let name = input.name();
+        let reader = input.open_counted(progress.clone())?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Block>>(group_size());
+        std::thread::scope(|s| -> Result<()> {
+            s.spawn(move || {
+                let mut br = BlockReader::new(reader);
+                loop {
+                    match br.next_block() {
+                        Ok(Some(b)) => {
+                            if tx.send(Ok(b)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => return,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            });
+            let mut group = Vec::with_capacity(group_size());
+            let mut done = false;
+            while !done {
+                group.clear();
+                while group.len() < group_size() {
+                    match rx.recv() {
+                        Ok(Ok(b)) => group.push(b),
+                        Ok(Err(e)) => return Err(io_err(&name)(e)),
+                        Err(_) => {
+                            done = true;
+                            break;
+                        }
+                    }
+                }
+                let outs: Vec<BlockOut> = group
+                    .par_iter()
+                    .map(|b| {
+                        let slot = rayon::current_thread_index().unwrap_or(caches.len() - 1);
+                        let mut cache = caches[slot].lock().unwrap_or_else(|p| p.into_inner());
+                        process_block(cfg, &name, b, &mut cache)
+                    })
+                    .collect();
+                for o in outs {
+                    if let Some(b) = &o.events {
+                        staging.write_events(b)?;
+                    }
+                    if let Some(b) = &o.rejects {
+                        staging.write_rejects(b)?;
+                    }
+                    summary.add(&o.counts);
+                }
+            }
+            Ok(())
+        })?;
+    }
+    staging.commit(&cfg.manifest)?;
+    debug_assert_eq!(summary.lines, summary.events + summary.rejected() + summary.ignored_total());
+    Ok(summary)
+}
+
+fn process_block(cfg: &IngestConfig, file: &str, block: &Block, cache: &mut WorkerCache) -> BlockOut {
+    let mut counts = Counts::default();
+    let mut rejects = RejectBuilder::default();
+    let (data, first_line) = match block {
+        Block::Lines { data, first_line } => (data, *first_line),
+        Block::Oversized { head, line } => {
+            counts.lines = 1;
+            counts.rejects[RejectReason::LineTooLong as usize] += 1;
+            rejects.append(
+                file,
+                *line,
+                RejectReason::LineTooLong.code(),
+                &format!("line is longer than {} bytes; its first {} are kept", crate::lines::BLOCK_SIZE, head.len()),
+                head,
+            );
+            return BlockOut { events: None, rejects: Some(rejects.finish()), counts };
+        }
+    };
+    let mut events = EventBuilder::with_capacity(1024);
+    for (n, line) in lines(data, first_line) {
+        counts.lines += 1;
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            counts.ignored[IgnoreReason::BlankLine as usize] += 1;
+            continue;
+        }
+        let raw = match cfg.dialect.parse(line) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = match e {
+                    LineError::BadTime => RejectReason::BadTimestamp,
+                    LineError::Malformed(_) => RejectReason::MalformedLine,
+                };
+                counts.rejects[reason as usize] += 1;
+                rejects.append(file, n, reason.code(), &format!("{} line {}", cfg.dialect.name(), e.detail()), line);
+                continue;
+            }
+        };
+        let hit = match track(&raw, &cfg.manifest) {
+            Tracked::Hit(h) => h,
+            Tracked::Reject(reason, detail) => {
+                counts.rejects[reason as usize] += 1;
+                rejects.append(file, n, reason.code(), &detail, line);
+                continue;
+            }
+            Tracked::Ignored(why) => {
+                counts.ignored[why as usize] += 1;
+                continue;
+            }
+        };
+        let ua = cache.ua.get_or(raw.user_agent.as_ref(), || {
+            let text = String::from_utf8_lossy(&raw.user_agent).trim().to_string();
+            UaInfo { agent: cfg.agents.parse(&text), lower: text.to_lowercase(), text }
+        });
+        let ip = cache.ip.get_or(raw.ip, || {
+            let parsed = std::str::from_utf8(raw.ip).ok().and_then(|s| s.parse::<IpAddr>().ok());
+            let geo = parsed.map(|a| cfg.geo.lookup(a)).unwrap_or_default();
+            let (mut net, mut roles) = match parsed {
+                Some(a) => {
+                    let (m, r) = cfg.networks.lookup_all(a);
+                    (m.cloned(), r)
+                }
+                None => (None, RoleSet::default()),
+            };
+            if let Some(m) = geo.asn.and_then(|asn| cfg.networks.lookup_asn(asn)) {
+                roles.insert(m.role);
+                net.get_or_insert_with(|| m.clone());
+            }
+            IpInfo { parsed, geo, net, roles }
+        });
+        let secs = (raw.ts - hit.recipient.sent_at).div_euclid(1_000_000);
+        let verdict = cfg.classifier.classify(&Features {
+            kind: hit.kind,
+            method: raw.method,
+            ua_lower: &ua.lower,
+            ua: &ua.text,
+            network_roles: ip.roles,
+            seconds_since_sent: Some(secs),
+        });
+        counts.events += 1;
+        counts.classes[(hit.kind == Kind::Click) as usize][verdict.class as usize] += 1;
+        let ip_text = match ip.parsed {
+            Some(a) => std::borrow::Cow::Owned(a.to_string()),
+            None => String::from_utf8_lossy(raw.ip),
+        };
+        events.append(&EventRow {
+            ts: raw.ts,
+            kind: hit.kind.as_str(),
+            token: &hit.recipient.token,
+            campaign_id: &hit.recipient.campaign_id,
+            recipient_id: &hit.recipient.recipient_id,
+            variant: &hit.recipient.variant,
+            link_id: hit.link.map(|l| l.link_id.as_str()),
+            url: hit.link.map(|l| l.url.as_str()),
+            sent_at: hit.recipient.sent_at,
+            ip: &ip_text,
+            method: std::str::from_utf8(raw.method).unwrap_or("?"),
+            status: raw.status,
+            bytes: raw.bytes,
+            referer: &String::from_utf8_lossy(&raw.referer),
+            user_agent: &ua.text,
+            ua_name: ua.agent.ua_name.as_deref(),
+            ua_category: ua.agent.ua_category.as_deref(),
+            os: ua.agent.os.as_deref(),
+            country: ip.geo.country.as_deref(),
+            city: ip.geo.city.as_deref(),
+            time_zone: ip.geo.time_zone.as_deref(),
+            asn: ip.geo.asn,
+            as_org: ip.geo.as_org.as_deref(),
+            network: ip.net.as_ref().map(|n| &*n.operator),
+            class: verdict.class.as_str(),
+            rule_id: verdict.rule_id,
+            reason: verdict.reason,
+            source_file: file,
+            source_line: n,
+        });
+    }
+    BlockOut {
+        events: (!events.is_empty()).then(|| events.finish()),
+        rejects: (!rejects.is_empty()).then(|| rejects.finish()),
+        counts,
+    }
+}

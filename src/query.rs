@@ -1,0 +1,103 @@
+//! SQL over the dataset with DataFusion, and the named reports of `queries/`.
+//!
+//! Tables: `events`, `rejects`, `manifest`, `links`, each a Parquet directory
+//! registered with its schema, so an empty dataset still answers queries.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::batch::{events_schema, links_schema, manifest_schema, rejects_schema};
+use crate::error::{io_err, Error, Result};
+
+/// A named report: a `.sql` file whose first comment line describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// File stem, e.g. `campaign-summary`.
+    pub name: String,
+    /// The one-line description from the first comment.
+    pub description: String,
+    /// The query.
+    pub sql: String,
+}
+
+/// Reports compiled into the binary, so it works from any directory.
+const BUILTIN: &[(&str, &str)] = &[("campaign-summary", include_str!("../queries/campaign-summary.sql"))];
+
+impl Report {
+    /// Builds a report from its name and SQL text.
+    pub fn new(name: &str, sql: &str) -> Report {
+        let description = sql
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .and_then(|l| l.strip_prefix("--"))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_default();
+        Report { name: name.to_string(), description, sql: sql.to_string() }
+    }
+}
+
+/// The built-in reports, then those of `dir` (a report there replaces a built-in one of the same name).
+pub fn reports(dir: Option<&Path>) -> Result<Vec<Report>> {
+    let mut out: Vec<Report> = BUILTIN.iter().map(|(n, s)| Report::new(n, s)).collect();
+    if let Some(dir) = dir {
+        let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "sql")) {
+            let sql = std::fs::read_to_string(&p).map_err(io_err(&p))?;
+            let name = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let r = Report::new(&name, &sql);
+            match out.iter_mut().find(|x| x.name == name) {
+                Some(x) => *x = r,
+                None => out.push(r),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Finds a report by name.
+pub fn find_report(dir: Option<&Path>, name: &str) -> Result<Report> {
+    let all = reports(dir)?;
+    let names: Vec<String> = all.iter().map(|r| r.name.clone()).collect();
+    all.into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| Error::Config(format!("no report named {name:?}; available: {}", names.join(", "))))
+}
+
+/// A session with the dataset's tables registered.
+pub async fn context(data: &Path) -> Result<SessionContext> {
+    if !data.is_dir() {
+        return Err(Error::Config(format!("{}: no dataset here (run `pixelsift ingest --data` first)", data.display())));
+    }
+    let root = std::fs::canonicalize(data).map_err(io_err(data))?;
+    let config = SessionConfig::new().with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    for (table, schema) in [
+        ("events", events_schema()),
+        ("rejects", rejects_schema()),
+        ("manifest", manifest_schema()),
+        ("links", links_schema()),
+    ] {
+        let dir = root.join(table);
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let opts = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        ctx.register_listing_table(table, format!("{}/", dir.display()), opts, Some(schema), None).await?;
+    }
+    Ok(ctx)
+}
+
+/// Runs one SQL statement, returning the result's schema and rows.
+pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let df = ctx.sql(sql).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    Ok((schema, batches))
+}

@@ -1,0 +1,215 @@
+//! [`RawHit`] + manifest -> a tracking [`Hit`], a [`Reject`] with its reason,
+//! or a line that is not ours (favicon, scanners probing `/wp-login.php`).
+//!
+//! Paths are fixed: opens `/o/{token}.gif`, clicks `/c/{token}/{link_id}`.
+//! Percent-encoding is decoded first, as nginx does before matching a location.
+
+use std::borrow::Cow;
+
+use crate::dialect::{hex, RawHit};
+use crate::manifest::{is_token_shaped, Link, Manifest, Recipient};
+
+/// What a tracking hit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The pixel was fetched.
+    Open,
+    /// A wrapped link was followed.
+    Click,
+}
+
+impl Kind {
+    /// The value stored in the `kind` column.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Open => "open",
+            Kind::Click => "click",
+        }
+    }
+}
+
+/// A hit joined to the manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit<'m> {
+    /// Open or click.
+    pub kind: Kind,
+    /// Whose token it carried.
+    pub recipient: &'m Recipient,
+    /// The link followed, for clicks.
+    pub link: Option<&'m Link>,
+}
+
+/// Why a line was set aside. The codes are stable: reports group by them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// The line does not have the log format's shape.
+    MalformedLine,
+    /// The timestamp is not a valid time.
+    BadTimestamp,
+    /// The line is longer than a block and was not read whole.
+    LineTooLong,
+    /// A `/o/` or `/c/` path whose token or link id has the wrong shape.
+    MalformedTrackingPath,
+    /// A well-formed token that the manifest does not know.
+    UnknownToken,
+    /// A click on a link id that links.csv does not know.
+    UnknownLink,
+    /// A click whose link belongs to another campaign than its token.
+    LinkCampaignMismatch,
+    /// A tracking request with a method other than GET or HEAD.
+    UnexpectedMethod,
+    /// The server answered the tracking request with an error status.
+    ErrorStatus,
+}
+
+impl RejectReason {
+    /// Every reason, in report order.
+    pub const ALL: [RejectReason; 9] = [
+        RejectReason::MalformedLine,
+        RejectReason::BadTimestamp,
+        RejectReason::LineTooLong,
+        RejectReason::MalformedTrackingPath,
+        RejectReason::UnknownToken,
+        RejectReason::UnknownLink,
+        RejectReason::LinkCampaignMismatch,
+        RejectReason::UnexpectedMethod,
+        RejectReason::ErrorStatus,
+    ];
+
+    /// The stable code stored in the `reason` column.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::MalformedLine => "malformed_line",
+            RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::LineTooLong => "line_too_long",
+            RejectReason::MalformedTrackingPath => "malformed_tracking_path",
+            RejectReason::UnknownToken => "unknown_token",
+            RejectReason::UnknownLink => "unknown_link",
+            RejectReason::LinkCampaignMismatch => "link_campaign_mismatch",
+            RejectReason::UnexpectedMethod => "unexpected_method",
+            RejectReason::ErrorStatus => "error_status",
+        }
+    }
+}
+
+/// Why a line was counted as not ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IgnoreReason {
+    /// A request for a path that is neither a pixel nor a click.
+    OtherPath,
+    /// An empty line.
+    BlankLine,
+}
+
+impl IgnoreReason {
+    /// The stable code used in summaries.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IgnoreReason::OtherPath => "other_path",
+            IgnoreReason::BlankLine => "blank_line",
+        }
+    }
+}
+
+/// The outcome of tracking one parsed line.
+#[derive(Debug)]
+pub enum Tracked<'m> {
+    /// A tracking hit for a known recipient.
+    Hit(Hit<'m>),
+    /// Set aside, with a reason and a detail for the user.
+    Reject(RejectReason, String),
+    /// Not a tracking request.
+    Ignored(IgnoreReason),
+}
+
+/// Joins one parsed line to the manifest.
+pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
+    let path = match raw.target.iter().position(|&c| c == b'?' || c == b'#') {
+        Some(i) => &raw.target[..i],
+        None => raw.target,
+    };
+    let path = percent_decode(path);
+    let (kind, recipient, link) = if let Some(rest) = path.strip_prefix(b"/o/") {
+        let Some(token) = rest.strip_suffix(b".gif").filter(|t| is_token_shaped(t)) else {
+            return reject(RejectReason::MalformedTrackingPath, format!("open path {:?} is not /o/{{token}}.gif", lossy(&path)));
+        };
+        let Some(r) = manifest.recipient(token) else {
+            return reject(RejectReason::UnknownToken, format!("token {} is not in the manifest", lossy(token)));
+        };
+        (Kind::Open, r, None)
+    } else if let Some(rest) = path.strip_prefix(b"/c/") {
+        let mut parts = rest.splitn(2, |&c| c == b'/');
+        let (Some(token), Some(link_id)) = (parts.next(), parts.next()) else {
+            return reject(RejectReason::MalformedTrackingPath, format!("click path {:?} is not /c/{{token}}/{{link_id}}", lossy(&path)));
+        };
+        if !is_token_shaped(token) || crate::manifest::check_id("link_id", &lossy(link_id)).is_err() {
+            return reject(RejectReason::MalformedTrackingPath, format!("click path {:?} is not /c/{{token}}/{{link_id}}", lossy(&path)));
+        }
+        let Some(r) = manifest.recipient(token) else {
+            return reject(RejectReason::UnknownToken, format!("token {} is not in the manifest", lossy(token)));
+        };
+        let Some(l) = manifest.link(link_id) else {
+            return reject(RejectReason::UnknownLink, format!("link_id {} is not in links.csv", lossy(link_id)));
+        };
+        if l.campaign_id != r.campaign_id {
+            return reject(
+                RejectReason::LinkCampaignMismatch,
+                format!("link {} belongs to campaign {}, the token to campaign {}", l.link_id, l.campaign_id, r.campaign_id),
+            );
+        }
+        (Kind::Click, r, Some(l))
+    } else {
+        return Tracked::Ignored(IgnoreReason::OtherPath);
+    };
+    if raw.method != b"GET" && raw.method != b"HEAD" {
+        return reject(RejectReason::UnexpectedMethod, format!("method {} on a tracking path", lossy(raw.method)));
+    }
+    // 304 is a cached pixel revalidated: still an open. 4xx/5xx means the
+    // reader got no pixel or no redirect.
+    if !(200..400).contains(&raw.status) {
+        return reject(RejectReason::ErrorStatus, format!("the server answered {}", raw.status));
+    }
+    Tracked::Hit(Hit { kind, recipient, link })
+}
+
+fn reject<'m>(reason: RejectReason, detail: String) -> Tracked<'m> {
+    Tracked::Reject(reason, detail)
+}
+
+fn lossy(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// Decodes `%HH` in a path; invalid escapes are kept as they are.
+pub fn percent_decode(p: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'%', p).is_none() {
+        return Cow::Borrowed(p);
+    }
+    let mut out = Vec::with_capacity(p.len());
+    let mut i = 0;
+    while i < p.len() {
+        if p[i] == b'%' && i + 2 < p.len() {
+            if let (Some(h), Some(l)) = (hex(p[i + 1]), hex(p[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(p[i]);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(&*percent_decode(b"/o/a%41b.gif"), b"/o/aAb.gif");
+        assert_eq!(&*percent_decode(b"/x%4"), b"/x%4");
+        assert_eq!(&*percent_decode(b"/x%zz"), b"/x%zz");
+        assert_eq!(&*percent_decode(b"%41"), b"A");
+    }
+}
