@@ -335,3 +335,86 @@ fn process_block(cfg: &IngestConfig, file: &str, block: &Block, cache: &mut Work
         counts,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn config(dir: &std::path::Path, log: &std::path::Path) -> IngestConfig {
+        let secret = crate::demo::SECRET.trim().as_bytes();
+        let recipients: Vec<_> = ["r01", "r02"]
+            .iter()
+            .map(|r| crate::manifest::Recipient {
+                token: crate::manifest::token_for(secret, "spring-sale", r),
+                campaign_id: "spring-sale".into(),
+                recipient_id: r.to_string(),
+                variant: "A".into(),
+                sent_at: 1_790_000_000_000_000,
+            })
+            .collect();
+        let links = vec![crate::manifest::Link {
+            link_id: "l-shop".into(),
+            campaign_id: "spring-sale".into(),
+            url: "https://shop.example.com/".into(),
+        }];
+        IngestConfig {
+            manifest: Manifest::new(recipients, links).unwrap(),
+            data: dir.join("data"),
+            geo: Geo::default(),
+            classifier: Classifier::builtin(),
+            networks: Networks::builtin(),
+            agents: AgentParser::default(),
+            dialect: Dialect::Combined,
+            inputs: vec![Input::File(log.to_path_buf())],
+        }
+    }
+
+    /// Real lines with bytes flipped, cut, or spliced in: the inputs most
+    /// likely to reach deep into the parser before failing.
+    fn mutated_line() -> impl Strategy<Value = Vec<u8>> {
+        let lines: Vec<Vec<u8>> = crate::demo::ACCESS_LOG.lines().map(|l| l.as_bytes().to_vec()).collect();
+        (0..lines.len(), proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..6)).prop_map(
+            move |(i, edits)| {
+                let mut l = lines[i].clone();
+                for (pos, byte, op) in edits {
+                    if l.is_empty() {
+                        break;
+                    }
+                    let p = pos % l.len();
+                    match op {
+                        0 => l[p] = byte,
+                        1 => l.truncate(p),
+                        _ => l.insert(p, byte),
+                    }
+                }
+                l
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_bytes_are_accounted_for_and_never_panic(
+            lines in proptest::collection::vec(
+                prop_oneof![proptest::collection::vec(any::<u8>(), 0..200), mutated_line()],
+                1..40,
+            )
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = tmp.path().join("fuzz.log");
+            let mut bytes = Vec::new();
+            for l in &lines {
+                bytes.extend(l.iter().copied().filter(|&b| b != b'\n'));
+                bytes.push(b'\n');
+            }
+            std::fs::write(&log, &bytes).unwrap();
+            let cfg = config(tmp.path(), &log);
+            let s = ingest(&cfg, None).unwrap();
+            prop_assert_eq!(s.lines, lines.len() as u64);
+            prop_assert_eq!(s.lines, s.events + s.rejected() + s.ignored_total());
+        }
+    }
+}

@@ -259,6 +259,25 @@ max_seconds_since_sent = 60
         assert_eq!(v.class, Class::Human);
     }
 
+    /// rules/ua-fixtures.tsv: real user agents and the class the built-in
+    /// rules must give them for an open a day after sending, from an
+    /// address in no listed network.
+    #[test]
+    fn builtin_rules_classify_the_ua_fixtures() {
+        let c = Classifier::builtin();
+        let mut checked = 0;
+        for line in include_str!("../../rules/ua-fixtures.tsv").lines().skip(1) {
+            let mut cols = line.split('\t');
+            let (Some(expected), Some(ua)) = (cols.next(), cols.next()) else { continue };
+            let ua = ua.trim();
+            let lower = ua.to_lowercase();
+            let v = c.classify(&f(Kind::Open, b"GET", ua, &lower, None, Some(86_400)));
+            assert_eq!(v.class.as_str(), expected, "{ua:?} was classed {} by {}", v.class.as_str(), v.rule_id);
+            checked += 1;
+        }
+        assert!(checked >= 40, "only {checked} fixtures");
+    }
+
     #[test]
     fn bad_rules_are_refused_by_name() {
         let e = Classifier::from_toml("[[rule]]\nid='x'\nclass='robot'\nreason='r'\n").unwrap_err();
