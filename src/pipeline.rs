@@ -41,8 +41,8 @@ pub struct IngestConfig {
     pub networks: Networks,
     /// User-agent parser.
     pub agents: AgentParser,
-    /// Log format.
-    pub dialect: Dialect,
+    /// Log format; `None` recognises it per file from its first lines.
+    pub dialect: Option<Dialect>,
     /// Logs to read, in order.
     pub inputs: Vec<Input>,
 }
@@ -60,6 +60,8 @@ pub struct IngestSummary {
     pub ignored: BTreeMap<&'static str, u64>,
     /// Events by kind and class.
     pub classes: BTreeMap<(&'static str, &'static str), u64>,
+    /// Each input with the dialect it was read as and its line count.
+    pub files: Vec<(String, &'static str, u64)>,
 }
 
 impl IngestSummary {
@@ -175,6 +177,8 @@ pub fn ingest(cfg: &IngestConfig, progress: Option<Arc<AtomicU64>>) -> Result<In
             });
             let mut group = Vec::with_capacity(group_size());
             let mut done = false;
+            let mut dialect = cfg.dialect;
+            let lines_before = summary.lines;
             while !done {
                 group.clear();
                 while group.len() < group_size() {
@@ -187,12 +191,21 @@ pub fn ingest(cfg: &IngestConfig, progress: Option<Arc<AtomicU64>>) -> Result<In
                         }
                     }
                 }
+                let d = *dialect.get_or_insert_with(|| {
+                    group
+                        .iter()
+                        .find_map(|b| match b {
+                            Block::Lines { data, .. } => Dialect::detect(&data[..data.len().min(64 * 1024)]),
+                            Block::Oversized { .. } => None,
+                        })
+                        .unwrap_or_default()
+                });
                 let outs: Vec<BlockOut> = group
                     .par_iter()
                     .map(|b| {
                         let slot = rayon::current_thread_index().unwrap_or(caches.len() - 1);
                         let mut cache = caches[slot].lock().unwrap_or_else(|p| p.into_inner());
-                        process_block(cfg, &name, b, &mut cache)
+                        process_block(cfg, d, &name, b, &mut cache)
                     })
                     .collect();
                 for o in outs {
@@ -205,6 +218,8 @@ pub fn ingest(cfg: &IngestConfig, progress: Option<Arc<AtomicU64>>) -> Result<In
                     summary.add(&o.counts);
                 }
             }
+            let read = summary.lines - lines_before;
+            summary.files.push((name.clone(), dialect.unwrap_or_default().name(), read));
             Ok(())
         })?;
     }
@@ -213,7 +228,7 @@ pub fn ingest(cfg: &IngestConfig, progress: Option<Arc<AtomicU64>>) -> Result<In
     Ok(summary)
 }
 
-fn process_block(cfg: &IngestConfig, file: &str, block: &Block, cache: &mut WorkerCache) -> BlockOut {
+fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block, cache: &mut WorkerCache) -> BlockOut {
     let mut counts = Counts::default();
     let mut rejects = RejectBuilder::default();
     let (data, first_line) = match block {
@@ -238,7 +253,7 @@ fn process_block(cfg: &IngestConfig, file: &str, block: &Block, cache: &mut Work
             counts.ignored[IgnoreReason::BlankLine as usize] += 1;
             continue;
         }
-        let raw = match cfg.dialect.parse(line) {
+        let raw = match dialect.parse(line) {
             Ok(r) => r,
             Err(e) => {
                 let reason = match e {
@@ -246,7 +261,7 @@ fn process_block(cfg: &IngestConfig, file: &str, block: &Block, cache: &mut Work
                     LineError::Malformed(_) => RejectReason::MalformedLine,
                 };
                 counts.rejects[reason as usize] += 1;
-                rejects.append(file, n, reason.code(), &format!("{} line {}", cfg.dialect.name(), e.detail()), line);
+                rejects.append(file, n, reason.code(), &format!("{} line {}", dialect.name(), e.detail()), line);
                 continue;
             }
         };
@@ -266,8 +281,8 @@ fn process_block(cfg: &IngestConfig, file: &str, block: &Block, cache: &mut Work
             let text = String::from_utf8_lossy(&raw.user_agent).trim().to_string();
             UaInfo { agent: cfg.agents.parse(&text), lower: text.to_lowercase(), text }
         });
-        let ip = cache.ip.get_or(raw.ip, || {
-            let parsed = std::str::from_utf8(raw.ip).ok().and_then(|s| s.parse::<IpAddr>().ok());
+        let ip = cache.ip.get_or(raw.ip.as_ref(), || {
+            let parsed = std::str::from_utf8(&raw.ip).ok().and_then(|s| s.parse::<IpAddr>().ok());
             let geo = parsed.map(|a| cfg.geo.lookup(a)).unwrap_or_default();
             let (mut net, mut roles) = match parsed {
                 Some(a) => {
@@ -285,7 +300,7 @@ fn process_block(cfg: &IngestConfig, file: &str, block: &Block, cache: &mut Work
         let secs = (raw.ts - hit.recipient.sent_at).div_euclid(1_000_000);
         let verdict = cfg.classifier.classify(&Features {
             kind: hit.kind,
-            method: raw.method,
+            method: &raw.method,
             ua_lower: &ua.lower,
             ua: &ua.text,
             network_roles: ip.roles,
@@ -295,7 +310,7 @@ fn process_block(cfg: &IngestConfig, file: &str, block: &Block, cache: &mut Work
         counts.classes[(hit.kind == Kind::Click) as usize][verdict.class as usize] += 1;
         let ip_text = match ip.parsed {
             Some(a) => std::borrow::Cow::Owned(a.to_string()),
-            None => String::from_utf8_lossy(raw.ip),
+            None => String::from_utf8_lossy(&raw.ip),
         };
         events.append(&EventRow {
             ts: raw.ts,
@@ -308,7 +323,7 @@ fn process_block(cfg: &IngestConfig, file: &str, block: &Block, cache: &mut Work
             url: hit.link.map(|l| l.url.as_str()),
             sent_at: hit.recipient.sent_at,
             ip: &ip_text,
-            method: std::str::from_utf8(raw.method).unwrap_or("?"),
+            method: std::str::from_utf8(&raw.method).unwrap_or("?"),
             status: raw.status,
             bytes: raw.bytes,
             referer: &String::from_utf8_lossy(&raw.referer),
@@ -365,7 +380,7 @@ mod tests {
             classifier: Classifier::builtin(),
             networks: Networks::builtin(),
             agents: AgentParser::default(),
-            dialect: Dialect::Combined,
+            dialect: None,
             inputs: vec![Input::File(log.to_path_buf())],
         }
     }

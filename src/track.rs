@@ -124,9 +124,10 @@ pub enum Tracked<'m> {
 
 /// Joins one parsed line to the manifest.
 pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
-    let path = match raw.target.iter().position(|&c| c == b'?' || c == b'#') {
-        Some(i) => &raw.target[..i],
-        None => raw.target,
+    let target: &[u8] = &raw.target;
+    let path = match target.iter().position(|&c| c == b'?' || c == b'#') {
+        Some(i) => &target[..i],
+        None => target,
     };
     let path = percent_decode(path);
     let (kind, recipient, link) = if let Some(rest) = path.strip_prefix(b"/o/") {
@@ -161,8 +162,8 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
     } else {
         return Tracked::Ignored(IgnoreReason::OtherPath);
     };
-    if raw.method != b"GET" && raw.method != b"HEAD" {
-        return reject(RejectReason::UnexpectedMethod, format!("method {} on a tracking path", lossy(raw.method)));
+    if &*raw.method != b"GET" && &*raw.method != b"HEAD" {
+        return reject(RejectReason::UnexpectedMethod, format!("method {} on a tracking path", lossy(&raw.method)));
     }
     // 304 is a cached pixel revalidated: still an open. 4xx/5xx means the
     // reader got no pixel or no redirect.

@@ -163,7 +163,10 @@ fn plain_and_gzip_give_identical_datasets_read_back_independently() {
     let (d1, d2) = (tmp.path().join("d1"), tmp.path().join("d2"));
     let s1 = ingest(&manifest, &d1, &geo, &[&plain]);
     let s2 = ingest(&manifest, &d2, &geo, &[&gz]);
-    assert_eq!(s1.replace(&d1.display().to_string(), ""), s2.replace(&d2.display().to_string(), ""));
+    // The summaries differ only in the file and dataset names.
+    let body = |s: &str, d: &Path| s.lines().skip(1).collect::<Vec<_>>().join("\n").replace(&d.display().to_string(), "");
+    assert_eq!(body(&s1, &d1), body(&s2, &d2));
+    assert!(s2.starts_with(&format!("read {} as combined: 27 lines", gz.display())), "{s2}");
 
     let rows1 = read_rows(&d1.join("events"));
     let rows2 = read_rows(&d2.join("events"));

@@ -42,6 +42,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         server_name: None,
         access_log: "/var/log/nginx/pixelsift.access.log".into(),
         log_style: LogStyle::Combined,
+        real_ip_from: Vec::new(),
     })?;
     let data = root.join("dataset");
     let cfg = IngestConfig {
@@ -51,7 +52,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         classifier: Classifier::builtin(),
         networks: Networks::builtin(),
         agents: AgentParser::default(),
-        dialect: Dialect::Combined,
+        dialect: Some(Dialect::Combined),
         inputs: vec![Input::File(files.access_log.clone())],
     };
     let summary = ingest(&cfg, None)?;

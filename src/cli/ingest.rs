@@ -33,6 +33,9 @@ pub struct Args {
     /// Classification rules (TOML) instead of the built-in ones.
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// Log format: auto (recognised per file from its first lines), combined or nginx-json.
+    #[arg(long, default_value = "auto")]
+    format: String,
     /// Access logs: plain or gzip; `-` reads stdin.
     #[arg(required = true)]
     logs: Vec<String>,
@@ -52,6 +55,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         None => Classifier::builtin(),
     };
+    let dialect = match a.format.as_str() {
+        "auto" => None,
+        name => Some(Dialect::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
+            anyhow::anyhow!("--format {name}: unknown; use auto, {}", names.join(", "))
+        })?),
+    };
     let inputs: Vec<Input> = a.logs.iter().map(|s| Input::from_arg(s)).collect();
     let total: u64 = inputs.iter().filter_map(Input::len).sum();
     let cfg = IngestConfig {
@@ -61,7 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         classifier,
         networks: Networks::builtin(),
         agents: AgentParser::default(),
-        dialect: Dialect::Combined,
+        dialect,
         inputs,
     };
     let summary = with_progress(total, |counter| ingest(&cfg, Some(counter)))?;
@@ -99,6 +109,9 @@ pub(crate) fn with_progress<T>(total: u64, f: impl FnOnce(Arc<AtomicU64>) -> T) 
 
 /// Prints the accounting of a run: every line is an event, a reject or ignored.
 pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
+    for (file, dialect, lines) in &s.files {
+        println!("read {file} as {dialect}: {lines} lines");
+    }
     println!("lines read: {}", s.lines);
     println!("  events:   {}", s.events);
     for ((kind, class), n) in &s.classes {

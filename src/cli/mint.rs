@@ -33,6 +33,12 @@ pub struct Args {
     /// nginx `access_log` path.
     #[arg(long, default_value = "/var/log/nginx/pixelsift.access.log")]
     access_log: String,
+    /// Access log format nginx writes: combined or json.
+    #[arg(long, default_value = "combined")]
+    log_style: String,
+    /// Trust X-Forwarded-For from this proxy or CDN address range (repeatable).
+    #[arg(long)]
+    real_ip_from: Vec<String>,
 }
 
 /// Runs `mint`.
@@ -51,7 +57,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         listen: a.listen,
         server_name: a.server_name,
         access_log: a.access_log,
-        log_style: LogStyle::Combined,
+        log_style: LogStyle::from_name(&a.log_style)
+            .ok_or_else(|| anyhow::anyhow!("--log-style {}: use combined or json", a.log_style))?,
+        real_ip_from: a.real_ip_from,
     };
     let s = mint(&cfg).context("mint refused its input; nothing was written")?;
     if let Some(p) = &s.created_secret {

@@ -40,10 +40,10 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
     }
     let (method, target) = split_request(request);
     Ok(RawHit {
-        ip,
+        ip: Cow::Borrowed(ip),
         ts,
-        method,
-        target,
+        method: Cow::Borrowed(method),
+        target: Cow::Borrowed(target),
         status: (status[0] - b'0') as u16 * 100 + (status[1] - b'0') as u16 * 10 + (status[2] - b'0') as u16,
         bytes,
         referer: dash_empty(unescape(referer)),
@@ -183,9 +183,9 @@ mod tests {
     fn parses_a_pixel_hit() {
         let line = br#"203.0.113.9 - - [21/Nov/2026:10:00:05 +0100] "GET /o/AAAAAAAAAAAAAAAAAAAAAA.gif HTTP/1.1" 200 43 "-" "Mozilla/5.0 (x)""#;
         let h = parse(line).unwrap();
-        assert_eq!(h.ip, b"203.0.113.9");
-        assert_eq!(h.method, b"GET");
-        assert_eq!(h.target, b"/o/AAAAAAAAAAAAAAAAAAAAAA.gif");
+        assert_eq!(&*h.ip, b"203.0.113.9");
+        assert_eq!(&*h.method, b"GET");
+        assert_eq!(&*h.target, b"/o/AAAAAAAAAAAAAAAAAAAAAA.gif");
         assert_eq!(h.status, 200);
         assert_eq!(h.bytes, Some(43));
         assert!(h.referer.is_empty());

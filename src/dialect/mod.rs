@@ -6,18 +6,19 @@
 use std::borrow::Cow;
 
 pub mod combined;
+pub mod json;
 
 /// The fields of one access-log line that pixelsift uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawHit<'a> {
     /// Client address as logged.
-    pub ip: &'a [u8],
+    pub ip: Cow<'a, [u8]>,
     /// Request time, microseconds since the epoch, UTC.
     pub ts: i64,
     /// Request method (`GET`, `HEAD`, ...); empty for a malformed request.
-    pub method: &'a [u8],
+    pub method: Cow<'a, [u8]>,
     /// Request target (path and query) as sent; empty for a malformed request.
-    pub target: &'a [u8],
+    pub target: Cow<'a, [u8]>,
     /// Response status.
     pub status: u16,
     /// Body bytes sent; `None` when logged as `-`.
@@ -53,6 +54,8 @@ pub enum Dialect {
     /// nginx `combined` (and Apache `combined`), extra trailing fields allowed.
     #[default]
     Combined,
+    /// JSON lines as nginx writes them with `escape=json` (mint's `--log-style json`).
+    NginxJson,
 }
 
 impl Dialect {
@@ -61,6 +64,7 @@ impl Dialect {
     pub fn parse<'a>(&self, line: &'a [u8]) -> Result<RawHit<'a>, LineError> {
         match self {
             Dialect::Combined => combined::parse(line),
+            Dialect::NginxJson => json::parse(line),
         }
     }
 
@@ -68,7 +72,27 @@ impl Dialect {
     pub fn name(&self) -> &'static str {
         match self {
             Dialect::Combined => "combined",
+            Dialect::NginxJson => "nginx-json",
         }
+    }
+
+    /// Every dialect, for `--format` and listings.
+    pub const ALL: [Dialect; 2] = [Dialect::Combined, Dialect::NginxJson];
+
+    /// Looks a dialect up by name.
+    pub fn from_name(name: &str) -> Option<Dialect> {
+        Dialect::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Recognises the dialect from the first lines of a file: the first
+    /// line that parses in some dialect decides. `None` if none does.
+    pub fn detect(sample: &[u8]) -> Option<Dialect> {
+        sample
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .take(64)
+            .find_map(|l| Dialect::ALL.into_iter().find(|d| d.parse(l).is_ok()))
     }
 }
 
