@@ -356,3 +356,78 @@ impl RejectBuilder {
         .expect("reject columns match the schema")
     }
 }
+
+/// The manifest copy as a batch.
+pub fn recipients_batch(rows: &[crate::manifest::Recipient]) -> RecordBatch {
+    let (mut t, mut c, mut r, mut v) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let mut sent = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for x in rows {
+        t.append_value(&x.token);
+        c.append_value(&x.campaign_id);
+        r.append_value(&x.recipient_id);
+        opt(&mut v, Some(&x.variant));
+        sent.append_value(x.sent_at);
+    }
+    RecordBatch::try_new(
+        manifest_schema(),
+        vec![Arc::new(t.finish()), Arc::new(c.finish()), Arc::new(r.finish()), Arc::new(v.finish()), Arc::new(sent.finish())],
+    )
+    .expect("manifest columns match the schema")
+}
+
+/// The links copy as a batch.
+pub fn links_batch(rows: &[crate::manifest::Link]) -> RecordBatch {
+    let (mut l, mut c, mut u) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    for x in rows {
+        l.append_value(&x.link_id);
+        c.append_value(&x.campaign_id);
+        u.append_value(&x.url);
+    }
+    RecordBatch::try_new(links_schema(), vec![Arc::new(l.finish()), Arc::new(c.finish()), Arc::new(u.finish())])
+        .expect("links columns match the schema")
+}
+
+fn string_col<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a arrow::array::StringArray> {
+    b.column_by_name(name)?.as_any().downcast_ref()
+}
+
+/// Reads manifest rows back from batches of the manifest copy.
+pub fn recipients_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Recipient> {
+    use arrow::array::Array;
+    let mut out = Vec::new();
+    for b in batches {
+        let (Some(t), Some(c), Some(r), Some(v)) =
+            (string_col(b, "token"), string_col(b, "campaign_id"), string_col(b, "recipient_id"), string_col(b, "variant"))
+        else {
+            continue;
+        };
+        let Some(s) = b.column_by_name("sent_at").and_then(|s| s.as_any().downcast_ref::<arrow::array::TimestampMicrosecondArray>())
+        else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            out.push(crate::manifest::Recipient {
+                token: t.value(i).into(),
+                campaign_id: c.value(i).into(),
+                recipient_id: r.value(i).into(),
+                variant: if v.is_null(i) { String::new() } else { v.value(i).into() },
+                sent_at: s.value(i),
+            });
+        }
+    }
+    out
+}
+
+/// Reads links back from batches of the links copy.
+pub fn links_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Link> {
+    let mut out = Vec::new();
+    for b in batches {
+        let (Some(l), Some(c), Some(u)) = (string_col(b, "link_id"), string_col(b, "campaign_id"), string_col(b, "url")) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            out.push(crate::manifest::Link { link_id: l.value(i).into(), campaign_id: c.value(i).into(), url: u.value(i).into() });
+        }
+    }
+    out
+}

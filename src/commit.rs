@@ -1,34 +1,151 @@
-//! Writing the dataset: Parquet files staged, then moved into place.
+//! The dataset on disk, and how it changes: exactly once, atomically.
 //!
-//! Layout (readable as is by DataFusion, DuckDB, Spark and pyarrow):
 //! ```text
-//! DATASET/events/part-<run>.parquet     one file per ingest run
-//! DATASET/rejects/part-<run>.parquet    lines set aside, with reasons
-//! DATASET/manifest/manifest.parquet     union of every manifest ingested
-//! DATASET/links/links.parquet           union of every links file ingested
-//! DATASET/_staging/<run>/               files being written
+//! DATASET/events/date=YYYY-MM-DD/part-<run>.parquet   events, Hive-partitioned by UTC day
+//! DATASET/rejects/date=YYYY-MM-DD/part-<run>.parquet  lines set aside, by day of ingest
+//! DATASET/manifest/manifest-<run>.parquet             union of every manifest ingested
+//! DATASET/links/links-<run>.parquet                   union of every links file ingested
+//! DATASET/_log/<seq>.json                             commit records: the truth
+//! DATASET/_staging/<run>/                             files of a run not yet committed
+//! DATASET/_lock                                       advisory lock held by the one writer
 //! ```
-//! Files are complete before they are renamed into the table directories,
-//! so a reader never sees a half-written file. A run that fails leaves only
-//! its staging directory, which is removed.
+//!
+//! A writer stages its files, then writes one commit record to a temporary
+//! name and renames it into `_log/`: that rename is the commit. The record
+//! lists the files it adds (with where they are staged), the files it
+//! removes, and the registry entries of the inputs it took, so data and
+//! registry change together or not at all. Moving staged files into place
+//! comes after, and is redone by the next writer if a crash interrupts it.
+//! A run killed before its rename leaves only a staging directory, which the
+//! next writer deletes.
+//!
+//! Readers never take the lock: they replay `_log/` to find the live files
+//! of each table, so they see whole commits only. Engines that list the
+//! directories (DuckDB, Spark, pyarrow) see the same files once the moves of
+//! the last commit are done.
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
 
-use crate::batch::{events_schema, links_schema, manifest_schema, rejects_schema};
 use crate::error::{io_err, Error, Result};
-use crate::manifest::{Link, Manifest, Recipient};
 
 /// Table directories of a dataset.
 pub const TABLES: [&str; 4] = ["events", "rejects", "manifest", "links"];
+
+/// One input as the registry remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// Stable id of this input (its first registration).
+    pub id: String,
+    /// Bytes of content the head hash covers (at most [`HEAD_LEN`]).
+    pub head_len: u64,
+    /// SHA-256 of the first `head_len` bytes of content (decompressed).
+    pub head_hash: String,
+    /// Bytes of content taken so far (always whole lines).
+    pub bytes: u64,
+    /// Lines taken so far.
+    pub lines: u64,
+    /// SHA-256 of the first `bytes` bytes of content.
+    pub prefix_hash: String,
+    /// Names it was seen under, most recent last.
+    pub names: Vec<String>,
+}
+
+/// How much of an input's start identifies it.
+pub const HEAD_LEN: u64 = 4096;
+
+/// A file a commit adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedFile {
+    /// Final path, relative to the dataset root.
+    pub path: String,
+    /// Where it was staged, relative to the dataset root.
+    pub staged: String,
+    /// Rows in it.
+    pub rows: u64,
+}
+
+/// One commit: what changed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// The run that made it.
+    pub run: String,
+    /// `ingest`, `compact`, `forget` or `purge`.
+    pub op: String,
+    /// When, RFC 3339 UTC.
+    pub time: String,
+    /// Files added.
+    pub add: Vec<AddedFile>,
+    /// Files removed (relative paths).
+    pub remove: Vec<String>,
+    /// Registry entries written (an entry replaces the one with its id).
+    pub inputs: Vec<InputRecord>,
+    /// The IP policy the added events were written under, for ingests.
+    pub ip_policy: Option<String>,
+    /// Counts and details of the operation, for people.
+    pub details: serde_json::Value,
+}
+
+/// The state of a dataset after replaying its log.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Live files per table, keyed by final relative path.
+    pub files: BTreeMap<String, BTreeMap<String, AddedFile>>,
+    /// The ingest registry.
+    pub registry: Vec<InputRecord>,
+    /// The last sequence number (0 for a new dataset).
+    pub last_seq: u64,
+    /// IP policies events were written under, in commit order, deduplicated.
+    pub ip_policies: Vec<String>,
+}
+
+impl Snapshot {
+    /// Live files of a table (final paths, or staged ones whose move is
+    /// still pending), optionally only partitions within a day range.
+    pub fn table_files(&self, root: &Path, table: &str, days: Option<(&str, &str)>) -> Vec<PathBuf> {
+        let Some(files) = self.files.get(table) else { return Vec::new() };
+        files
+            .values()
+            .filter(|f| match days {
+                None => true,
+                Some((from, to)) => match partition_day(&f.path) {
+                    Some(d) => d >= from && d <= to,
+                    None => true,
+                },
+            })
+            .map(|f| {
+                let fin = root.join(&f.path);
+                if fin.exists() {
+                    fin
+                } else {
+                    root.join(&f.staged)
+                }
+            })
+            .collect()
+    }
+}
+
+/// The `YYYY-MM-DD` of a `.../date=YYYY-MM-DD/...` path.
+pub fn partition_day(path: &str) -> Option<&str> {
+    let i = path.find("date=")?;
+    path.get(i + 5..i + 15)
+}
+
+fn props() -> WriterProperties {
+    WriterProperties::builder().set_compression(Compression::SNAPPY).build()
+}
 
 /// A dataset directory.
 #[derive(Debug, Clone)]
@@ -36,16 +153,29 @@ pub struct Dataset {
     root: PathBuf,
 }
 
-fn props() -> WriterProperties {
-    WriterProperties::builder().set_compression(Compression::SNAPPY).build()
+/// Proof of being the one writer; released on drop.
+pub struct WriterLock {
+    _file: File,
 }
 
 impl Dataset {
     /// Opens a dataset, creating its directories if needed.
     pub fn create(root: &Path) -> Result<Self> {
-        for t in TABLES.iter().chain(["_staging"].iter()) {
+        for t in TABLES.iter().chain(["_log", "_staging"].iter()) {
             let d = root.join(t);
             std::fs::create_dir_all(&d).map_err(io_err(&d))?;
+        }
+        Ok(Dataset { root: root.to_path_buf() })
+    }
+
+    /// Opens an existing dataset.
+    pub fn open(root: &Path) -> Result<Self> {
+        if !root.join("_log").is_dir() {
+            return Err(Error::Config(format!(
+                "{}: no pixelsift dataset here (run `pixelsift ingest --data {}` first)",
+                root.display(),
+                root.display()
+            )));
         }
         Ok(Dataset { root: root.to_path_buf() })
     }
@@ -55,104 +185,226 @@ impl Dataset {
         &self.root
     }
 
-    /// Starts a run: files go to a staging directory until [`Staging::commit`].
-    pub fn begin(&self) -> Result<Staging> {
+    /// Takes the writer lock: `Ok(None)` if another writer holds it and
+    /// `wait` is false. Once held, finishes or discards what a crashed
+    /// writer left.
+    pub fn lock(&self, wait: bool) -> Result<Option<WriterLock>> {
+        let path = self.root.join("_lock");
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+        if wait {
+            file.lock().map_err(io_err(&path))?;
+        } else {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+            }
+        }
+        let lock = WriterLock { _file: file };
+        self.recover(&lock)?;
+        Ok(Some(lock))
+    }
+
+    /// Redoes the moves and deletions of every commit (idempotent), then
+    /// deletes staging directories, which no commit needs any more.
+    fn recover(&self, _lock: &WriterLock) -> Result<()> {
+        for rec in self.log()? {
+            self.apply(&rec)?;
+        }
+        let staging = self.root.join("_staging");
+        if let Ok(entries) = std::fs::read_dir(&staging) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, rec: &CommitRecord) -> Result<()> {
+        for a in &rec.add {
+            let fin = self.root.join(&a.path);
+            let staged = self.root.join(&a.staged);
+            if !fin.exists() && staged.exists() {
+                if let Some(dir) = fin.parent() {
+                    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+                }
+                std::fs::rename(&staged, &fin).map_err(io_err(&fin))?;
+            }
+        }
+        for r in &rec.remove {
+            let p = self.root.join(r);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&p)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every commit record, in order.
+    pub fn log(&self) -> Result<Vec<CommitRecord>> {
+        let dir = self.root.join("_log");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map_err(io_err(&dir))?
+            .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            let p = dir.join(&n);
+            let text = std::fs::read(&p).map_err(io_err(&p))?;
+            let rec: CommitRecord = serde_json::from_slice(&text)
+                .map_err(|e| Error::Config(format!("{}: unreadable commit record ({e})", p.display())))?;
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    /// Replays the log.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let mut s = Snapshot::default();
+        for rec in self.log()? {
+            for r in &rec.remove {
+                let table = r.split('/').next().unwrap_or("");
+                if let Some(t) = s.files.get_mut(table) {
+                    t.remove(r);
+                }
+            }
+            for a in &rec.add {
+                let table = a.path.split('/').next().unwrap_or("").to_string();
+                s.files.entry(table).or_default().insert(a.path.clone(), a.clone());
+            }
+            for i in &rec.inputs {
+                match s.registry.iter_mut().find(|e| e.id == i.id) {
+                    Some(e) => *e = i.clone(),
+                    None => s.registry.push(i.clone()),
+                }
+            }
+            if let Some(p) = &rec.ip_policy {
+                if s.ip_policies.last() != Some(p) {
+                    s.ip_policies.push(p.clone());
+                }
+            }
+            s.last_seq = rec.seq;
+        }
+        Ok(s)
+    }
+
+    /// Starts staging a change; only the lock holder may.
+    pub fn begin<'l>(&self, lock: &'l WriterLock) -> Result<Staging<'l>> {
         let now = chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ");
-        let run_id = format!("{now}-{}", std::process::id());
-        let dir = self.root.join("_staging").join(&run_id);
+        let run = format!("{now}-{}", std::process::id());
+        let dir = self.root.join("_staging").join(&run);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        Ok(Staging { root: self.root.clone(), dir, run_id, events: None, rejects: None, done: false })
+        Ok(Staging { _lock: lock, root: self.root.clone(), run, writers: BTreeMap::new(), done: false })
     }
 }
 
-/// A run's files in the making.
-pub struct Staging {
+struct OpenFile {
+    staged: String,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+/// Files of a change in the making.
+pub struct Staging<'l> {
+    _lock: &'l WriterLock,
     root: PathBuf,
-    dir: PathBuf,
-    run_id: String,
-    events: Option<ArrowWriter<File>>,
-    rejects: Option<ArrowWriter<File>>,
+    run: String,
+    writers: BTreeMap<String, OpenFile>,
     done: bool,
 }
 
-fn writer(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<ArrowWriter<File>> {
-    let f = File::create(path).map_err(io_err(path))?;
-    ArrowWriter::try_new(f, schema, Some(props())).map_err(|source| Error::Parquet { path: path.to_path_buf(), source })
-}
-
-impl Staging {
-    /// The run's id, also the name of its files.
+impl Staging<'_> {
+    /// The run id, part of every file name it writes.
     pub fn run_id(&self) -> &str {
-        &self.run_id
+        &self.run
     }
 
-    /// Appends events.
-    pub fn write_events(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Appends rows to the run's file for `table` (and `date=` partition).
+    pub fn write(&mut self, table: &str, day: Option<&str>, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let path = self.dir.join("events.parquet");
-        if self.events.is_none() {
-            self.events = Some(writer(&path, events_schema())?);
+        let (path, staged) = match day {
+            Some(d) => (
+                format!("{table}/date={d}/part-{}.parquet", self.run),
+                format!("_staging/{}/{table}-{d}.parquet", self.run),
+            ),
+            None => (format!("{table}/{table}-{}.parquet", self.run), format!("_staging/{}/{table}.parquet", self.run)),
+        };
+        if !self.writers.contains_key(&path) {
+            let w = writer(&self.root.join(&staged), batch.schema())?;
+            self.writers.insert(path.clone(), OpenFile { staged: staged.clone(), writer: w, rows: 0 });
         }
-        let w = self.events.as_mut().expect("just set");
-        w.write(batch).map_err(|source| Error::Parquet { path, source })
+        let f = self.writers.get_mut(&path).expect("just inserted");
+        f.rows += batch.num_rows() as u64;
+        f.writer.write(batch).map_err(|source| Error::Parquet { path: self.root.join(&f.staged), source })
     }
 
-    /// Appends rejects.
-    pub fn write_rejects(&mut self, batch: &RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
+    /// Commits: finishes the files, writes the commit record (the atomic
+    /// step), then moves the files into place. Returns the record.
+    pub fn commit(
+        mut self,
+        op: &str,
+        remove: Vec<String>,
+        inputs: Vec<InputRecord>,
+        ip_policy: Option<String>,
+        details: serde_json::Value,
+    ) -> Result<CommitRecord> {
+        let mut add = Vec::new();
+        for (path, f) in std::mem::take(&mut self.writers) {
+            let staged_abs = self.root.join(&f.staged);
+            let file = f.writer.into_inner().map_err(|source| Error::Parquet { path: staged_abs.clone(), source })?;
+            file.sync_all().map_err(io_err(&staged_abs))?;
+            add.push(AddedFile { path, staged: f.staged, rows: f.rows });
         }
-        let path = self.dir.join("rejects.parquet");
-        if self.rejects.is_none() {
-            self.rejects = Some(writer(&path, rejects_schema())?);
+        let dataset = Dataset { root: self.root.clone() };
+        let seq = dataset.snapshot()?.last_seq + 1;
+        let rec = CommitRecord {
+            seq,
+            run: self.run.clone(),
+            op: op.to_string(),
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            add,
+            remove,
+            inputs,
+            ip_policy,
+            details,
+        };
+        let dir = self.root.join("_log");
+        let fin = dir.join(format!("{seq:020}.json"));
+        let tmp = dir.join(format!(".{seq:020}.json.tmp"));
+        let body = serde_json::to_vec_pretty(&rec).map_err(|e| Error::Config(format!("encoding commit record: {e}")))?;
+        {
+            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            f.write_all(&body).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
         }
-        let w = self.rejects.as_mut().expect("just set");
-        w.write(batch).map_err(|source| Error::Parquet { path, source })
-    }
-
-    /// Finishes the files, merges the manifest copy, and moves everything into place.
-    pub fn commit(mut self, manifest: &Manifest) -> Result<()> {
-        let mut moves = Vec::new();
-        for (table, w) in [("events", self.events.take()), ("rejects", self.rejects.take())] {
-            if let Some(w) = w {
-                let staged = self.dir.join(format!("{table}.parquet"));
-                let f = w.into_inner().map_err(|source| Error::Parquet { path: staged.clone(), source })?;
-                f.sync_all().map_err(io_err(&staged))?;
-                moves.push((staged, self.root.join(table).join(format!("part-{}.parquet", self.run_id))));
-            }
+        // The commit point.
+        std::fs::rename(&tmp, &fin).map_err(io_err(&fin))?;
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
         }
-        let mpath = self.root.join("manifest").join("manifest.parquet");
-        let staged_m = self.dir.join("manifest.parquet");
-        write_batch(&staged_m, &merged_manifest(&mpath, manifest.recipients())?)?;
-        moves.push((staged_m, mpath));
-        let lpath = self.root.join("links").join("links.parquet");
-        let staged_l = self.dir.join("links.parquet");
-        write_batch(&staged_l, &merged_links(&lpath, manifest.links())?)?;
-        moves.push((staged_l, lpath));
-        for (from, to) in moves {
-            std::fs::rename(&from, &to).map_err(io_err(&to))?;
-        }
+        dataset.apply(&rec)?;
         self.done = true;
-        let _ = std::fs::remove_dir_all(&self.dir);
-        Ok(())
+        let _ = std::fs::remove_dir_all(self.root.join("_staging").join(&self.run));
+        Ok(rec)
     }
 }
 
-impl Drop for Staging {
+impl Drop for Staging<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_dir_all(self.root.join("_staging").join(&self.run));
         }
     }
 }
 
-fn write_batch(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let mut w = writer(path, batch.schema())?;
-    w.write(batch).map_err(|source| Error::Parquet { path: path.to_path_buf(), source })?;
-    let f = w.into_inner().map_err(|source| Error::Parquet { path: path.to_path_buf(), source })?;
-    f.sync_all().map_err(io_err(path))
+fn writer(path: &Path, schema: SchemaRef) -> Result<ArrowWriter<File>> {
+    let f = File::create(path).map_err(io_err(path))?;
+    ArrowWriter::try_new(f, schema, Some(props())).map_err(|source| Error::Parquet { path: path.to_path_buf(), source })
 }
 
 /// Reads every batch of a Parquet file; a missing file reads as empty.
@@ -164,79 +416,10 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
     };
     let perr = |source| Error::Parquet { path: path.to_path_buf(), source };
     let reader = ParquetRecordBatchReaderBuilder::try_new(f).map_err(perr)?.build().map_err(perr)?;
-    reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| Error::Arrow(e))
+    reader.collect::<std::result::Result<Vec<_>, _>>().map_err(Error::Arrow)
 }
 
-fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| Error::Config(format!("dataset table lacks column {name} of the expected type")))
-}
-
-fn merged_manifest(existing: &Path, new: &[Recipient]) -> Result<RecordBatch> {
-    let mut rows: BTreeMap<String, Recipient> = BTreeMap::new();
-    for b in read_parquet(existing)? {
-        let (t, c, r, v) = (
-            col::<StringArray>(&b, "token")?,
-            col::<StringArray>(&b, "campaign_id")?,
-            col::<StringArray>(&b, "recipient_id")?,
-            col::<StringArray>(&b, "variant")?,
-        );
-        let s = col::<TimestampMicrosecondArray>(&b, "sent_at")?;
-        for i in 0..b.num_rows() {
-            let rec = Recipient {
-                token: t.value(i).into(),
-                campaign_id: c.value(i).into(),
-                recipient_id: r.value(i).into(),
-                variant: if v.is_null(i) { String::new() } else { v.value(i).into() },
-                sent_at: s.value(i),
-            };
-            rows.insert(rec.token.clone(), rec);
-        }
-    }
-    for r in new {
-        rows.insert(r.token.clone(), r.clone());
-    }
-    let mut b = [StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new()];
-    let mut sent = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    for r in rows.values() {
-        b[0].append_value(&r.token);
-        b[1].append_value(&r.campaign_id);
-        b[2].append_value(&r.recipient_id);
-        if r.variant.is_empty() {
-            b[3].append_null()
-        } else {
-            b[3].append_value(&r.variant)
-        }
-        sent.append_value(r.sent_at);
-    }
-    let [mut t, mut c, mut r, mut v] = b;
-    Ok(RecordBatch::try_new(
-        manifest_schema(),
-        vec![Arc::new(t.finish()), Arc::new(c.finish()), Arc::new(r.finish()), Arc::new(v.finish()), Arc::new(sent.finish())],
-    )?)
-}
-
-fn merged_links(existing: &Path, new: &[Link]) -> Result<RecordBatch> {
-    let mut rows: BTreeMap<String, Link> = BTreeMap::new();
-    for b in read_parquet(existing)? {
-        let (l, c, u) =
-            (col::<StringArray>(&b, "link_id")?, col::<StringArray>(&b, "campaign_id")?, col::<StringArray>(&b, "url")?);
-        for i in 0..b.num_rows() {
-            rows.insert(
-                l.value(i).into(),
-                Link { link_id: l.value(i).into(), campaign_id: c.value(i).into(), url: u.value(i).into() },
-            );
-        }
-    }
-    for l in new {
-        rows.insert(l.link_id.clone(), l.clone());
-    }
-    let (mut l, mut c, mut u) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
-    for x in rows.values() {
-        l.append_value(&x.link_id);
-        c.append_value(&x.campaign_id);
-        u.append_value(&x.url);
-    }
-    Ok(RecordBatch::try_new(links_schema(), vec![Arc::new(l.finish()), Arc::new(c.finish()), Arc::new(u.finish())])?)
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -49,6 +49,12 @@ impl Input {
 
     /// Opens the input; `counter` receives the bytes read before decompression.
     pub fn open_counted(&self, counter: Option<Arc<AtomicU64>>) -> Result<Box<dyn Read + Send>> {
+        Ok(self.open_detailed(counter)?.0)
+    }
+
+    /// Opens the input, also telling whether it was compressed (a compressed
+    /// file is complete; a plain one may still be growing).
+    pub fn open_detailed(&self, counter: Option<Arc<AtomicU64>>) -> Result<(Box<dyn Read + Send>, bool)> {
         match self {
             Input::File(p) => {
                 let f = std::fs::File::open(p).map_err(io_err(p))?;
@@ -77,12 +83,12 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-fn decompress<R: BufRead + Send + 'static>(mut r: R, path: &Path) -> Result<Box<dyn Read + Send>> {
+fn decompress<R: BufRead + Send + 'static>(mut r: R, path: &Path) -> Result<(Box<dyn Read + Send>, bool)> {
     let head = r.fill_buf().map_err(io_err(path))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         // Multi-member: `cat a.gz b.gz` and some rotators produce several members.
-        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
+        Ok((Box::new(flate2::bufread::MultiGzDecoder::new(r)), true))
     } else {
-        Ok(Box::new(r))
+        Ok((Box::new(r), false))
     }
 }

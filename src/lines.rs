@@ -8,6 +8,8 @@
 
 use std::io::Read;
 
+use sha2::{Digest, Sha256};
+
 /// Block size, and so the longest line kept whole.
 pub const BLOCK_SIZE: usize = 1 << 20;
 /// How much of an over-long line is kept in its reject record.
@@ -33,18 +35,69 @@ pub enum Block {
 }
 
 /// Reads blocks of whole lines from any reader.
+///
+/// Every byte it hands out (or skips as part of an over-long line) is
+/// counted and hashed, so the registry can later recognise exactly the
+/// content that was taken.
 pub struct BlockReader<R> {
     inner: R,
     carry: Vec<u8>,
     next_line: u64,
     eof: bool,
     skipping: bool,
+    hold_partial: bool,
+    held: u64,
+    consumed: u64,
+    hasher: Sha256,
 }
 
 impl<R: Read> BlockReader<R> {
     /// Wraps a reader; line numbers start at 1.
     pub fn new(inner: R) -> Self {
-        BlockReader { inner, carry: Vec::new(), next_line: 1, eof: false, skipping: false }
+        Self::resume(inner, 1, Sha256::new(), false)
+    }
+
+    /// Wraps a reader whose content continues an input: numbering starts at
+    /// `first_line`, hashing continues `hasher`. With `hold_partial`, a last
+    /// line without its line break is left for a later run (a log still
+    /// being written), instead of being taken half.
+    pub fn resume(inner: R, first_line: u64, hasher: Sha256, hold_partial: bool) -> Self {
+        BlockReader {
+            inner,
+            carry: Vec::new(),
+            next_line: first_line,
+            eof: false,
+            skipping: false,
+            hold_partial,
+            held: 0,
+            consumed: 0,
+            hasher,
+        }
+    }
+
+    /// Bytes handed out or skipped so far.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Bytes of a trailing partial line left for later (known at the end).
+    pub fn held_back(&self) -> u64 {
+        self.held
+    }
+
+    /// The number the next line would get.
+    pub fn next_line(&self) -> u64 {
+        self.next_line
+    }
+
+    /// The hash of everything consumed, including what came before a resume.
+    pub fn finish_hash(self) -> [u8; 32] {
+        self.hasher.finalize().into()
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        self.consumed += bytes.len() as u64;
+        self.hasher.update(bytes);
     }
 
     /// The next block, `None` at the end of input.
@@ -71,16 +124,32 @@ impl<R: Read> BlockReader<R> {
                     Some(i) => {
                         self.skipping = false;
                         self.carry = buf.split_off(i + 1);
+                        self.take(&buf);
                         continue;
                     }
-                    None if self.eof => return Ok(None),
-                    None => continue,
+                    None if self.eof => {
+                        self.take(&buf);
+                        return Ok(None);
+                    }
+                    None => {
+                        self.take(&buf);
+                        continue;
+                    }
                 }
             }
             if buf.is_empty() {
                 return Ok(None);
             }
             if self.eof {
+                if self.hold_partial && buf.last() != Some(&b'\n') {
+                    let keep = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+                    self.held = (buf.len() - keep) as u64;
+                    buf.truncate(keep);
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                }
+                self.take(&buf);
                 let first_line = self.next_line;
                 self.next_line += count_lines(&buf);
                 return Ok(Some(Block::Lines { data: buf, first_line }));
@@ -88,11 +157,13 @@ impl<R: Read> BlockReader<R> {
             match memchr::memrchr(b'\n', &buf) {
                 Some(i) => {
                     self.carry = buf.split_off(i + 1);
+                    self.take(&buf);
                     let first_line = self.next_line;
                     self.next_line += count_lines(&buf);
                     return Ok(Some(Block::Lines { data: buf, first_line }));
                 }
                 None => {
+                    self.take(&buf);
                     buf.truncate(OVERSIZED_KEEP);
                     let line = self.next_line;
                     self.next_line += 1;
@@ -164,6 +235,17 @@ mod tests {
         assert_eq!(got.len(), 200_001);
         assert_eq!(got[123_456], (123_457, b"line 123456".to_vec()));
         assert_eq!(got[200_000], (200_001, b"last without newline".to_vec()));
+    }
+
+    #[test]
+    fn holds_back_a_partial_last_line_and_hashes_what_it_takes() {
+        let input = b"a\nb\npart";
+        let mut r = BlockReader::resume(&input[..], 1, Sha256::new(), true);
+        let Some(Block::Lines { data, .. }) = r.next_block().unwrap() else { panic!() };
+        assert_eq!(data, b"a\nb\n");
+        assert!(r.next_block().unwrap().is_none());
+        assert_eq!((r.consumed(), r.held_back(), r.next_line()), (4, 4, 3));
+        assert_eq!(r.finish_hash(), <[u8; 32]>::from(Sha256::digest(b"a\nb\n")));
     }
 
     #[test]

@@ -16,7 +16,9 @@ use rayon::prelude::*;
 
 use crate::batch::{EventBuilder, EventRow, RejectBuilder};
 use crate::classify::{Class, Classifier, Features, NetMatch, Networks, RoleSet};
-use crate::commit::Dataset;
+use crate::commit::{Dataset, WriterLock};
+use crate::privacy::IpPolicy;
+use crate::registry;
 use crate::dialect::{Dialect, LineError};
 use crate::enrich::agent::{AgentInfo, AgentParser};
 use crate::enrich::geo::{Geo, GeoInfo};
@@ -43,8 +45,25 @@ pub struct IngestConfig {
     pub agents: AgentParser,
     /// Log format; `None` recognises it per file from its first lines.
     pub dialect: Option<Dialect>,
+    /// What is kept of client addresses.
+    pub ip_policy: IpPolicy,
     /// Logs to read, in order.
     pub inputs: Vec<Input>,
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    /// The input's name.
+    pub name: String,
+    /// The dialect it was read as.
+    pub dialect: &'static str,
+    /// Lines read in this run.
+    pub lines: u64,
+    /// Lines skipped because an earlier run took them.
+    pub already_taken: u64,
+    /// Bytes of a trailing partial line left for a later run.
+    pub held_back: u64,
 }
 
 /// Counts of one run. `lines == events + rejected + ignored` always holds.
@@ -60,8 +79,10 @@ pub struct IngestSummary {
     pub ignored: BTreeMap<&'static str, u64>,
     /// Events by kind and class.
     pub classes: BTreeMap<(&'static str, &'static str), u64>,
-    /// Each input with the dialect it was read as and its line count.
-    pub files: Vec<(String, &'static str, u64)>,
+    /// Each input, in order.
+    pub files: Vec<FileReport>,
+    /// The commit made, if anything changed.
+    pub commit: Option<u64>,
 }
 
 impl IngestSummary {
@@ -99,6 +120,19 @@ impl IngestSummary {
             }
         }
     }
+
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "lines": self.lines,
+            "events": self.events,
+            "rejects": self.rejects,
+            "ignored": self.ignored,
+            "files": self.files.iter().map(|f| serde_json::json!({
+                "name": f.name, "dialect": f.dialect, "lines": f.lines,
+                "already_taken": f.already_taken, "held_back_bytes": f.held_back,
+            })).collect::<Vec<_>>(),
+        })
+    }
 }
 
 #[derive(Default)]
@@ -135,7 +169,7 @@ impl WorkerCache {
 }
 
 struct BlockOut {
-    events: Option<arrow::array::RecordBatch>,
+    events: Vec<(String, arrow::array::RecordBatch)>,
     rejects: Option<arrow::array::RecordBatch>,
     counts: Counts,
 }
@@ -146,34 +180,49 @@ fn group_size() -> usize {
     rayon::current_num_threads() * 4
 }
 
-/// Runs an ingest into the dataset; `progress` is told of bytes read.
-pub fn ingest(cfg: &IngestConfig, progress: Option<Arc<AtomicU64>>) -> Result<IngestSummary> {
-    let dataset = Dataset::create(&cfg.data)?;
-    let mut staging = dataset.begin()?;
+/// Runs an ingest as the dataset's writer: only lines no earlier commit
+/// took are read, and everything is committed at once or not at all.
+/// `progress` is told of bytes read.
+pub fn ingest(
+    cfg: &IngestConfig,
+    dataset: &Dataset,
+    lock: &WriterLock,
+    progress: Option<Arc<AtomicU64>>,
+) -> Result<IngestSummary> {
+    let snapshot = dataset.snapshot()?;
+    let mut registry = snapshot.registry.clone();
+    let mut staging = dataset.begin(lock)?;
+    let today = chrono::Utc::now().date_naive().to_string();
     let mut summary = IngestSummary::default();
+    let mut taken = Vec::new();
     let caches: Vec<Mutex<WorkerCache>> =
         (0..rayon::current_num_threads() + 1).map(|_| Mutex::new(WorkerCache::new())).collect();
-    for input in &cfg.inputs {
+    for (n_input, input) in cfg.inputs.iter().enumerate() {
         let name = input.name();
-        let reader = input.open_counted(progress.clone())?;
+        let pos = registry::position(input, &registry, progress.clone())?;
+        let hold_partial = !pos.compressed && matches!(input, Input::File(_));
+        let first_line = pos.known.as_ref().map_or(1, |k| k.lines + 1);
         let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Block>>(group_size());
-        std::thread::scope(|s| -> Result<()> {
-            s.spawn(move || {
-                let mut br = BlockReader::new(reader);
+        let reader = pos.reader;
+        let hasher = pos.hasher;
+        let (dialect, lines_read, consumed, held, hash) = std::thread::scope(|s| -> Result<_> {
+            let producer = s.spawn(move || {
+                let mut br = BlockReader::resume(reader, first_line, hasher, hold_partial);
                 loop {
                     match br.next_block() {
                         Ok(Some(b)) => {
                             if tx.send(Ok(b)).is_err() {
-                                return;
+                                break;
                             }
                         }
-                        Ok(None) => return,
+                        Ok(None) => break,
                         Err(e) => {
                             let _ = tx.send(Err(e));
-                            return;
+                            break;
                         }
                     }
                 }
+                (br.consumed(), br.held_back(), br.next_line(), br.finish_hash())
             });
             let mut group = Vec::with_capacity(group_size());
             let mut done = false;
@@ -190,6 +239,9 @@ pub fn ingest(cfg: &IngestConfig, progress: Option<Arc<AtomicU64>>) -> Result<In
                             break;
                         }
                     }
+                }
+                if group.is_empty() {
+                    break;
                 }
                 let d = *dialect.get_or_insert_with(|| {
                     group
@@ -209,23 +261,89 @@ pub fn ingest(cfg: &IngestConfig, progress: Option<Arc<AtomicU64>>) -> Result<In
                     })
                     .collect();
                 for o in outs {
-                    if let Some(b) = &o.events {
-                        staging.write_events(b)?;
+                    for (day, b) in &o.events {
+                        staging.write("events", Some(day), b)?;
                     }
                     if let Some(b) = &o.rejects {
-                        staging.write_rejects(b)?;
+                        staging.write("rejects", Some(&today), b)?;
                     }
                     summary.add(&o.counts);
                 }
             }
-            let read = summary.lines - lines_before;
-            summary.files.push((name.clone(), dialect.unwrap_or_default().name(), read));
-            Ok(())
+            let (consumed, held, next_line, hash) = producer.join().expect("the block reader does not panic");
+            debug_assert_eq!(next_line - first_line, summary.lines - lines_before);
+            Ok((dialect.unwrap_or_default(), summary.lines - lines_before, consumed, held, hash))
         })?;
+        summary.files.push(FileReport {
+            name: name.clone(),
+            dialect: dialect.name(),
+            lines: lines_read,
+            already_taken: first_line - 1,
+            held_back: held,
+        });
+        if consumed > 0 || pos.known.is_none() {
+            let entry = registry::updated_entry(
+                pos.known.as_ref(),
+                &pos.head,
+                &name,
+                &format!("{}-{n_input}", staging.run_id()),
+                consumed,
+                lines_read,
+                hash,
+            );
+            match registry.iter_mut().find(|e| e.id == entry.id) {
+                Some(e) => *e = entry.clone(),
+                None => registry.push(entry.clone()),
+            }
+            taken.push(entry);
+        }
     }
-    staging.commit(&cfg.manifest)?;
+
+    // The manifest copy: rewritten only when this manifest adds to it.
+    let mut remove = Vec::new();
+    let old_m = read_all(&snapshot.table_files(dataset.root(), "manifest", None))?;
+    let merged_m = merge_by(crate::batch::recipients_from(&old_m), cfg.manifest.recipients(), |r| r.token.clone());
+    if let Some(rows) = merged_m {
+        staging.write("manifest", None, &crate::batch::recipients_batch(&rows))?;
+        remove.extend(snapshot.files.get("manifest").into_iter().flat_map(|f| f.keys().cloned()));
+    }
+    let old_l = read_all(&snapshot.table_files(dataset.root(), "links", None))?;
+    let merged_l = merge_by(crate::batch::links_from(&old_l), cfg.manifest.links(), |l| l.link_id.clone());
+    if let Some(rows) = merged_l {
+        staging.write("links", None, &crate::batch::links_batch(&rows))?;
+        remove.extend(snapshot.files.get("links").into_iter().flat_map(|f| f.keys().cloned()));
+    }
+    let changed = summary.lines > 0 || !remove.is_empty() || snapshot.files.get("manifest").is_none_or(|f| f.is_empty())
+        || taken.iter().any(|t| !snapshot.registry.contains(t));
+    if changed {
+        let details = summary.details();
+        let rec = staging.commit("ingest", remove, taken, Some(cfg.ip_policy.name().to_string()), details)?;
+        summary.commit = Some(rec.seq);
+    }
     debug_assert_eq!(summary.lines, summary.events + summary.rejected() + summary.ignored_total());
     Ok(summary)
+}
+
+fn read_all(paths: &[PathBuf]) -> Result<Vec<arrow::array::RecordBatch>> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.extend(crate::commit::read_parquet(p)?);
+    }
+    Ok(out)
+}
+
+/// The union of `old` and `new` by key (new rows win), or `None` when it
+/// equals `old` and nothing needs rewriting.
+fn merge_by<T: Clone + PartialEq>(old: Vec<T>, new: &[T], key: impl Fn(&T) -> String) -> Option<Vec<T>> {
+    let mut map: BTreeMap<String, T> = old.iter().map(|r| (key(r), r.clone())).collect();
+    let mut changed = map.len() != old.len();
+    for r in new {
+        match map.insert(key(r), r.clone()) {
+            Some(prev) if prev == *r => {}
+            _ => changed = true,
+        }
+    }
+    changed.then(|| map.into_values().collect())
 }
 
 fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block, cache: &mut WorkerCache) -> BlockOut {
@@ -243,10 +361,11 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
                 &format!("line is longer than {} bytes; its first {} are kept", crate::lines::BLOCK_SIZE, head.len()),
                 head,
             );
-            return BlockOut { events: None, rejects: Some(rejects.finish()), counts };
+            return BlockOut { events: Vec::new(), rejects: Some(rejects.finish()), counts };
         }
     };
-    let mut events = EventBuilder::with_capacity(1024);
+    // One builder per UTC day: events are partitioned by day.
+    let mut by_day: BTreeMap<i64, EventBuilder> = BTreeMap::new();
     for (n, line) in lines(data, first_line) {
         counts.lines += 1;
         if line.iter().all(|b| b.is_ascii_whitespace()) {
@@ -308,10 +427,8 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
         });
         counts.events += 1;
         counts.classes[(hit.kind == Kind::Click) as usize][verdict.class as usize] += 1;
-        let ip_text = match ip.parsed {
-            Some(a) => std::borrow::Cow::Owned(a.to_string()),
-            None => String::from_utf8_lossy(&raw.ip),
-        };
+        let ip_text = cfg.ip_policy.apply(ip.parsed, &raw.ip);
+        let events = by_day.entry(raw.ts.div_euclid(86_400_000_000)).or_insert_with(|| EventBuilder::with_capacity(1024));
         events.append(&EventRow {
             ts: raw.ts,
             kind: hit.kind.as_str(),
@@ -345,7 +462,13 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
         });
     }
     BlockOut {
-        events: (!events.is_empty()).then(|| events.finish()),
+        events: by_day
+            .into_iter()
+            .map(|(day, mut b)| {
+                let date = chrono::DateTime::from_timestamp(day * 86_400, 0).map(|d| d.date_naive().to_string());
+                (date.unwrap_or_else(|| "1970-01-01".into()), b.finish())
+            })
+            .collect(),
         rejects: (!rejects.is_empty()).then(|| rejects.finish()),
         counts,
     }
@@ -381,6 +504,7 @@ mod tests {
             networks: Networks::builtin(),
             agents: AgentParser::default(),
             dialect: None,
+            ip_policy: IpPolicy::Truncate,
             inputs: vec![Input::File(log.to_path_buf())],
         }
     }
@@ -427,7 +551,9 @@ mod tests {
             }
             std::fs::write(&log, &bytes).unwrap();
             let cfg = config(tmp.path(), &log);
-            let s = ingest(&cfg, None).unwrap();
+            let ds = Dataset::create(&cfg.data).unwrap();
+            let lock = ds.lock(false).unwrap().unwrap();
+            let s = ingest(&cfg, &ds, &lock, None).unwrap();
             prop_assert_eq!(s.lines, lines.len() as u64);
             prop_assert_eq!(s.lines, s.events + s.rejected() + s.ignored_total());
         }

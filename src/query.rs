@@ -9,10 +9,12 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::batch::{events_schema, links_schema, manifest_schema, rejects_schema};
+use crate::commit::Dataset;
 use crate::error::{io_err, Error, Result};
 
 /// A named report: a `.sql` file whose first comment line describes it.
@@ -72,24 +74,49 @@ pub fn find_report(dir: Option<&Path>, name: &str) -> Result<Report> {
         .ok_or_else(|| Error::Config(format!("no report named {name:?}; available: {}", names.join(", "))))
 }
 
-/// A session with the dataset's tables registered.
+/// Which days of events a query needs, for partition pruning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayRange {
+    /// First day, `YYYY-MM-DD`, inclusive.
+    pub since: Option<String>,
+    /// Last day, `YYYY-MM-DD`, inclusive.
+    pub until: Option<String>,
+}
+
+/// A session with the dataset's tables registered: the live files of the
+/// last commit (never half a commit), events pruned to `days`.
 pub async fn context(data: &Path) -> Result<SessionContext> {
-    if !data.is_dir() {
-        return Err(Error::Config(format!("{}: no dataset here (run `pixelsift ingest --data` first)", data.display())));
-    }
+    context_for(data, &DayRange::default()).await
+}
+
+/// Like [`context`], reading only the `events` partitions within `days`.
+pub async fn context_for(data: &Path, days: &DayRange) -> Result<SessionContext> {
+    let dataset = Dataset::open(data)?;
     let root = std::fs::canonicalize(data).map_err(io_err(data))?;
+    let snapshot = dataset.snapshot()?;
     let config = SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
+    let since = days.since.clone().unwrap_or_else(|| "0000-00-00".into());
+    let until = days.until.clone().unwrap_or_else(|| "9999-99-99".into());
     for (table, schema) in [
         ("events", events_schema()),
         ("rejects", rejects_schema()),
         ("manifest", manifest_schema()),
         ("links", links_schema()),
     ] {
-        let dir = root.join(table);
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let range = (table == "events").then_some((since.as_str(), until.as_str()));
+        let files = snapshot.table_files(&root, table, range);
+        if files.is_empty() {
+            ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+            continue;
+        }
+        let urls = files
+            .iter()
+            .map(|f| ListingTableUrl::parse(f.to_string_lossy()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let opts = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        ctx.register_listing_table(table, format!("{}/", dir.display()), opts, Some(schema), None).await?;
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(opts).with_schema(schema);
+        ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
     }
     Ok(ctx)
 }

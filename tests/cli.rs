@@ -174,20 +174,33 @@ fn plain_and_gzip_give_identical_datasets_read_back_independently() {
     assert_eq!(rows1, rows2);
     // Spot-check a row through the independent reader: r08's 304 open.
     let r08 = rows1.iter().find(|r| r.contains(r#"recipient_id="r08""#)).expect("r08 has an event");
+    assert!(r08.starts_with("date=2026-11-20 "), "{r08}");
     assert!(r08.contains("status=304") && r08.contains(r#"class="human""#) && r08.contains(r#"kind="open""#), "{r08}");
 }
 
-/// Reads every row of every Parquet file in a directory with the parquet
-/// crate's record API (not Arrow, not DataFusion), dropping `source_file`,
-/// which names the input and so differs between the two runs.
+/// Every Parquet file under a directory, partitions included.
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(parquet_files(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Reads every row of every Parquet file under a directory (Hive partitions
+/// included) with the parquet crate's record API (not Arrow, not
+/// DataFusion), dropping `source_file`, which names the input and so
+/// differs between the two runs. The partition directory is kept as a column.
 fn read_rows(dir: &Path) -> Vec<String> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let mut rows = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "parquet") {
-            continue;
-        }
+    for path in parquet_files(dir) {
+        let partition = path.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
         let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
         for row in reader.get_row_iter(None).unwrap() {
             let row = row.unwrap();
@@ -196,7 +209,7 @@ fn read_rows(dir: &Path) -> Vec<String> {
                 .filter(|(name, _)| name.as_str() != "source_file")
                 .map(|(name, v)| format!("{name}={v}"))
                 .collect();
-            rows.push(cells.join(" "));
+            rows.push(format!("{partition} {}", cells.join(" ")));
         }
     }
     rows.sort();

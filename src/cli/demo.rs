@@ -10,7 +10,9 @@ use pixelsift::enrich::geo::{Geo, GeoDb};
 use pixelsift::input::Input;
 use pixelsift::manifest::Manifest;
 use pixelsift::mint::{mint, LogStyle, MintConfig, SecretSource};
+use pixelsift::commit::Dataset;
 use pixelsift::pipeline::{ingest, IngestConfig};
+use pixelsift::privacy::IpPolicy;
 use pixelsift::query;
 
 use super::OutputFormat;
@@ -53,9 +55,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         networks: Networks::builtin(),
         agents: AgentParser::default(),
         dialect: Some(Dialect::Combined),
+        ip_policy: IpPolicy::Truncate,
         inputs: vec![Input::File(files.access_log.clone())],
     };
-    let summary = ingest(&cfg, None)?;
+    let dataset = Dataset::create(&data)?;
+    let lock = dataset.lock(true)?.expect("a blocking lock is always taken");
+    let summary = ingest(&cfg, &dataset, &lock, None)?;
+    drop(lock);
     println!("pixelsift demo: minted {} and ingested {}", out.display(), files.access_log.display());
     super::ingest::print_summary(&summary, &data);
     println!();

@@ -13,7 +13,10 @@ use pixelsift::enrich::agent::AgentParser;
 use pixelsift::enrich::geo::{Geo, GeoDb};
 use pixelsift::input::Input;
 use pixelsift::manifest::Manifest;
+use pixelsift::commit::Dataset;
+use pixelsift::mint::read_secret;
 use pixelsift::pipeline::{ingest, IngestConfig, IngestSummary};
+use pixelsift::privacy::IpPolicy;
 
 /// Flags of `ingest`.
 #[derive(clap::Args)]
@@ -33,6 +36,15 @@ pub struct Args {
     /// Classification rules (TOML) instead of the built-in ones.
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// What is kept of client addresses: keep, truncate (IPv4 /24, IPv6 /48) or hash (keyed with the secret).
+    #[arg(long, default_value = "truncate")]
+    ip_policy: String,
+    /// Secret for --ip-policy hash (else PIXELSIFT_SECRET, else MANIFEST/secret.key).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// Exit instead of waiting when another ingest holds the dataset.
+    #[arg(long)]
+    no_wait: bool,
     /// Log format: auto (recognised per file from its first lines), combined or nginx-json.
     #[arg(long, default_value = "auto")]
     format: String,
@@ -64,6 +76,21 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let inputs: Vec<Input> = a.logs.iter().map(|s| Input::from_arg(s)).collect();
     let total: u64 = inputs.iter().filter_map(Input::len).sum();
+    let ip_policy = match a.ip_policy.as_str() {
+        "keep" => IpPolicy::Keep,
+        "truncate" => IpPolicy::Truncate,
+        "hash" => {
+            let secret = match (&a.secret_file, std::env::var_os("PIXELSIFT_SECRET")) {
+                (Some(f), _) => read_secret(f)?,
+                (None, Some(v)) => v.into_encoded_bytes(),
+                (None, None) => read_secret(&a.manifest.join("secret.key")).context(
+                    "--ip-policy hash needs the secret: --secret-file, PIXELSIFT_SECRET or MANIFEST/secret.key",
+                )?,
+            };
+            IpPolicy::Hash(secret)
+        }
+        other => anyhow::bail!("--ip-policy {other}: use keep, truncate or hash"),
+    };
     let cfg = IngestConfig {
         manifest,
         data: a.data.clone(),
@@ -72,9 +99,23 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         networks: Networks::builtin(),
         agents: AgentParser::default(),
         dialect,
+        ip_policy,
         inputs,
     };
-    let summary = with_progress(total, |counter| ingest(&cfg, Some(counter)))?;
+    let dataset = Dataset::create(&a.data)?;
+    let lock = match dataset.lock(false)? {
+        Some(l) => l,
+        None if a.no_wait => anyhow::bail!(
+            "another pixelsift is writing to {} (it holds {}/_lock); try again when it is done",
+            a.data.display(),
+            a.data.display()
+        ),
+        None => {
+            eprintln!("another pixelsift is writing to {}; waiting for it to finish", a.data.display());
+            dataset.lock(true)?.expect("a blocking lock is always taken")
+        }
+    };
+    let summary = with_progress(total, |counter| ingest(&cfg, &dataset, &lock, Some(counter)))?;
     print_summary(&summary, &a.data);
     Ok(ExitCode::SUCCESS)
 }
@@ -109,8 +150,15 @@ pub(crate) fn with_progress<T>(total: u64, f: impl FnOnce(Arc<AtomicU64>) -> T) 
 
 /// Prints the accounting of a run: every line is an event, a reject or ignored.
 pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
-    for (file, dialect, lines) in &s.files {
-        println!("read {file} as {dialect}: {lines} lines");
+    for f in &s.files {
+        print!("read {} as {}: {} lines", f.name, f.dialect, f.lines);
+        if f.already_taken > 0 {
+            print!(" (after {} lines taken by earlier runs)", f.already_taken);
+        }
+        if f.held_back > 0 {
+            print!(" ({} bytes of an unfinished last line left for the next run)", f.held_back);
+        }
+        println!();
     }
     println!("lines read: {}", s.lines);
     println!("  events:   {}", s.events);
@@ -124,5 +172,9 @@ pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
     println!("  ignored:  {}", s.ignored_total());
     for (reason, n) in &s.ignored {
         println!("    {reason:<24} {n}");
+    }
+    match s.commit {
+        Some(seq) => println!("committed as {}/_log/{seq:020}.json", data.display()),
+        None => println!("nothing new: the dataset is unchanged"),
     }
 }

@@ -1,0 +1,1 @@
+//! Dataset upkeep: compact, forget, purge.

@@ -1,0 +1,75 @@
+//! What is kept of a reader's address: applied after the GeoIP lookup, so
+//! enrichment sees the full address and the dataset only what policy allows.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// How client addresses are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IpPolicy {
+    /// As logged.
+    Keep,
+    /// IPv4 to its /24, IPv6 to its /48: enough for network-level analysis,
+    /// not enough to single out a household.
+    #[default]
+    Truncate,
+    /// A keyed HMAC of the address with the campaign secret: stable (so
+    /// repeat visits can be related) but not reversible without the secret.
+    Hash(Vec<u8>),
+}
+
+impl IpPolicy {
+    /// The policy's name as recorded in the dataset.
+    pub fn name(&self) -> &'static str {
+        match self {
+            IpPolicy::Keep => "keep",
+            IpPolicy::Truncate => "truncate",
+            IpPolicy::Hash(_) => "hash",
+        }
+    }
+
+    /// The stored form of an address (`raw` when it did not parse).
+    pub fn apply(&self, ip: Option<IpAddr>, raw: &[u8]) -> String {
+        match (self, ip) {
+            (IpPolicy::Keep, Some(a)) => a.to_string(),
+            (IpPolicy::Keep, None) => String::from_utf8_lossy(raw).into_owned(),
+            (IpPolicy::Truncate, Some(IpAddr::V4(a))) => {
+                let o = a.octets();
+                Ipv4Addr::new(o[0], o[1], o[2], 0).to_string()
+            }
+            (IpPolicy::Truncate, Some(IpAddr::V6(a))) => {
+                Ipv6Addr::from(u128::from(a) & (u128::MAX << 80)).to_string()
+            }
+            // An address that does not parse cannot be truncated safely.
+            (IpPolicy::Truncate, None) => "-".to_string(),
+            (IpPolicy::Hash(secret), ip) => {
+                let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+                match ip {
+                    Some(a) => mac.update(a.to_string().as_bytes()),
+                    None => mac.update(raw),
+                }
+                crate::commit::hex(&mac.finalize().into_bytes()[..16])
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies() {
+        let v4: IpAddr = "203.0.113.77".parse().unwrap();
+        let v6: IpAddr = "2001:db8:abcd:12:1:2:3:4".parse().unwrap();
+        assert_eq!(IpPolicy::Keep.apply(Some(v4), b""), "203.0.113.77");
+        assert_eq!(IpPolicy::Truncate.apply(Some(v4), b""), "203.0.113.0");
+        assert_eq!(IpPolicy::Truncate.apply(Some(v6), b""), "2001:db8:abcd::");
+        let h = IpPolicy::Hash(b"k1".to_vec());
+        assert_eq!(h.apply(Some(v4), b"").len(), 32);
+        assert_eq!(h.apply(Some(v4), b""), h.apply(Some(v4), b""));
+        assert_ne!(h.apply(Some(v4), b""), IpPolicy::Hash(b"k2".to_vec()).apply(Some(v4), b""));
+    }
+}
