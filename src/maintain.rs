@@ -1,1 +1,175 @@
-//! Dataset upkeep: compact, forget, purge.
+//! Dataset upkeep as writer operations, each one commit: `compact` merges
+//! small files, `forget` erases a person, `purge` drops old partitions.
+//! Each is recorded in the commit log with what it did.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
+use arrow::compute::filter_record_batch;
+use sha2::{Digest, Sha256};
+
+use crate::commit::{hex, partition_day, read_parquet, Dataset, WriterLock};
+use crate::error::{Error, Result};
+
+/// What `forget` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForgetReport {
+    /// Tokens of the person found in the manifest copy.
+    pub tokens: usize,
+    /// Rows removed per table.
+    pub removed: BTreeMap<String, u64>,
+    /// The commit made, if anything was removed.
+    pub commit: Option<u64>,
+}
+
+/// What `purge` or `compact` changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilesReport {
+    /// Files removed.
+    pub files_removed: usize,
+    /// Files written.
+    pub files_written: usize,
+    /// Rows in the removed files.
+    pub rows: u64,
+    /// The commit made, if anything changed.
+    pub commit: Option<u64>,
+}
+
+fn col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| Error::Config(format!("dataset file lacks string column {name}")))
+}
+
+/// Erases a person (optionally in one campaign only) from events, rejects
+/// and the manifest copy, rewriting the affected files in one commit.
+pub fn forget(dataset: &Dataset, lock: &WriterLock, recipient: &str, campaign: Option<&str>) -> Result<ForgetReport> {
+    let snap = dataset.snapshot()?;
+    let root = dataset.root();
+    let in_scope = |r: &StringArray, c: &StringArray, i: usize| {
+        r.value(i) == recipient && campaign.is_none_or(|want| c.value(i) == want)
+    };
+    // The person's tokens, so rejects that carry them in their raw line go too.
+    let mut tokens = Vec::new();
+    for p in snap.table_files(root, "manifest", None) {
+        for b in read_parquet(&p)? {
+            let (t, r, c) = (col(&b, "token")?, col(&b, "recipient_id")?, col(&b, "campaign_id")?);
+            tokens.extend((0..b.num_rows()).filter(|&i| in_scope(r, c, i)).map(|i| t.value(i).to_string()));
+        }
+    }
+    let mut staging = dataset.begin(lock)?;
+    let mut report = ForgetReport { tokens: tokens.len(), ..Default::default() };
+    let mut remove = Vec::new();
+    for table in ["events", "rejects", "manifest"] {
+        let Some(files) = snap.files.get(table) else { continue };
+        for f in files.values() {
+            let path = if root.join(&f.path).exists() { root.join(&f.path) } else { root.join(&f.staged) };
+            let batches = read_parquet(&path)?;
+            let mut kept = Vec::with_capacity(batches.len());
+            let mut dropped = 0u64;
+            for b in &batches {
+                let keep: BooleanArray = if table == "rejects" {
+                    let raw = col(b, "raw_line")?;
+                    (0..b.num_rows()).map(|i| Some(!tokens.iter().any(|t| raw.value(i).contains(t.as_str())))).collect()
+                } else {
+                    let (r, c) = (col(b, "recipient_id")?, col(b, "campaign_id")?);
+                    (0..b.num_rows()).map(|i| Some(!in_scope(r, c, i))).collect()
+                };
+                let k = filter_record_batch(b, &keep)?;
+                dropped += (b.num_rows() - k.num_rows()) as u64;
+                kept.push(k);
+            }
+            if dropped == 0 {
+                continue;
+            }
+            *report.removed.entry(table.to_string()).or_default() += dropped;
+            remove.push(f.path.clone());
+            for k in kept.iter().filter(|k| k.num_rows() > 0) {
+                staging.write(table, partition_day(&f.path), k)?;
+            }
+        }
+    }
+    if !remove.is_empty() {
+        // The log keeps a hash, not the id: the erasure itself must not
+        // leave the person's id behind.
+        let details = serde_json::json!({
+            "recipient_sha256": hex(&Sha256::digest(recipient.as_bytes())),
+            "campaign": campaign,
+            "removed": report.removed,
+        });
+        report.commit = Some(staging.commit("forget", remove, Vec::new(), None, details)?.seq);
+    }
+    Ok(report)
+}
+
+/// Drops `events` and `rejects` partitions of days before `before` (`YYYY-MM-DD`).
+pub fn purge(dataset: &Dataset, lock: &WriterLock, before: &str) -> Result<FilesReport> {
+    if chrono::NaiveDate::parse_from_str(before, "%Y-%m-%d").is_err() {
+        return Err(Error::Config(format!("--before {before:?} is not a date (YYYY-MM-DD)")));
+    }
+    let snap = dataset.snapshot()?;
+    let mut report = FilesReport::default();
+    let mut remove = Vec::new();
+    for table in ["events", "rejects"] {
+        for f in snap.files.get(table).into_iter().flat_map(|m| m.values()) {
+            if partition_day(&f.path).is_some_and(|d| d < before) {
+                remove.push(f.path.clone());
+                report.rows += f.rows;
+            }
+        }
+    }
+    report.files_removed = remove.len();
+    if !remove.is_empty() {
+        let staging = dataset.begin(lock)?;
+        let details = serde_json::json!({ "before": before, "files": remove.len(), "rows": report.rows });
+        report.commit = Some(staging.commit("purge", remove, Vec::new(), None, details)?.seq);
+    }
+    Ok(report)
+}
+
+/// Merges the files of each partition into one, rows unchanged.
+pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
+    let snap = dataset.snapshot()?;
+    let root = dataset.root();
+    let mut staging = dataset.begin(lock)?;
+    let mut report = FilesReport::default();
+    let mut remove = Vec::new();
+    for (table, files) in &snap.files {
+        let mut groups: BTreeMap<Option<&str>, Vec<&crate::commit::AddedFile>> = BTreeMap::new();
+        for f in files.values() {
+            groups.entry(partition_day(&f.path)).or_default().push(f);
+        }
+        for (day, group) in groups.into_iter().filter(|(_, g)| g.len() > 1) {
+            for f in &group {
+                let path = if root.join(&f.path).exists() { root.join(&f.path) } else { root.join(&f.staged) };
+                for b in read_parquet(&path)? {
+                    staging.write(table, day, &b)?;
+                }
+                remove.push(f.path.clone());
+                report.rows += f.rows;
+            }
+            report.files_written += 1;
+        }
+    }
+    report.files_removed = remove.len();
+    if !remove.is_empty() {
+        let details = serde_json::json!({ "files_removed": remove.len(), "files_written": report.files_written, "rows": report.rows });
+        report.commit = Some(staging.commit("compact", remove, Vec::new(), None, details)?.seq);
+    }
+    Ok(report)
+}
+
+/// Opens a dataset and takes the writer lock, telling `waiting` if it has to wait.
+pub fn writer(data: &Path, wait: bool, waiting: impl FnOnce()) -> Result<(Dataset, WriterLock)> {
+    let ds = Dataset::open(data)?;
+    if let Some(l) = ds.lock(false)? {
+        return Ok((ds, l));
+    }
+    if !wait {
+        return Err(Error::Config(format!("another pixelsift is writing to {}; try again when it is done", data.display())));
+    }
+    waiting();
+    let l = ds.lock(true)?.expect("a blocking lock is always taken");
+    Ok((ds, l))
+}

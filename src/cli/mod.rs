@@ -3,6 +3,7 @@
 
 mod demo;
 mod ingest;
+mod maintain;
 mod mint;
 mod report;
 mod sql;
@@ -29,6 +30,12 @@ enum Command {
     Report(report::Args),
     /// Run ad-hoc SQL over the dataset.
     Sql(sql::Args),
+    /// Merge small files per partition, rows unchanged.
+    Compact(maintain::CompactArgs),
+    /// Erase a recipient from events, rejects and the manifest copy.
+    Forget(maintain::ForgetArgs),
+    /// Drop event and reject partitions before a date.
+    Purge(maintain::PurgeArgs),
     /// Ingest bundled fixtures into a temporary dataset and print the campaign summary.
     Demo(demo::Args),
 }
@@ -67,6 +74,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Report(a) => report::run(a),
         Command::Sql(a) => sql::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Compact(a) => maintain::compact(a),
+        Command::Forget(a) => maintain::forget(a),
+        Command::Purge(a) => maintain::purge(a),
     }
 }
 

@@ -1,0 +1,82 @@
+//! `pixelsift compact`, `forget` and `purge`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use pixelsift::maintain;
+
+fn open(data: &std::path::Path) -> anyhow::Result<(pixelsift::commit::Dataset, pixelsift::commit::WriterLock)> {
+    Ok(maintain::writer(data, true, || {
+        eprintln!("another pixelsift is writing to {}; waiting for it to finish", data.display())
+    })?)
+}
+
+/// Flags of `compact`.
+#[derive(clap::Args)]
+pub struct CompactArgs {
+    /// Dataset directory.
+    #[arg(long)]
+    data: PathBuf,
+}
+
+/// Runs `compact`.
+pub fn compact(a: CompactArgs) -> anyhow::Result<ExitCode> {
+    let (ds, lock) = open(&a.data)?;
+    let r = maintain::compact(&ds, &lock)?;
+    match r.commit {
+        Some(seq) => println!("merged {} files into {} ({} rows unchanged); commit {seq}", r.files_removed, r.files_written, r.rows),
+        None => println!("nothing to compact: every partition has one file"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Flags of `forget`.
+#[derive(clap::Args)]
+pub struct ForgetArgs {
+    /// Dataset directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// The recipient to erase.
+    #[arg(long)]
+    recipient: String,
+    /// Only in this campaign.
+    #[arg(long)]
+    campaign: Option<String>,
+}
+
+/// Runs `forget`.
+pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
+    let (ds, lock) = open(&a.data)?;
+    let r = maintain::forget(&ds, &lock, &a.recipient, a.campaign.as_deref())?;
+    println!("recipient {}: {} token(s) in the manifest copy", a.recipient, r.tokens);
+    for table in ["events", "rejects", "manifest"] {
+        println!("  removed from {table:<9} {}", r.removed.get(table).copied().unwrap_or(0));
+    }
+    match r.commit {
+        Some(seq) => println!("committed as commit {seq}; the files that held them are deleted"),
+        None => println!("nothing to remove"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Flags of `purge`.
+#[derive(clap::Args)]
+pub struct PurgeArgs {
+    /// Dataset directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// Drop events and rejects of days before this date (YYYY-MM-DD).
+    #[arg(long)]
+    before: String,
+}
+
+/// Runs `purge`.
+pub fn purge(a: PurgeArgs) -> anyhow::Result<ExitCode> {
+    let (ds, lock) = open(&a.data)?;
+    let r = maintain::purge(&ds, &lock, &a.before)?;
+    match r.commit {
+        Some(seq) => println!("dropped {} files ({} rows) before {}; commit {seq}", r.files_removed, r.rows, a.before),
+        None => println!("nothing before {}", a.before),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,337 @@
+//! Exactly once: reruns, growth, rotation, concurrent runs and SIGKILL at
+//! random moments all leave the dataset as if each line was ingested once;
+//! forget, purge and compact change exactly what they say.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pixelsift"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("pixelsift runs");
+    assert!(
+        out.status.success(),
+        "pixelsift failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn mint_demo(dir: &Path) -> PathBuf {
+    let out = dir.join("minted");
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    run(bin()
+        .args(["mint", "--base-url", "https://t.example.com"])
+        .arg("--recipients")
+        .arg(f.join("recipients.csv"))
+        .arg("--links")
+        .arg(f.join("links.csv"))
+        .arg("--secret-file")
+        .arg(f.join("secret.key"))
+        .arg("--out")
+        .arg(&out));
+    out
+}
+
+fn ingest_cmd(manifest: &Path, data: &Path, logs: &[&Path]) -> Command {
+    let mut c = bin();
+    c.arg("ingest").arg("--manifest").arg(manifest).arg("--data").arg(data).args(logs);
+    c
+}
+
+fn ingest(manifest: &Path, data: &Path, logs: &[&Path]) -> String {
+    stdout(&run(&mut ingest_cmd(manifest, data, logs)))
+}
+
+fn sql(data: &Path, q: &str) -> String {
+    stdout(&run(bin().args(["sql", "--format", "csv", "--data"]).arg(data).arg(q)))
+}
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(parquet_files(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every row of a table as text, read from the directories (partitions
+/// included) with the parquet crate's record API, sorted: a multiset.
+/// `drop` names columns left out of the comparison.
+fn rows(data: &Path, table: &str, drop: &[&str]) -> Vec<String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut out = Vec::new();
+    for p in parquet_files(&data.join(table)) {
+        let part = p.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
+        let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+        for row in r.get_row_iter(None).unwrap() {
+            let row = row.unwrap();
+            let cells: Vec<String> = row
+                .get_column_iter()
+                .filter(|(n, _)| !drop.contains(&n.as_str()))
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            out.push(format!("{part} {}", cells.join(" ")));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn dataset_rows(data: &Path) -> Vec<String> {
+    let mut all = Vec::new();
+    for t in ["events", "rejects", "manifest", "links"] {
+        all.extend(rows(data, t, &[]).into_iter().map(|r| format!("{t}: {r}")));
+    }
+    all
+}
+
+fn demo_lines() -> Vec<&'static str> {
+    pixelsift::demo::ACCESS_LOG.lines().collect()
+}
+
+#[test]
+fn rerun_adds_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let log = tmp.path().join("access.log");
+    std::fs::write(&log, pixelsift::demo::ACCESS_LOG).unwrap();
+    let data = tmp.path().join("data");
+    ingest(&m, &data, &[&log]);
+    let before = dataset_rows(&data);
+    assert_eq!(rows(&data, "events", &[]).len(), 16);
+    let again = ingest(&m, &data, &[&log]);
+    assert!(again.contains("lines read: 0") && again.contains("after 27 lines taken by earlier runs"), "{again}");
+    assert!(again.contains("nothing new"), "{again}");
+    assert_eq!(dataset_rows(&data), before);
+}
+
+#[test]
+fn a_growing_log_continues_where_it_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let lines = demo_lines();
+    let full: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let clean = tmp.path().join("clean");
+    let log = tmp.path().join("access.log");
+    std::fs::write(&log, &full).unwrap();
+    ingest(&m, &clean, &[&log]);
+
+    // The same file, first with 10 lines and half of the 11th (nginx mid-write).
+    let grown = tmp.path().join("grown");
+    let first: String = lines[..10].iter().map(|l| format!("{l}\n")).collect();
+    let half = &lines[10][..lines[10].len() / 2];
+    std::fs::write(&log, format!("{first}{half}")).unwrap();
+    let out = ingest(&m, &grown, &[&log]);
+    assert!(out.contains("10 lines") && out.contains("unfinished last line"), "{out}");
+    std::fs::write(&log, &full).unwrap();
+    let out = ingest(&m, &grown, &[&log]);
+    assert!(out.contains("17 lines (after 10 lines taken"), "{out}");
+    assert_eq!(rows(&grown, "events", &[]), rows(&clean, "events", &[]));
+    assert_eq!(rows(&grown, "rejects", &[]), rows(&clean, "rejects", &[]));
+}
+
+#[test]
+fn a_rotated_and_compressed_log_is_not_taken_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let lines = demo_lines();
+    let (a, b) = lines.split_at(14);
+    let text = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let dir = tmp.path().join("logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("access.log");
+    let data = tmp.path().join("data");
+    std::fs::write(&log, text(a)).unwrap();
+    ingest(&m, &data, &[&log]);
+
+    // logrotate: access.log -> access.log.1, a new access.log begins.
+    let rotated = dir.join("access.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    std::fs::write(&log, text(b)).unwrap();
+    let out = ingest(&m, &data, &[&rotated, &log]);
+    assert!(out.contains("lines read: 13"), "{out}");
+    // Next night: access.log.1 is compressed (delaycompress) and ingested again by a careless glob.
+    let gz = dir.join("access.log.1.gz");
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    enc.write_all(text(a).as_bytes()).unwrap();
+    enc.finish().unwrap();
+    std::fs::remove_file(&rotated).unwrap();
+    let out = ingest(&m, &data, &[&gz, &log]);
+    assert!(out.contains("lines read: 0"), "{out}");
+
+    let clean = tmp.path().join("clean");
+    let all = tmp.path().join("all.log");
+    std::fs::write(&all, text(&lines)).unwrap();
+    ingest(&m, &clean, &[&all]);
+    let drop = ["source_file", "source_line"];
+    assert_eq!(rows(&data, "events", &drop), rows(&clean, "events", &drop));
+    assert_eq!(rows(&data, "rejects", &drop), rows(&clean, "rejects", &drop));
+}
+
+/// A log big enough that an ingest takes a while: the demo lines, repeated.
+fn big_log(dir: &Path, reps: usize) -> PathBuf {
+    let p = dir.join("big.log");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+    for _ in 0..reps {
+        f.write_all(pixelsift::demo::ACCESS_LOG.as_bytes()).unwrap();
+    }
+    f.flush().unwrap();
+    p
+}
+
+#[test]
+fn two_ingests_started_together_take_each_line_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let log = big_log(tmp.path(), 2000);
+    let clean = tmp.path().join("clean");
+    ingest(&m, &clean, &[&log]);
+    let data = tmp.path().join("data");
+    let a = ingest_cmd(&m, &data, &[&log]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let b = ingest_cmd(&m, &data, &[&log]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let outs = [stdout(&a), stdout(&b)];
+    assert_eq!(outs.iter().filter(|o| o.contains("nothing new")).count(), 1, "{outs:?}");
+    assert_eq!(dataset_rows(&data), dataset_rows(&clean));
+    // With --no-wait, a second writer exits with a clear message instead.
+    let ds = pixelsift::commit::Dataset::open(&data).unwrap();
+    let _held = ds.lock(false).unwrap().expect("free");
+    let out = ingest_cmd(&m, &data, &[&log]).arg("--no-wait").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another pixelsift is writing to"));
+}
+
+#[test]
+fn sigkill_at_random_moments_then_rerun_equals_one_clean_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let reps = 1500;
+    let log = big_log(tmp.path(), reps);
+    let clean = tmp.path().join("clean");
+    let t0 = Instant::now();
+    ingest(&m, &clean, &[&log]);
+    let span = t0.elapsed().as_millis() as u64 * 12 / 10 + 1;
+    let want = dataset_rows(&clean);
+    assert_eq!(rows(&clean, "events", &[]).len(), 16 * reps);
+
+    let data = tmp.path().join("data");
+    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    eprintln!("kill test seed {seed}, span {span} ms");
+    let (mut kills, mut completed, mut trials) = (0, 0, 0);
+    while kills < 20 {
+        trials += 1;
+        assert!(trials < 80, "only {kills} of {trials} runs were killed mid-way");
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = seed % span;
+        let mut child = ingest_cmd(&m, &data, &[&log]).stdout(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(at));
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        let status = child.wait().unwrap();
+        // Whatever moment it died at, readers see a whole commit or none.
+        let n = if data.join("_log").exists() {
+            sql(&data, "SELECT count(*) AS n FROM events").lines().nth(1).map(str::to_string).unwrap_or_default()
+        } else {
+            "0".into()
+        };
+        assert!(n == "0" || n == (16 * reps).to_string(), "a reader saw a partial dataset: {n} events");
+        if finished || status.success() {
+            // A run that completed took everything: compare, and start again.
+            completed += 1;
+            assert_eq!(dataset_rows(&data), want, "after a completed run");
+            std::fs::remove_dir_all(&data).unwrap();
+        }
+    }
+    eprintln!("{kills} kills, {completed} runs completed between them");
+    // Rerun after the last kill: exactly one clean run's rows.
+    ingest(&m, &data, &[&log]);
+    assert_eq!(dataset_rows(&data), want);
+    assert!(std::fs::read_dir(data.join("_staging")).unwrap().next().is_none(), "staging is cleaned up");
+}
+
+#[test]
+fn forget_erases_a_person_everywhere_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let log = tmp.path().join("access.log");
+    std::fs::write(&log, pixelsift::demo::ACCESS_LOG).unwrap();
+    let data = tmp.path().join("data");
+    ingest(&m, &data, &[&log]);
+    let token = std::fs::read_to_string(m.join("manifest.csv")).unwrap().lines().nth(1).unwrap().split(',').next().unwrap().to_string();
+    let before = dataset_rows(&data);
+    let r01: Vec<&String> = before.iter().filter(|r| r.contains("\"r01\"") || r.contains(&token)).collect();
+    // r01: 3 events, 1 reject (the unknown link carries its token), 1 manifest row.
+    assert_eq!(r01.len(), 5, "{r01:#?}");
+
+    let out = stdout(&run(bin().args(["forget", "--recipient", "r01", "--campaign", "spring-sale", "--data"]).arg(&data)));
+    assert!(out.contains("removed from events    3"), "{out}");
+    assert!(out.contains("removed from rejects   1"), "{out}");
+    assert!(out.contains("removed from manifest  1"), "{out}");
+    for t in ["events", "rejects", "manifest"] {
+        let q = format!("SELECT count(*) AS n FROM {t} WHERE CAST({t}.* AS VARCHAR) LIKE '%{token}%'");
+        let q = q.replace(&format!("CAST({t}.* AS VARCHAR)"), match t {
+            "rejects" => "raw_line",
+            _ => "token",
+        });
+        assert_eq!(sql(&data, &q), "n\n0\n", "{t}");
+    }
+    assert_eq!(sql(&data, "SELECT count(*) AS n FROM events WHERE recipient_id = 'r01'"), "n\n0\n");
+    let after = dataset_rows(&data);
+    let expected: Vec<String> = before.iter().filter(|r| !r01.contains(r)).cloned().collect();
+    assert_eq!(after, expected, "every other row is unchanged");
+    // The log records the erasure without the id.
+    let log_text: String = std::fs::read_dir(data.join("_log"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(log_text.contains("\"op\": \"forget\"") && !log_text.contains("\"r01\""));
+}
+
+#[test]
+fn compact_keeps_rows_and_purge_drops_old_days() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let lines = demo_lines();
+    let (a, b) = lines.split_at(14);
+    let (la, lb) = (tmp.path().join("a.log"), tmp.path().join("b.log"));
+    std::fs::write(&la, a.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    std::fs::write(&lb, b.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let data = tmp.path().join("data");
+    ingest(&m, &data, &[&la]);
+    ingest(&m, &data, &[&lb]);
+    let before = rows(&data, "events", &[]);
+    let files_before = parquet_files(&data.join("events")).len();
+    let out = stdout(&run(bin().args(["compact", "--data"]).arg(&data)));
+    assert!(out.contains("merged"), "{out}");
+    assert!(parquet_files(&data.join("events")).len() < files_before);
+    assert_eq!(rows(&data, "events", &[]), before);
+
+    // Events fall on 2026-11-20 (spring-sale) and 2026-11-21 (newsletter-47).
+    let out = stdout(&run(bin().args(["purge", "--before", "2026-11-21", "--data"]).arg(&data)));
+    assert!(out.contains("dropped"), "{out}");
+    assert_eq!(sql(&data, "SELECT DISTINCT campaign_id FROM events"), "campaign_id\nnewsletter-47\n");
+    assert!(!data.join("events/date=2026-11-20").read_dir().map(|mut d| d.next().is_some()).unwrap_or(false));
+}
