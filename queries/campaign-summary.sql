@@ -1,7 +1,9 @@
 -- One row per campaign: recipients, unique human opens and clicks, machine-only opens, bot clicks, rates and median seconds to first open.
+-- param campaign=
 WITH recips AS (
     SELECT campaign_id, count(*) AS recipients
     FROM manifest
+    WHERE $campaign = '' OR campaign_id = $campaign
     GROUP BY campaign_id
 ),
 -- A person opened: an open by a human or through a webmail image proxy, or

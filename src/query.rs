@@ -12,24 +12,39 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
 
 use crate::batch::{events_schema, links_schema, manifest_schema, rejects_schema};
 use crate::commit::Dataset;
 use crate::error::{io_err, Error, Result};
 
-/// A named report: a `.sql` file whose first comment line describes it.
+/// A named report: a `.sql` file whose first comment line describes it and
+/// whose `-- param name=default` lines declare its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// File stem, e.g. `campaign-summary`.
     pub name: String,
     /// The one-line description from the first comment.
     pub description: String,
+    /// Declared parameters and their defaults.
+    pub params: Vec<(String, String)>,
     /// The query.
     pub sql: String,
 }
 
 /// Reports compiled into the binary, so it works from any directory.
-const BUILTIN: &[(&str, &str)] = &[("campaign-summary", include_str!("../queries/campaign-summary.sql"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("campaign-summary", include_str!("../queries/campaign-summary.sql")),
+    ("variants", include_str!("../queries/variants.sql")),
+    ("time-to-open", include_str!("../queries/time-to-open.sql")),
+    ("engagement-hours", include_str!("../queries/engagement-hours.sql")),
+    ("clients", include_str!("../queries/clients.sql")),
+    ("geo", include_str!("../queries/geo.sql")),
+    ("links", include_str!("../queries/links.sql")),
+    ("bots", include_str!("../queries/bots.sql")),
+    ("inactive", include_str!("../queries/inactive.sql")),
+    ("leads", include_str!("../queries/leads.sql")),
+];
 
 impl Report {
     /// Builds a report from its name and SQL text.
@@ -41,7 +56,75 @@ impl Report {
             .and_then(|l| l.strip_prefix("--"))
             .map(|l| l.trim().to_string())
             .unwrap_or_default();
-        Report { name: name.to_string(), description, sql: sql.to_string() }
+        let params = sql
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("-- param "))
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Report { name: name.to_string(), description, params, sql: sql.to_string() }
+    }
+
+    /// Binds parameters: given values over declared defaults. An undeclared
+    /// name is refused. Values are bound as values (never pasted into the
+    /// SQL): whole numbers as integers, everything else as text.
+    pub fn bind(&self, given: &[(String, String)]) -> Result<Params> {
+        let mut values = self.params.clone();
+        for (k, v) in given {
+            match values.iter_mut().find(|(n, _)| n == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => {
+                    let names: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(Error::Config(format!(
+                        "report {} has no parameter {k:?}; it takes: {}",
+                        self.name,
+                        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                    )));
+                }
+            }
+        }
+        Params::new(values)
+    }
+}
+
+/// Bound parameter values, and the event days they restrict reading to.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    values: Vec<(String, String)>,
+    /// Days of events the `since`/`until` parameters allow (partition pruning).
+    pub days: DayRange,
+}
+
+impl Params {
+    /// Checks values (`since`/`until` must be dates) and derives the day range.
+    pub fn new(values: Vec<(String, String)>) -> Result<Params> {
+        let mut days = DayRange::default();
+        for (k, v) in &values {
+            if (k == "since" || k == "until") && !v.is_empty() {
+                if chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err() {
+                    return Err(Error::Config(format!("--param {k}={v}: expected a date, YYYY-MM-DD")));
+                }
+                if k == "since" {
+                    days.since = Some(v.clone());
+                } else {
+                    days.until = Some(v.clone());
+                }
+            }
+        }
+        Ok(Params { values, days })
+    }
+
+    fn scalars(&self) -> std::collections::HashMap<String, ScalarValue> {
+        self.values
+            .iter()
+            .map(|(k, v)| {
+                let s = match v.parse::<i64>() {
+                    Ok(i) if !v.starts_with('+') => ScalarValue::Int64(Some(i)),
+                    _ => ScalarValue::Utf8(Some(v.clone())),
+                };
+                (k.clone(), s)
+            })
+            .collect()
     }
 }
 
@@ -123,7 +206,15 @@ pub async fn context_for(data: &Path, days: &DayRange) -> Result<SessionContext>
 
 /// Runs one SQL statement, returning the result's schema and rows.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let df = ctx.sql(sql).await?;
+    run_sql_with(ctx, sql, &Params::default()).await
+}
+
+/// Runs one SQL statement with bound parameters (`$name` in the SQL).
+pub async fn run_sql_with(ctx: &SessionContext, sql: &str, params: &Params) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let mut df = ctx.sql(sql).await?;
+    if !params.values.is_empty() {
+        df = df.with_param_values(params.scalars())?;
+    }
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     Ok((schema, batches))

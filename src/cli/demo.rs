@@ -67,11 +67,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     println!();
     println!("campaign-summary:");
     let report = query::find_report(None, "campaign-summary")?;
+    let params = report.bind(&[])?;
     let (schema, batches) = super::runtime()?.block_on(async {
         let ctx = query::context(&data).await?;
-        query::run_sql(&ctx, &report.sql).await
+        query::run_sql_with(&ctx, &report.sql, &params).await
     })?;
-    super::print_result(a.format, &schema, &batches)?;
+    super::print_result(a.format, &schema, &batches, None)?;
     if a.keep.is_some() {
         println!("\ndataset kept in {}; try: pixelsift sql --data {} \"SELECT class, rule_id, count(*) FROM events GROUP BY 1, 2\"", data.display(), data.display());
     }

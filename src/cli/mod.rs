@@ -52,6 +52,12 @@ pub enum OutputFormat {
     Json,
     /// Markdown table.
     Markdown,
+    /// One JSON object per line.
+    Ndjson,
+    /// Self-contained HTML table.
+    Html,
+    /// Parquet (needs --out).
+    Parquet,
 }
 
 impl From<OutputFormat> for pixelsift::output::Format {
@@ -61,6 +67,9 @@ impl From<OutputFormat> for pixelsift::output::Format {
             OutputFormat::Csv => pixelsift::output::Format::Csv,
             OutputFormat::Json => pixelsift::output::Format::Json,
             OutputFormat::Markdown => pixelsift::output::Format::Markdown,
+            OutputFormat::Ndjson => pixelsift::output::Format::Ndjson,
+            OutputFormat::Html => pixelsift::output::Format::Html,
+            OutputFormat::Parquet => pixelsift::output::Format::Parquet,
         }
     }
 }
@@ -85,15 +94,32 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// Prints a query result to stdout.
+/// Prints a query result to stdout, or writes it atomically to `out`.
 pub(crate) fn print_result(
     format: OutputFormat,
     schema: &arrow::datatypes::SchemaRef,
     batches: &[arrow::array::RecordBatch],
+    out: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    pixelsift::output::write(&mut out, format.into(), schema, batches)?;
-    std::io::Write::flush(&mut out)?;
+    let format: pixelsift::output::Format = format.into();
+    match out {
+        Some(path) => {
+            let mut buf = Vec::new();
+            pixelsift::output::write(&mut buf, format, schema, batches)?;
+            pixelsift::mint::write_atomic(path, &buf)?;
+        }
+        None => {
+            anyhow::ensure!(!format.is_binary(), "this format is binary: write it to a file with --out FILE");
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            pixelsift::output::write(&mut w, format, schema, batches)?;
+            std::io::Write::flush(&mut w)?;
+        }
+    }
     Ok(())
+}
+
+/// Parses `name=value` for `--param`.
+pub(crate) fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| format!("{s:?} is not name=value"))
 }

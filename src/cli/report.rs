@@ -25,23 +25,34 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,
+    /// A report parameter, name=value (repeatable): campaign, since, until, n... (see the report's .sql).
+    #[arg(long = "param", value_parser = super::parse_param)]
+    params: Vec<(String, String)>,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Runs `report`.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.list {
         for r in query::reports(a.queries.as_deref())? {
-            println!("{:<20} {}", r.name, r.description);
+            println!("{:<18} {}", r.name, r.description);
+            if !r.params.is_empty() {
+                let ps: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!("{:<18}   params: {}", "", ps.join(" "));
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
     let name = a.name.expect("clap requires it");
     let data = a.data.expect("clap requires it");
     let report = query::find_report(a.queries.as_deref(), &name)?;
+    let params = report.bind(&a.params)?;
     let (schema, batches) = super::runtime()?.block_on(async {
-        let ctx = query::context(&data).await?;
-        query::run_sql(&ctx, &report.sql).await
+        let ctx = query::context_for(&data, &params.days).await?;
+        query::run_sql_with(&ctx, &report.sql, &params).await
     })?;
-    super::print_result(a.format, &schema, &batches)?;
+    super::print_result(a.format, &schema, &batches, a.out.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }

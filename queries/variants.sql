@@ -1,0 +1,67 @@
+-- Per campaign and variant: open and click rates against the first variant, with two-proportion z-test p-values and 95% confidence intervals.
+-- param campaign=
+--
+-- Opens and clicks count recipients, as in campaign-summary (a human or
+-- image-proxy open, or a human click; clicks by humans only). The first
+-- variant in sort order is the baseline. p-values are two-sided, from the
+-- pooled two-proportion z-test; the normal tail uses Abramowitz & Stegun
+-- 7.1.26 (absolute error under 1.5e-7). Confidence intervals are Wald
+-- intervals of the difference, unpooled.
+WITH recips AS (
+    SELECT campaign_id, coalesce(variant, '') AS variant, recipient_id
+    FROM manifest
+    WHERE $campaign = '' OR campaign_id = $campaign
+),
+opened AS (
+    SELECT DISTINCT campaign_id, recipient_id FROM events
+    WHERE (kind = 'open' AND class IN ('human', 'image_proxy')) OR (kind = 'click' AND class = 'human')
+),
+clicked AS (
+    SELECT DISTINCT campaign_id, recipient_id FROM events WHERE kind = 'click' AND class = 'human'
+),
+per_variant AS (
+    SELECT r.campaign_id, r.variant, count(*) AS recipients,
+           count(o.recipient_id) AS unique_opens, count(c.recipient_id) AS unique_clicks
+    FROM recips r
+    LEFT JOIN opened o ON o.campaign_id = r.campaign_id AND o.recipient_id = r.recipient_id
+    LEFT JOIN clicked c ON c.campaign_id = r.campaign_id AND c.recipient_id = r.recipient_id
+    GROUP BY r.campaign_id, r.variant
+),
+ranked AS (
+    SELECT *, CAST(unique_opens AS DOUBLE) / recipients AS open_rate,
+              CAST(unique_clicks AS DOUBLE) / recipients AS click_rate,
+              row_number() OVER (PARTITION BY campaign_id ORDER BY variant) AS pos
+    FROM per_variant
+),
+vs AS (
+    SELECT v.*, b.variant AS baseline, CAST(b.recipients AS DOUBLE) AS n1, CAST(v.recipients AS DOUBLE) AS n2,
+           b.unique_opens AS o1, b.unique_clicks AS c1, b.open_rate AS p1o, b.click_rate AS p1c
+    FROM ranked v JOIN ranked b ON b.campaign_id = v.campaign_id AND b.pos = 1
+),
+z AS (
+    SELECT *,
+        CASE WHEN pos = 1 THEN NULL ELSE (open_rate - p1o) / nullif(sqrt(
+            ((o1 + unique_opens) / (n1 + n2)) * (1.0 - (o1 + unique_opens) / (n1 + n2)) * (1.0 / n1 + 1.0 / n2)), 0.0) END AS z_open,
+        CASE WHEN pos = 1 THEN NULL ELSE (click_rate - p1c) / nullif(sqrt(
+            ((c1 + unique_clicks) / (n1 + n2)) * (1.0 - (c1 + unique_clicks) / (n1 + n2)) * (1.0 / n1 + 1.0 / n2)), 0.0) END AS z_click,
+        1.959963984540054 * sqrt(p1o * (1.0 - p1o) / n1 + open_rate * (1.0 - open_rate) / n2) AS half_open,
+        1.959963984540054 * sqrt(p1c * (1.0 - p1c) / n1 + click_rate * (1.0 - click_rate) / n2) AS half_click
+    FROM vs
+)
+SELECT campaign_id, variant, baseline, recipients, unique_opens, unique_clicks, open_rate, click_rate,
+       open_rate - p1o AS open_rate_diff,
+       CASE WHEN z_open IS NULL THEN NULL ELSE
+           (1.0 / (1.0 + 0.3275911 * abs(z_open) / sqrt(2.0))) * (0.254829592 + (1.0 / (1.0 + 0.3275911 * abs(z_open) / sqrt(2.0))) * (-0.284496736
+           + (1.0 / (1.0 + 0.3275911 * abs(z_open) / sqrt(2.0))) * (1.421413741 + (1.0 / (1.0 + 0.3275911 * abs(z_open) / sqrt(2.0))) * (-1.453152027
+           + (1.0 / (1.0 + 0.3275911 * abs(z_open) / sqrt(2.0))) * 1.061405429)))) * exp(-(z_open) * (z_open) / 2.0) END AS open_p_value,
+       CASE WHEN pos = 1 THEN NULL ELSE open_rate - p1o - half_open END AS open_diff_ci_low,
+       CASE WHEN pos = 1 THEN NULL ELSE open_rate - p1o + half_open END AS open_diff_ci_high,
+       click_rate - p1c AS click_rate_diff,
+       CASE WHEN z_click IS NULL THEN NULL ELSE
+           (1.0 / (1.0 + 0.3275911 * abs(z_click) / sqrt(2.0))) * (0.254829592 + (1.0 / (1.0 + 0.3275911 * abs(z_click) / sqrt(2.0))) * (-0.284496736
+           + (1.0 / (1.0 + 0.3275911 * abs(z_click) / sqrt(2.0))) * (1.421413741 + (1.0 / (1.0 + 0.3275911 * abs(z_click) / sqrt(2.0))) * (-1.453152027
+           + (1.0 / (1.0 + 0.3275911 * abs(z_click) / sqrt(2.0))) * 1.061405429)))) * exp(-(z_click) * (z_click) / 2.0) END AS click_p_value,
+       CASE WHEN pos = 1 THEN NULL ELSE click_rate - p1c - half_click END AS click_diff_ci_low,
+       CASE WHEN pos = 1 THEN NULL ELSE click_rate - p1c + half_click END AS click_diff_ci_high
+FROM z
+ORDER BY campaign_id, variant
