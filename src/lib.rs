@@ -21,6 +21,8 @@ pub mod pipeline;
 pub mod maintain;
 pub mod query;
 pub mod output;
+pub mod chart;
+pub mod nightly;
 pub mod demo;
 
 pub use error::{Error, Result};

@@ -44,6 +44,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("bots", include_str!("../queries/bots.sql")),
     ("inactive", include_str!("../queries/inactive.sql")),
     ("leads", include_str!("../queries/leads.sql")),
+    ("daily", include_str!("../queries/daily.sql")),
 ];
 
 impl Report {

@@ -213,3 +213,79 @@ fn output_formats_files_and_csv_safety() {
     let out = bin().args(["report", "links", "--format", "parquet", "--data"]).arg(data()).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
 }
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+#[test]
+fn nightly_html_renders_in_headless_chromium_and_fetches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nightly");
+    run(bin().args(["report", "nightly", "--out"]).arg(&out).arg("--data").arg(data()));
+    for r in ["campaign-summary", "variants", "time-to-open", "clients", "geo", "links", "bots", "inactive", "leads", "daily"] {
+        assert!(out.join(format!("{r}.csv")).exists(), "{r}.csv");
+    }
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    // Self-contained: nothing that could make a browser fetch, and a policy forbidding it.
+    assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
+    for bad in ["<script", "<link", "<img", "<iframe", "src=", "href=", "url(", "@import"] {
+        assert!(!html.contains(bad), "the page contains {bad}");
+    }
+    let Some(chromium) = chromium() else {
+        assert!(std::env::var("CI").is_err(), "chromium is required in CI (.ci/run installs it)");
+        eprintln!("skipping the browser check: chromium is not installed");
+        return;
+    };
+    let profile = dir.path().join("profile");
+    let dom = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", out.join("index.html").display()))
+        .output()
+        .unwrap();
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    // The rendered page has the charts and the numbers.
+    assert!(dom.matches("<svg").count() >= 4, "charts: {}", dom.matches("<svg").count());
+    for text in ["Hits per day", "Time to first open", "Share of human opens by client", "What was counted, and what was filtered"] {
+        assert!(dom.contains(text), "missing {text}");
+    }
+    // campaign-summary rows, the MPP count and the A/B p-value from the hand-checked tests.
+    assert!(dom.contains("<td>spring-sale</td><td style=\"text-align:right\">10</td><td style=\"text-align:right\">5</td>"), "summary row");
+    assert!(dom.contains("apple_mpp.prefetch"));
+    assert!(dom.contains("0.5271"), "variant p-value");
+    assert!(dom.contains("33.3%"), "Chrome's share of human opens (2 of 6)");
+}
+
+#[test]
+fn sql_shell_reads_statements_and_dot_commands_from_stdin() {
+    use std::io::Write;
+    let mut child = bin()
+        .args(["sql", "--format", "csv", "--data"])
+        .arg(data())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b".tables\n.schema links\nSELECT count(*) AS n\n  FROM events;\nSELECT nope FROM events;\nSELECT 1 AS one;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        "table_name\nevents\nlinks\nmanifest\nrejects\n\
+         column_name,data_type,is_nullable\nlink_id,Utf8,NO\ncampaign_id,Utf8,NO\nurl,Utf8,NO\n\
+         n\n16\none\n1\n"
+    );
+    // A failing statement is reported and the shell goes on.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No field named nope"));
+}

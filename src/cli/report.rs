@@ -10,7 +10,7 @@ use super::OutputFormat;
 /// Flags of `report`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Report name (see --list).
+    /// Report name (see --list), or `nightly` for all of them as CSV plus an HTML page.
     #[arg(required_unless_present = "list")]
     name: Option<String>,
     /// List the reports with their descriptions.
@@ -28,7 +28,7 @@ pub struct Args {
     /// A report parameter, name=value (repeatable): campaign, since, until, n... (see the report's .sql).
     #[arg(long = "param", value_parser = super::parse_param)]
     params: Vec<(String, String)>,
-    /// Write to this file (atomically) instead of stdout.
+    /// Write to this file (atomically) instead of stdout; for `nightly`, the directory.
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -43,10 +43,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 println!("{:<18}   params: {}", "", ps.join(" "));
             }
         }
+        println!("{:<18} every report as CSV and an HTML page with charts (--out DIR)", "nightly");
         return Ok(ExitCode::SUCCESS);
     }
     let name = a.name.expect("clap requires it");
     let data = a.data.expect("clap requires it");
+    if name == "nightly" {
+        let out = a.out.ok_or_else(|| anyhow::anyhow!("report nightly writes a directory: give it with --out DIR"))?;
+        let n = super::runtime()?.block_on(pixelsift::nightly::nightly(&data, &out, a.queries.as_deref(), &a.params))?;
+        println!("wrote {} and {} CSV files", n.index.display(), n.csvs.len());
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = query::find_report(a.queries.as_deref(), &name)?;
     let params = report.bind(&a.params)?;
     let (schema, batches) = super::runtime()?.block_on(async {
