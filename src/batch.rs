@@ -49,6 +49,7 @@ pub fn events_schema() -> SchemaRef {
         req("reason"),
         req("source_file"),
         Field::new("source_line", DataType::Int64, false),
+        Field::new("forwarded", DataType::Boolean, false),
     ]))
 }
 
@@ -164,6 +165,7 @@ pub struct EventBuilder {
     asn: Int64Builder,
     line: Int64Builder,
     len: usize,
+    len_at_finish: usize,
 }
 
 // Positions in `strs`, in schema order.
@@ -205,6 +207,7 @@ impl EventBuilder {
             asn: Int64Builder::with_capacity(cap),
             line: Int64Builder::with_capacity(cap),
             len: 0,
+            len_at_finish: 0,
         }
     }
 
@@ -254,8 +257,10 @@ impl EventBuilder {
         self.len += 1;
     }
 
-    /// Takes the pending rows as a batch.
+    /// Takes the pending rows as a batch. `forwarded` is false here: only
+    /// the message-level pass can tell.
     pub fn finish(&mut self) -> RecordBatch {
+        self.len_at_finish = self.len;
         self.len = 0;
         let mut s: Vec<ArrayRef> = self.strs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
         let mut take = |i: usize| std::mem::replace(&mut s[i], Arc::new(arrow::array::NullArray::new(0)));
@@ -290,6 +295,7 @@ impl EventBuilder {
             take(S_REASON),
             take(S_FILE),
             Arc::new(self.line.finish()),
+            Arc::new(arrow::array::BooleanArray::from(vec![false; self.len_at_finish])),
         ];
         RecordBatch::try_new(events_schema(), cols).expect("event columns match the schema")
     }
@@ -430,4 +436,51 @@ pub fn links_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Link> {
         }
     }
     out
+}
+
+/// Replaces the verdict columns (`class`, `rule_id`, `reason`, `forwarded`)
+/// of the rows `change` returns a new value for.
+pub fn revise_verdicts(
+    batch: &RecordBatch,
+    mut change: impl FnMut(usize) -> Option<(Option<(&'static str, &'static str, &'static str)>, bool)>,
+) -> RecordBatch {
+    use arrow::array::{Array, BooleanArray, StringArray};
+    let schema = batch.schema();
+    let idx = |n: &str| schema.index_of(n).expect("events column");
+    let col = |n: &str| batch.column(idx(n)).as_any().downcast_ref::<StringArray>().expect("string column").clone();
+    let (class, rule, reason) = (col("class"), col("rule_id"), col("reason"));
+    let fwd = batch.column(idx("forwarded")).as_any().downcast_ref::<BooleanArray>().expect("bool column").clone();
+    let (mut c, mut r, mut w) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let mut f = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        match change(i) {
+            Some((verdict, forwarded)) => {
+                match verdict {
+                    Some((cl, ru, re)) => {
+                        c.append_value(cl);
+                        r.append_value(ru);
+                        w.append_value(re);
+                    }
+                    None => {
+                        c.append_value(class.value(i));
+                        r.append_value(rule.value(i));
+                        w.append_value(reason.value(i));
+                    }
+                }
+                f.push(forwarded || fwd.value(i));
+            }
+            None => {
+                c.append_value(class.value(i));
+                r.append_value(rule.value(i));
+                w.append_value(reason.value(i));
+                f.push(fwd.value(i));
+            }
+        }
+    }
+    let mut cols = batch.columns().to_vec();
+    cols[idx("class")] = Arc::new(c.finish());
+    cols[idx("rule_id")] = Arc::new(r.finish());
+    cols[idx("reason")] = Arc::new(w.finish());
+    cols[idx("forwarded")] = Arc::new(BooleanArray::from(f));
+    RecordBatch::try_new(schema, cols).expect("same schema")
 }

@@ -344,6 +344,50 @@ impl Staging<'_> {
         f.writer.write(batch).map_err(|source| Error::Parquet { path: self.root.join(&f.staged), source })
     }
 
+    /// Rewrites the run's staged files of `table`, batch by batch, for days
+    /// `f` wants to change: `f(day, first_row, batch)` returns the new batch,
+    /// or `None` to keep it. Used by the message-level pass.
+    pub fn rewrite(
+        &mut self,
+        table: &str,
+        days: &std::collections::HashSet<String>,
+        mut f: impl FnMut(&str, u64, &RecordBatch) -> Option<RecordBatch>,
+    ) -> Result<()> {
+        let keys: Vec<String> = self
+            .writers
+            .keys()
+            .filter(|k| k.starts_with(&format!("{table}/")) && partition_day(k).is_some_and(|d| days.contains(d)))
+            .cloned()
+            .collect();
+        for key in keys {
+            let day = partition_day(&key).expect("filtered on it").to_string();
+            let old = self.writers.remove(&key).expect("listed");
+            let old_abs = self.root.join(&old.staged);
+            let file = old.writer.into_inner().map_err(|source| Error::Parquet { path: old_abs.clone(), source })?;
+            drop(file);
+            let staged = format!("{}.v2.parquet", old.staged.trim_end_matches(".parquet"));
+            let batches = read_parquet(&old_abs)?;
+            let mut first = 0u64;
+            let mut w: Option<ArrowWriter<File>> = None;
+            for b in &batches {
+                let nb = f(&day, first, b).unwrap_or_else(|| b.clone());
+                first += b.num_rows() as u64;
+                if w.is_none() {
+                    w = Some(writer(&self.root.join(&staged), nb.schema())?);
+                }
+                w.as_mut()
+                    .expect("just set")
+                    .write(&nb)
+                    .map_err(|source| Error::Parquet { path: self.root.join(&staged), source })?;
+            }
+            let _ = std::fs::remove_file(&old_abs);
+            if let Some(w) = w {
+                self.writers.insert(key, OpenFile { staged, writer: w, rows: old.rows });
+            }
+        }
+        Ok(())
+    }
+
     /// Commits: finishes the files, writes the commit record (the atomic
     /// step), then moves the files into place. Returns the record.
     pub fn commit(

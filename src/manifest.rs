@@ -130,6 +130,18 @@ impl Manifest {
         self.by_token.get(token).map(|&i| &self.recipients[i as usize])
     }
 
+    /// Looks a token up, with the recipient's position in the manifest.
+    #[inline]
+    pub fn recipient_at(&self, token: &[u8]) -> Option<(u32, &Recipient)> {
+        self.by_token.get(token).map(|&i| (i, &self.recipients[i as usize]))
+    }
+
+    /// Looks a link id up, with its position in the links file.
+    #[inline]
+    pub fn link_at(&self, link_id: &[u8]) -> Option<(u32, &Link)> {
+        self.by_link.get(link_id).map(|&i| (i, &self.links[i as usize]))
+    }
+
     /// Looks a link id up.
     #[inline]
     pub fn link(&self, link_id: &[u8]) -> Option<&Link> {

@@ -66,6 +66,16 @@ pub struct MintConfig {
     pub log_style: LogStyle,
     /// Proxies or CDNs whose `X-Forwarded-For` is trusted for the client address.
     pub real_ip_from: Vec<String>,
+    /// Add one invisible trap link per campaign (see [`trap_link_id`]).
+    pub trap_link: bool,
+}
+
+/// The trap link id of a campaign: a fixed prefix and a hash of the campaign
+/// id, so it fits the id pattern whatever the campaign id's length.
+pub fn trap_link_id(campaign_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(campaign_id.as_bytes());
+    format!("{}{}", crate::classify::message::TRAP_PREFIX, crate::commit::hex(&h[..6]))
 }
 
 /// What `mint` did.
@@ -102,9 +112,19 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
     check_url(&base_url).map_err(|reason| Error::Config(format!("--base-url: {reason}")))?;
     let mut problems = Vec::new();
     let (extra_headers, recipients) = read_recipients(&cfg.recipients, &mut problems)?;
-    let links = read_links(&cfg.links, &mut problems)?;
+    let mut links = read_links(&cfg.links, &mut problems)?;
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
+    }
+    if cfg.trap_link {
+        let mut campaigns: Vec<&str> = recipients.iter().map(|r| r.campaign_id.as_str()).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        let traps: Vec<Link> = campaigns
+            .into_iter()
+            .map(|c| Link { link_id: trap_link_id(c), campaign_id: c.to_string(), url: format!("{base_url}/") })
+            .collect();
+        links.extend(traps);
     }
     let (secret, created_secret, reused_secret) = resolve_secret(&cfg.secret, &cfg.out)?;
 
@@ -126,7 +146,11 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
     let mut urls = csv::Writer::from_writer(Vec::new());
     let mut uheader: Vec<String> =
         ["campaign_id", "recipient_id", "variant", "token", "pixel_url"].iter().map(|s| s.to_string()).collect();
-    uheader.extend(links.iter().map(|l| format!("click_{}", l.link_id)));
+    let is_trap = |l: &Link| l.link_id.starts_with(crate::classify::message::TRAP_PREFIX);
+    uheader.extend(links.iter().filter(|l| !is_trap(l)).map(|l| format!("click_{}", l.link_id)));
+    if cfg.trap_link {
+        uheader.push("trap_url".to_string());
+    }
     urls.write_record(&uheader).map_err(csv_bug)?;
 
     let mut campaigns = HashSet::new();
@@ -144,12 +168,15 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
             token.clone(),
             format!("{base_url}/o/{token}.gif"),
         ];
-        for l in &links {
+        for l in links.iter().filter(|l| !is_trap(l)) {
             urow.push(if l.campaign_id == r.campaign_id {
                 format!("{base_url}/c/{token}/{}", l.link_id)
             } else {
                 String::new()
             });
+        }
+        if cfg.trap_link {
+            urow.push(format!("{base_url}/c/{token}/{}", trap_link_id(&r.campaign_id)));
         }
         urls.write_record(&urow).map_err(csv_bug)?;
     }
@@ -284,6 +311,9 @@ fn read_links(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
         }
         if let Err(reason) = check_url(&rec[2]) {
             problems.push(problem(path, line, reason));
+        }
+        if rec[1].starts_with(crate::classify::message::TRAP_PREFIX) {
+            problems.push(problem(path, line, format!("link ids starting with {} are reserved for trap links", crate::classify::message::TRAP_PREFIX)));
         }
         if problems.len() > before {
             continue;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::batch::{EventBuilder, EventRow, RejectBuilder};
+use crate::classify::message::{self, Change, HitKey};
 use crate::classify::{Class, Classifier, Features, NetMatch, Networks, RoleSet};
 use crate::commit::{Dataset, WriterLock};
 use crate::privacy::IpPolicy;
@@ -83,6 +84,10 @@ pub struct IngestSummary {
     pub files: Vec<FileReport>,
     /// The commit made, if anything changed.
     pub commit: Option<u64>,
+    /// Hits whose verdict the message-level pass changed.
+    pub revised: u64,
+    /// Opens marked as forwarded.
+    pub forwarded: u64,
 }
 
 impl IngestSummary {
@@ -169,7 +174,8 @@ impl WorkerCache {
 }
 
 struct BlockOut {
-    events: Vec<(String, arrow::array::RecordBatch)>,
+    events: Vec<(i64, String, arrow::array::RecordBatch)>,
+    hits: Vec<HitKey>,
     rejects: Option<arrow::array::RecordBatch>,
     counts: Counts,
 }
@@ -195,6 +201,9 @@ pub fn ingest(
     let today = chrono::Utc::now().date_naive().to_string();
     let mut summary = IngestSummary::default();
     let mut taken = Vec::new();
+    // Rows written so far per day, so each hit knows its row for the message pass.
+    let mut day_rows: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut hits: Vec<HitKey> = Vec::new();
     let caches: Vec<Mutex<WorkerCache>> =
         (0..rayon::current_num_threads() + 1).map(|_| Mutex::new(WorkerCache::new())).collect();
     for (n_input, input) in cfg.inputs.iter().enumerate() {
@@ -261,8 +270,13 @@ pub fn ingest(
                     })
                     .collect();
                 for o in outs {
-                    for (day, b) in &o.events {
-                        staging.write("events", Some(day), b)?;
+                    for mut h in o.hits {
+                        h.row += *day_rows.get(&h.day).unwrap_or(&0) as u32;
+                        hits.push(h);
+                    }
+                    for (day, name, b) in &o.events {
+                        staging.write("events", Some(name), b)?;
+                        *day_rows.entry(*day).or_default() += b.num_rows() as u64;
                     }
                     if let Some(b) = &o.rejects {
                         staging.write("rejects", Some(&today), b)?;
@@ -299,6 +313,8 @@ pub fn ingest(
         }
     }
 
+    revise_by_message(cfg, &mut staging, &mut hits, &mut summary)?;
+
     // The manifest copy: rewritten only when this manifest adds to it.
     let mut remove = Vec::new();
     let old_m = read_all(&snapshot.table_files(dataset.root(), "manifest", None))?;
@@ -322,6 +338,53 @@ pub fn ingest(
     }
     debug_assert_eq!(summary.lines, summary.events + summary.rejected() + summary.ignored_total());
     Ok(summary)
+}
+
+/// The message-level pass: groups the run's hits by token and rewrites the
+/// verdicts that only the whole message shows (bursts, trap links,
+/// forwarding) in the staged files.
+fn revise_by_message(
+    cfg: &IngestConfig,
+    staging: &mut crate::commit::Staging<'_>,
+    hits: &mut [HitKey],
+    summary: &mut IngestSummary,
+) -> Result<()> {
+    let changes = message::analyse(hits, cfg.classifier.message());
+    if changes.is_empty() {
+        return Ok(());
+    }
+    for h in hits.iter() {
+        if let Some(Change { class: Some((new, _, _)), .. }) = changes.get(&(h.day, h.row)) {
+            let kind = h.kind.as_str();
+            if let Some(n) = summary.classes.get_mut(&(kind, h.class.as_str())) {
+                *n -= 1;
+            }
+            *summary.classes.entry((kind, new.as_str())).or_default() += 1;
+        }
+    }
+    summary.classes.retain(|_, n| *n > 0);
+    summary.revised = changes.values().filter(|c| c.class.is_some()).count() as u64;
+    summary.forwarded = changes.values().filter(|c| c.forwarded).count() as u64;
+    let mut days: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for (day, _) in changes.keys() {
+        days.insert(day_name(*day), *day);
+    }
+    let names: std::collections::HashSet<String> = days.keys().cloned().collect();
+    staging.rewrite("events", &names, |name, first, batch| {
+        let day = days[name];
+        Some(crate::batch::revise_verdicts(batch, |i| {
+            changes
+                .get(&(day, (first + i as u64) as u32))
+                .map(|c| (c.class.map(|(cl, rule, reason)| (cl.as_str(), rule, reason)), c.forwarded))
+        }))
+    })
+}
+
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01).
+fn day_name(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .map(|d| d.date_naive().to_string())
+        .unwrap_or_else(|| "1970-01-01".into())
 }
 
 fn read_all(paths: &[PathBuf]) -> Result<Vec<arrow::array::RecordBatch>> {
@@ -361,11 +424,12 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
                 &format!("line is longer than {} bytes; its first {} are kept", crate::lines::BLOCK_SIZE, head.len()),
                 head,
             );
-            return BlockOut { events: Vec::new(), rejects: Some(rejects.finish()), counts };
+            return BlockOut { events: Vec::new(), hits: Vec::new(), rejects: Some(rejects.finish()), counts };
         }
     };
     // One builder per UTC day: events are partitioned by day.
     let mut by_day: BTreeMap<i64, EventBuilder> = BTreeMap::new();
+    let mut hits = Vec::new();
     for (n, line) in lines(data, first_line) {
         counts.lines += 1;
         if line.iter().all(|b| b.is_ascii_whitespace()) {
@@ -428,7 +492,20 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
         counts.events += 1;
         counts.classes[(hit.kind == Kind::Click) as usize][verdict.class as usize] += 1;
         let ip_text = cfg.ip_policy.apply(ip.parsed, &raw.ip);
-        let events = by_day.entry(raw.ts.div_euclid(86_400_000_000)).or_insert_with(|| EventBuilder::with_capacity(1024));
+        let day = raw.ts.div_euclid(86_400_000_000);
+        let events = by_day.entry(day).or_insert_with(|| EventBuilder::with_capacity(1024));
+        hits.push(HitKey {
+            day,
+            row: events.len() as u32,
+            token: hit.recipient_idx,
+            ts: raw.ts,
+            kind: hit.kind,
+            link: hit.link_idx,
+            trap: hit.link.is_some_and(|l| l.link_id.starts_with(&cfg.classifier.message().trap_link_prefix)),
+            class: verdict.class,
+            country: ip.geo.country.as_deref().and_then(|c| <[u8; 2]>::try_from(c.as_bytes()).ok()),
+            asn: ip.geo.asn,
+        });
         events.append(&EventRow {
             ts: raw.ts,
             kind: hit.kind.as_str(),
@@ -462,13 +539,8 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
         });
     }
     BlockOut {
-        events: by_day
-            .into_iter()
-            .map(|(day, mut b)| {
-                let date = chrono::DateTime::from_timestamp(day * 86_400, 0).map(|d| d.date_naive().to_string());
-                (date.unwrap_or_else(|| "1970-01-01".into()), b.finish())
-            })
-            .collect(),
+        events: by_day.into_iter().map(|(day, mut b)| (day, day_name(day), b.finish())).collect(),
+        hits,
         rejects: (!rejects.is_empty()).then(|| rejects.finish()),
         counts,
     }

@@ -35,8 +35,12 @@ pub struct Hit<'m> {
     pub kind: Kind,
     /// Whose token it carried.
     pub recipient: &'m Recipient,
+    /// The recipient's position in the manifest (a compact key for grouping by message).
+    pub recipient_idx: u32,
     /// The link followed, for clicks.
     pub link: Option<&'m Link>,
+    /// The link's position in the links file.
+    pub link_idx: Option<u32>,
 }
 
 /// Why a line was set aside. The codes are stable: reports group by them.
@@ -134,7 +138,7 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
         let Some(token) = rest.strip_suffix(b".gif").filter(|t| is_token_shaped(t)) else {
             return reject(RejectReason::MalformedTrackingPath, format!("open path {:?} is not /o/{{token}}.gif", lossy(&path)));
         };
-        let Some(r) = manifest.recipient(token) else {
+        let Some(r) = manifest.recipient_at(token) else {
             return reject(RejectReason::UnknownToken, format!("token {} is not in the manifest", lossy(token)));
         };
         (Kind::Open, r, None)
@@ -146,16 +150,16 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
         if !is_token_shaped(token) || crate::manifest::check_id("link_id", &lossy(link_id)).is_err() {
             return reject(RejectReason::MalformedTrackingPath, format!("click path {:?} is not /c/{{token}}/{{link_id}}", lossy(&path)));
         }
-        let Some(r) = manifest.recipient(token) else {
+        let Some(r) = manifest.recipient_at(token) else {
             return reject(RejectReason::UnknownToken, format!("token {} is not in the manifest", lossy(token)));
         };
-        let Some(l) = manifest.link(link_id) else {
+        let Some(l) = manifest.link_at(link_id) else {
             return reject(RejectReason::UnknownLink, format!("link_id {} is not in links.csv", lossy(link_id)));
         };
-        if l.campaign_id != r.campaign_id {
+        if l.1.campaign_id != r.1.campaign_id {
             return reject(
                 RejectReason::LinkCampaignMismatch,
-                format!("link {} belongs to campaign {}, the token to campaign {}", l.link_id, l.campaign_id, r.campaign_id),
+                format!("link {} belongs to campaign {}, the token to campaign {}", l.1.link_id, l.1.campaign_id, r.1.campaign_id),
             );
         }
         (Kind::Click, r, Some(l))
@@ -170,7 +174,13 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
     if !(200..400).contains(&raw.status) {
         return reject(RejectReason::ErrorStatus, format!("the server answered {}", raw.status));
     }
-    Tracked::Hit(Hit { kind, recipient, link })
+    Tracked::Hit(Hit {
+        kind,
+        recipient: recipient.1,
+        recipient_idx: recipient.0,
+        link: link.map(|l| l.1),
+        link_idx: link.map(|l| l.0),
+    })
 }
 
 fn reject<'m>(reason: RejectReason, detail: String) -> Tracked<'m> {

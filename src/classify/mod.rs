@@ -4,6 +4,7 @@
 //! Rules only look at [`Features`] of a hit, never at raw log bytes, so the
 //! same rules can run again over stored events.
 
+pub mod message;
 pub mod networks;
 
 use serde::Deserialize;
@@ -88,9 +89,11 @@ pub const DEFAULT_RULES: &str = include_str!("../../rules/default-rules.toml");
 #[serde(deny_unknown_fields)]
 struct RuleFile {
     rule: Vec<RuleSpec>,
+    #[serde(default)]
+    message: message::MessageConfig,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleSpec {
     id: String,
@@ -154,10 +157,11 @@ impl Rule {
     }
 }
 
-/// An ordered rule set.
+/// An ordered rule set, and the thresholds of the message-level rules.
 #[derive(Debug, Clone)]
 pub struct Classifier {
     rules: Vec<Rule>,
+    message: message::MessageConfig,
 }
 
 impl Classifier {
@@ -202,7 +206,12 @@ impl Classifier {
                 max_seconds_since_sent: s.max_seconds_since_sent,
             });
         }
-        Ok(Classifier { rules })
+        Ok(Classifier { rules, message: file.message })
+    }
+
+    /// Thresholds of the message-level rules.
+    pub fn message(&self) -> &message::MessageConfig {
+        &self.message
     }
 
     /// The rules in order.

@@ -45,6 +45,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         access_log: "/var/log/nginx/pixelsift.access.log".into(),
         log_style: LogStyle::Combined,
         real_ip_from: Vec::new(),
+        trap_link: false,
     })?;
     let data = root.join("dataset");
     let cfg = IngestConfig {

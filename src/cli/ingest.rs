@@ -173,6 +173,9 @@ pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
     for (reason, n) in &s.ignored {
         println!("    {reason:<24} {n}");
     }
+    if s.revised > 0 || s.forwarded > 0 {
+        println!("  message-level pass: {} hits reclassed (link bursts, trap links), {} opens marked forwarded", s.revised, s.forwarded);
+    }
     match s.commit {
         Some(seq) => println!("committed as {}/_log/{seq:020}.json", data.display()),
         None => println!("nothing new: the dataset is unchanged"),

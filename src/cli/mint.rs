@@ -39,6 +39,9 @@ pub struct Args {
     /// Trust X-Forwarded-For from this proxy or CDN address range (repeatable).
     #[arg(long)]
     real_ip_from: Vec<String>,
+    /// Add an invisible trap link per campaign (urls.csv column trap_url): any hit on it is a machine.
+    #[arg(long)]
+    trap_link: bool,
 }
 
 /// Runs `mint`.
@@ -60,6 +63,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         log_style: LogStyle::from_name(&a.log_style)
             .ok_or_else(|| anyhow::anyhow!("--log-style {}: use combined or json", a.log_style))?,
         real_ip_from: a.real_ip_from,
+        trap_link: a.trap_link,
     };
     let s = mint(&cfg).context("mint refused its input; nothing was written")?;
     if let Some(p) = &s.created_secret {

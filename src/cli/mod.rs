@@ -2,6 +2,7 @@
 //! Only this module knows clap; it turns flags into library configs.
 
 mod demo;
+mod explain;
 mod ingest;
 mod maintain;
 mod mint;
@@ -30,6 +31,8 @@ enum Command {
     Report(report::Args),
     /// Run ad-hoc SQL over the dataset.
     Sql(sql::Args),
+    /// Show every hit of one message in time order, with its verdict and why.
+    Explain(explain::Args),
     /// Merge small files per partition, rows unchanged.
     Compact(maintain::CompactArgs),
     /// Erase a recipient from events, rejects and the manifest copy.
@@ -83,6 +86,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Report(a) => report::run(a),
         Command::Sql(a) => sql::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Compact(a) => maintain::compact(a),
         Command::Forget(a) => maintain::forget(a),
         Command::Purge(a) => maintain::purge(a),

@@ -1,0 +1,196 @@
+//! Message-level classification: what only the hits of one message together
+//! show. Runs after every hit of a run has its own verdict, grouped by token.
+//!
+//! - A **link burst**: a security scanner follows every link of a message
+//!   within seconds. Hits of one token with at least `burst_min_links`
+//!   distinct links clicked inside `burst_window_seconds` are a scanner's,
+//!   and so is a pixel fetch inside that window.
+//! - A **trap link** (`mint --trap-link`) is invisible to people: any hit on
+//!   it is a machine, and so is everything its token did in the same window.
+//! - **Forwarding**: a human open from another country and network than the
+//!   message's first human open means the message was forwarded; that open
+//!   and later ones get `forwarded = true`.
+//!
+//! Only verdicts that said `human` are changed: a message-level pattern can
+//! prove a machine, never a person.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::Class;
+use crate::track::Kind;
+
+/// Thresholds of the message-level rules (the `[message]` table of the rules file).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessageConfig {
+    /// Window in which clicks on several links make a burst.
+    pub burst_window_seconds: i64,
+    /// Distinct links clicked within the window that make a burst.
+    pub burst_min_links: usize,
+    /// Link ids starting with this are trap links.
+    pub trap_link_prefix: String,
+}
+
+impl Default for MessageConfig {
+    fn default() -> Self {
+        MessageConfig { burst_window_seconds: 10, burst_min_links: 2, trap_link_prefix: TRAP_PREFIX.to_string() }
+    }
+}
+
+/// Link ids of trap links start with this.
+pub const TRAP_PREFIX: &str = "pixelsift-trap-";
+
+/// The rule id of a link burst.
+pub const BURST_RULE: &str = "message.link_burst";
+/// The reason of a link burst.
+pub const BURST_REASON: &str = "several links of one message followed within seconds: a link scanner";
+/// The rule id of a trap link hit.
+pub const TRAP_RULE: &str = "message.trap_link";
+/// The reason of a trap link hit.
+pub const TRAP_REASON: &str = "hit the invisible trap link, or came with a hit on it: a machine";
+
+/// What one hit looked like, compactly, for grouping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HitKey {
+    /// Where its row is: (UTC day number, row within that day's file of this run).
+    pub day: i64,
+    /// Row within the day.
+    pub row: u32,
+    /// Manifest position of its token.
+    pub token: u32,
+    /// Time, UTC microseconds.
+    pub ts: i64,
+    /// Open or click.
+    pub kind: Kind,
+    /// Links-file position of the link, for clicks.
+    pub link: Option<u32>,
+    /// Whether the link is a trap link.
+    pub trap: bool,
+    /// The per-hit verdict.
+    pub class: Class,
+    /// Country code, when known.
+    pub country: Option<[u8; 2]>,
+    /// AS number, when known.
+    pub asn: Option<u32>,
+}
+
+/// A changed verdict for one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// New class, if it changes.
+    pub class: Option<(Class, &'static str, &'static str)>,
+    /// The open was forwarded.
+    pub forwarded: bool,
+}
+
+/// Groups hits by token and returns the rows whose verdict changes.
+pub fn analyse(hits: &mut [HitKey], cfg: &MessageConfig) -> HashMap<(i64, u32), Change> {
+    let mut out: HashMap<(i64, u32), Change> = HashMap::new();
+    hits.sort_unstable_by_key(|h| (h.token, h.ts, h.day, h.row));
+    let window = cfg.burst_window_seconds.max(0) * 1_000_000;
+    for group in hits.chunk_by(|a, b| a.token == b.token) {
+        let mut machine = vec![None; group.len()];
+        // Trap links: the hit, and everything within the window around it.
+        for (i, h) in group.iter().enumerate().filter(|(_, h)| h.trap) {
+            for (j, o) in group.iter().enumerate() {
+                if (o.ts - h.ts).abs() <= window || j == i {
+                    machine[j] = Some((TRAP_RULE, TRAP_REASON));
+                }
+            }
+        }
+        // Bursts: for each click, the distinct links clicked within the window after it.
+        let mut start = 0;
+        for end in 0..group.len() {
+            while group[end].ts - group[start].ts > window {
+                start += 1;
+            }
+            let w = &group[start..=end];
+            let mut links: Vec<u32> = w.iter().filter_map(|h| h.link).collect();
+            links.sort_unstable();
+            links.dedup();
+            if links.len() >= cfg.burst_min_links.max(2) {
+                for k in start..=end {
+                    machine[k].get_or_insert((BURST_RULE, BURST_REASON));
+                }
+            }
+        }
+        // Forwarding: a human open from another country and network than the first.
+        let first = group.iter().enumerate().find(|(j, h)| h.kind == Kind::Open && h.class == Class::Human && machine[*j].is_none());
+        let mut forwarded = vec![false; group.len()];
+        if let Some((f, first)) = first {
+            let mut seen = false;
+            for (j, h) in group.iter().enumerate().skip(f + 1) {
+                let human_open = h.kind == Kind::Open && h.class == Class::Human && machine[j].is_none();
+                if human_open
+                    && h.country.is_some()
+                    && first.country.is_some()
+                    && h.country != first.country
+                    && h.asn != first.asn
+                {
+                    seen = true;
+                }
+                forwarded[j] = seen && human_open;
+            }
+        }
+        for (j, h) in group.iter().enumerate() {
+            let class = match machine[j] {
+                Some((rule, reason)) if h.class == Class::Human => Some((Class::Scanner, rule, reason)),
+                _ => None,
+            };
+            if class.is_some() || forwarded[j] {
+                out.insert((h.day, h.row), Change { class, forwarded: forwarded[j] });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(row: u32, token: u32, secs: i64, kind: Kind, link: Option<u32>, class: Class) -> HitKey {
+        HitKey { day: 0, row, token, ts: secs * 1_000_000, kind, link, trap: false, class, country: None, asn: None }
+    }
+
+    #[test]
+    fn bursts_traps_and_forwarding() {
+        let cfg = MessageConfig::default();
+        let mut hits = vec![
+            // token 1: a scanner clicks both links and fetches the pixel within 3 s.
+            hit(0, 1, 100, Kind::Click, Some(1), Class::Human),
+            hit(1, 1, 101, Kind::Open, None, Class::Human),
+            hit(2, 1, 103, Kind::Click, Some(2), Class::Human),
+            // ... and the person clicks one link an hour later: untouched.
+            hit(3, 1, 3700, Kind::Click, Some(1), Class::Human),
+            // token 2: one person clicks two links a minute apart: no burst.
+            hit(4, 2, 100, Kind::Click, Some(1), Class::Human),
+            hit(5, 2, 160, Kind::Click, Some(2), Class::Human),
+            // token 3: the same link twice in a second is not several links.
+            hit(6, 3, 100, Kind::Click, Some(1), Class::Human),
+            hit(7, 3, 100, Kind::Click, Some(1), Class::Human),
+        ];
+        let mut trap = hit(8, 4, 50, Kind::Click, Some(9), Class::Human);
+        trap.trap = true;
+        hits.push(trap);
+        hits.push(hit(9, 4, 52, Kind::Open, None, Class::AppleMpp));
+        let mut fwd1 = hit(10, 5, 10, Kind::Open, None, Class::Human);
+        fwd1.country = Some(*b"FR");
+        fwd1.asn = Some(1);
+        let mut fwd2 = hit(11, 5, 9000, Kind::Open, None, Class::Human);
+        fwd2.country = Some(*b"DE");
+        fwd2.asn = Some(2);
+        hits.extend([fwd1, fwd2]);
+        let ch = analyse(&mut hits, &cfg);
+        let class_of = |row: u32| ch.get(&(0, row)).and_then(|c| c.class).map(|c| c.1);
+        assert_eq!([class_of(0), class_of(1), class_of(2)], [Some(BURST_RULE); 3]);
+        assert_eq!(class_of(3), None);
+        assert_eq!((class_of(4), class_of(5), class_of(6), class_of(7)), (None, None, None, None));
+        assert_eq!(class_of(8), Some(TRAP_RULE));
+        assert_eq!(class_of(9), None, "only human verdicts change");
+        assert!(!ch.contains_key(&(0, 10)));
+        assert_eq!(ch.get(&(0, 11)).map(|c| (c.class, c.forwarded)), Some((None, true)));
+    }
+}
