@@ -153,6 +153,7 @@ struct UaInfo {
     agent: AgentInfo,
     lower: String,
     text: String,
+    profile: crate::classify::UaProfile,
 }
 
 struct IpInfo {
@@ -462,7 +463,9 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
         };
         let ua = cache.ua.get_or(raw.user_agent.as_ref(), || {
             let text = String::from_utf8_lossy(&raw.user_agent).trim().to_string();
-            UaInfo { agent: cfg.agents.parse(&text), lower: text.to_lowercase(), text }
+            let lower = text.to_lowercase();
+            let profile = cfg.classifier.ua_profile(&text, &lower);
+            UaInfo { agent: cfg.agents.parse(&text), lower, text, profile }
         });
         let ip = cache.ip.get_or(raw.ip.as_ref(), || {
             let parsed = std::str::from_utf8(&raw.ip).ok().and_then(|s| s.parse::<IpAddr>().ok());
@@ -486,6 +489,7 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
             method: &raw.method,
             ua_lower: &ua.lower,
             ua: &ua.text,
+            ua_profile: Some(&ua.profile),
             network_roles: ip.roles,
             seconds_since_sent: Some(secs),
         });
