@@ -10,7 +10,7 @@ use anyhow::Context;
 use pixelsift::classify::{Classifier, Networks};
 use pixelsift::dialect::Dialect;
 use pixelsift::enrich::agent::AgentParser;
-use pixelsift::enrich::geo::{Geo, GeoDb};
+use pixelsift::enrich::geo::{FieldMap, Geo, GeoDb};
 use pixelsift::input::Input;
 use pixelsift::manifest::Manifest;
 use pixelsift::commit::Dataset;
@@ -33,6 +33,13 @@ pub struct Args {
     /// GeoIP ASN database in MaxMind format.
     #[arg(long)]
     geoip_asn: Option<PathBuf>,
+    /// Directory whose *.mmdb files are all used (City, Country, ASN, DB-IP, ip-location-db...).
+    #[arg(long)]
+    geoip_dir: Option<PathBuf>,
+    /// Where a field is in records of other shapes: field=dotted.path (repeatable;
+    /// fields country, city, time_zone, asn, as_org), e.g. country=country_code.
+    #[arg(long)]
+    geoip_map: Vec<String>,
     /// Classification rules (TOML) instead of the built-in ones.
     #[arg(long)]
     rules: Option<PathBuf>,
@@ -60,6 +67,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     for p in a.geoip_city.iter().chain(a.geoip_asn.iter()) {
         dbs.push(GeoDb::open(p)?);
     }
+    if let Some(dir) = &a.geoip_dir {
+        dbs.extend(Geo::open_dir(dir)?);
+    }
+    for db in &dbs {
+        eprintln!("GeoIP: {} ({})", db.path().display(), db.database_type());
+    }
+    let geo = Geo::new(dbs).with_map(FieldMap::parse(&a.geoip_map)?);
     let classifier = match &a.rules {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -94,7 +108,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let cfg = IngestConfig {
         manifest,
         data: a.data.clone(),
-        geo: Geo::new(dbs),
+        geo,
         classifier,
         networks: Networks::builtin(),
         agents: AgentParser::default(),

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 
 use maxminddb::Reader;
@@ -101,16 +102,95 @@ impl GeoDb {
     }
 }
 
+/// Where to find each field in records of other shapes: a dotted path
+/// (`location.country_code`, `names.0`) per field, tried before the
+/// built-in shapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldMap {
+    paths: Vec<(GeoField, Vec<String>)>,
+}
+
+/// A field GeoIP enrichment fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeoField {
+    /// Country code.
+    Country,
+    /// City name.
+    City,
+    /// Time zone.
+    TimeZone,
+    /// AS number.
+    Asn,
+    /// AS organisation.
+    AsOrg,
+}
+
+impl FieldMap {
+    /// Parses `field=dotted.path` items (fields: country, city, time_zone, asn, as_org).
+    pub fn parse(items: &[String]) -> Result<Self> {
+        let mut paths = Vec::new();
+        for item in items {
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| Error::Config(format!("--geoip-map {item:?}: expected field=path.in.record")))?;
+            let field = match k.trim() {
+                "country" => GeoField::Country,
+                "city" => GeoField::City,
+                "time_zone" => GeoField::TimeZone,
+                "asn" => GeoField::Asn,
+                "as_org" => GeoField::AsOrg,
+                other => {
+                    return Err(Error::Config(format!(
+                        "--geoip-map: unknown field {other:?}; use country, city, time_zone, asn or as_org"
+                    )))
+                }
+            };
+            paths.push((field, v.trim().split('.').map(str::to_string).collect()));
+        }
+        Ok(FieldMap { paths })
+    }
+
+    fn path(&self, f: GeoField) -> Option<&[String]> {
+        self.paths.iter().find(|(g, _)| *g == f).map(|(_, p)| p.as_slice())
+    }
+}
+
 /// Several databases queried together.
 #[derive(Clone, Default)]
 pub struct Geo {
     dbs: Vec<Arc<GeoDb>>,
+    map: FieldMap,
 }
 
 impl Geo {
     /// Combines databases; earlier ones win per field.
     pub fn new(dbs: Vec<GeoDb>) -> Self {
-        Geo { dbs: dbs.into_iter().map(Arc::new).collect() }
+        Geo { dbs: dbs.into_iter().map(Arc::new).collect(), map: FieldMap::default() }
+    }
+
+    /// Reads fields from these record paths first.
+    pub fn with_map(mut self, map: FieldMap) -> Self {
+        self.map = map;
+        self
+    }
+
+    /// Opens every `*.mmdb` file in a directory, in name order.
+    pub fn open_dir(dir: &Path) -> Result<Vec<GeoDb>> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(crate::error::io_err(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "mmdb"))
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            return Err(Error::Config(format!("{}: no .mmdb files here", dir.display())));
+        }
+        paths.iter().map(|p| GeoDb::open(p)).collect()
+    }
+
+    /// The databases, in the order they are asked.
+    pub fn databases(&self) -> impl Iterator<Item = &GeoDb> {
+        self.dbs.iter().map(|d| d.as_ref())
     }
 
     /// True when no database is loaded.
@@ -121,6 +201,27 @@ impl Geo {
     /// Looks an address up in every database.
     pub fn lookup(&self, ip: IpAddr) -> GeoInfo {
         let mut out = GeoInfo::default();
+        for db in &self.dbs {
+            let Ok(res) = db.reader.lookup(ip) else { continue };
+            let path_of = |f: GeoField| -> Option<Vec<maxminddb::PathElement<'_>>> {
+                self.map.path(f).map(|p| {
+                    p.iter()
+                        .map(|seg| match seg.parse::<usize>() {
+                            Ok(i) => maxminddb::PathElement::Index(i),
+                            Err(_) => maxminddb::PathElement::Key(seg.as_str()),
+                        })
+                        .collect()
+                })
+            };
+            let text = |f: GeoField| path_of(f).and_then(|p| res.decode_path::<String>(&p).ok().flatten());
+            out.country = out.country.take().or_else(|| text(GeoField::Country));
+            out.city = out.city.take().or_else(|| text(GeoField::City));
+            out.time_zone = out.time_zone.take().or_else(|| text(GeoField::TimeZone));
+            out.as_org = out.as_org.take().or_else(|| text(GeoField::AsOrg));
+            if out.asn.is_none() {
+                out.asn = path_of(GeoField::Asn).and_then(|p| res.decode_path::<u32>(&p).ok().flatten());
+            }
+        }
         for db in &self.dbs {
             let Some(r) = db.lookup(ip) else { continue };
             let country = r.country.as_ref().and_then(|c| c.iso_code.clone()).or(r.country_code);
@@ -173,5 +274,22 @@ mod tests {
         assert_eq!(geo.lookup("198.51.100.1".parse().unwrap()).country.as_deref(), Some("DE"));
         assert_eq!(geo.lookup("192.0.2.1".parse().unwrap()), GeoInfo::default());
         assert!(GeoDb::from_bytes(Path::new("junk"), b"not a db".to_vec()).is_err());
+    }
+
+    #[test]
+    fn field_map_reads_other_record_shapes() {
+        let mut w = MmdbWriter::new("ip-location-db", "test");
+        w.insert("203.0.113.0".parse().unwrap(), 24, V::Map(vec![
+            ("loc".into(), V::Map(vec![("cc".into(), s("NL")), ("tz".into(), s("Europe/Amsterdam"))])),
+            ("net".into(), V::Array(vec![V::U32(64999), s("Some ISP")])),
+        ])).unwrap();
+        let map = FieldMap::parse(&["country=loc.cc".into(), "time_zone=loc.tz".into(), "asn=net.0".into(), "as_org=net.1".into()]).unwrap();
+        let geo = Geo::new(vec![GeoDb::from_bytes(Path::new("x"), w.to_bytes()).unwrap()]).with_map(map);
+        let g = geo.lookup("203.0.113.9".parse().unwrap());
+        assert_eq!(g.country.as_deref(), Some("NL"));
+        assert_eq!(g.time_zone.as_deref(), Some("Europe/Amsterdam"));
+        assert_eq!(g.asn, Some(64999));
+        assert_eq!(g.as_org.as_deref(), Some("Some ISP"));
+        assert!(FieldMap::parse(&["planet=x".into()]).is_err());
     }
 }
