@@ -26,6 +26,24 @@ impl Input {
         }
     }
 
+    /// Turns arguments into inputs: `-` is stdin, a directory is every file
+    /// under it (recursively, in name order) whose name matches `glob`.
+    pub fn expand(args: &[String], glob: &str) -> Result<Vec<Input>> {
+        let mut out = Vec::new();
+        for a in args {
+            let p = PathBuf::from(a);
+            if a != "-" && p.is_dir() {
+                let mut files = Vec::new();
+                walk(&p, glob, &mut files)?;
+                files.sort();
+                out.extend(files.into_iter().map(Input::File));
+            } else {
+                out.push(Input::from_arg(a));
+            }
+        }
+        Ok(out)
+    }
+
     /// The name recorded in `source_file`.
     pub fn name(&self) -> String {
         match self {
@@ -88,7 +106,52 @@ fn decompress<R: BufRead + Send + 'static>(mut r: R, path: &Path) -> Result<(Box
     if head.starts_with(&[0x1f, 0x8b]) {
         // Multi-member: `cat a.gz b.gz` and some rotators produce several members.
         Ok((Box::new(flate2::bufread::MultiGzDecoder::new(r)), true))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let d = zstd::stream::read::Decoder::with_buffer(r).map_err(io_err(path))?;
+        Ok((Box::new(d), true))
     } else {
         Ok((Box::new(r), false))
+    }
+}
+
+fn walk(dir: &Path, glob: &str, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let p = e.map_err(io_err(dir))?.path();
+        if p.is_dir() {
+            walk(&p, glob, out)?;
+        } else if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| glob_match(glob.as_bytes(), n.as_bytes())) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Matches a file name against a glob with `*` and `?`.
+pub fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+    match (pat.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..])),
+        (Some(b'?'), Some(_)) => glob_match(&pat[1..], &name[1..]),
+        (Some(a), Some(b)) if a == b => glob_match(&pat[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_zstd() {
+        assert!(glob_match(b"access.log*", b"access.log.2.gz"));
+        assert!(glob_match(b"*.gz", b"a.gz"));
+        assert!(!glob_match(b"*.gz", b"a.zst"));
+        assert!(glob_match(b"a?c", b"abc"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log.zst");
+        std::fs::write(&p, zstd::encode_all(&b"line one\nline two\n"[..], 3).unwrap()).unwrap();
+        let mut s = String::new();
+        Input::File(p).open().unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "line one\nline two\n");
     }
 }

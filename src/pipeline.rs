@@ -48,8 +48,65 @@ pub struct IngestConfig {
     pub dialect: Option<Dialect>,
     /// What is kept of client addresses.
     pub ip_policy: IpPolicy,
+    /// Which address is the reader's.
+    pub client_ip: ClientIp,
+    /// Lines longer than this are rejected (`line_too_long`).
+    pub max_line_bytes: usize,
     /// Logs to read, in order.
     pub inputs: Vec<Input>,
+}
+
+/// Which address is the reader's: the connecting one, or, behind a CDN or
+/// load balancer, the right-most address of `X-Forwarded-For` that is not
+/// one of the trusted proxies (the left part of that header is whatever the
+/// client claimed, so it is never trusted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientIp {
+    /// Use `X-Forwarded-For` when the log has it.
+    pub from_xff: bool,
+    /// Proxies whose hops are skipped.
+    pub trusted: Vec<(IpAddr, u8)>,
+}
+
+impl ClientIp {
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|(net, len)| in_net(ip, *net, *len))
+    }
+
+    /// The reader's address for a line.
+    pub fn pick<'a>(&self, remote: &'a [u8], xff: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        if !self.from_xff || xff.is_empty() {
+            return std::borrow::Cow::Borrowed(remote);
+        }
+        let parse = |b: &[u8]| std::str::from_utf8(b).ok().and_then(|s| s.trim().parse::<IpAddr>().ok());
+        let hops: Vec<&[u8]> = xff.split(|&c| c == b',').map(|h| h.trim_ascii()).filter(|h| !h.is_empty()).collect();
+        if let Some(r) = parse(remote) {
+            if !self.trusted(r) {
+                return std::borrow::Cow::Borrowed(remote);
+            }
+        }
+        for h in hops.iter().rev() {
+            match parse(h) {
+                Some(ip) if self.trusted(ip) => continue,
+                _ => return std::borrow::Cow::Borrowed(h),
+            }
+        }
+        hops.first().map(|h| std::borrow::Cow::Borrowed(*h)).unwrap_or(std::borrow::Cow::Borrowed(remote))
+    }
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let m = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
+            u32::from(a) & m == u32::from(n) & m
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let m = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+            u128::from(a) & m == u128::from(n) & m
+        }
+        _ => false,
+    }
 }
 
 /// What happened to one input.
@@ -110,7 +167,7 @@ impl IngestSummary {
                 *self.rejects.entry(r.code()).or_default() += n;
             }
         }
-        for r in [IgnoreReason::OtherPath, IgnoreReason::BlankLine] {
+        for r in [IgnoreReason::OtherPath, IgnoreReason::BlankLine, IgnoreReason::Header] {
             let n = c.ignored[r as usize];
             if n > 0 {
                 *self.ignored.entry(r.code()).or_default() += n;
@@ -145,7 +202,7 @@ struct Counts {
     lines: u64,
     events: u64,
     rejects: [u64; RejectReason::ALL.len()],
-    ignored: [u64; 2],
+    ignored: [u64; 3],
     classes: [[u64; Class::ALL.len()]; 2],
 }
 
@@ -236,7 +293,7 @@ pub fn ingest(
             });
             let mut group = Vec::with_capacity(group_size());
             let mut done = false;
-            let mut dialect = cfg.dialect;
+            let mut dialect: Option<Dialect> = None;
             let lines_before = summary.lines;
             while !done {
                 group.clear();
@@ -253,21 +310,27 @@ pub fn ingest(
                 if group.is_empty() {
                     break;
                 }
-                let d = *dialect.get_or_insert_with(|| {
-                    group
-                        .iter()
-                        .find_map(|b| match b {
-                            Block::Lines { data, .. } => Dialect::detect(&data[..data.len().min(64 * 1024)]),
-                            Block::Oversized { .. } => None,
-                        })
-                        .unwrap_or_default()
-                });
+                let d = dialect
+                    .get_or_insert_with(|| {
+                        let sample = group
+                            .iter()
+                            .find_map(|b| match b {
+                                Block::Lines { data, .. } => Some(&data[..data.len().min(64 * 1024)]),
+                                Block::Oversized { .. } => None,
+                            })
+                            .unwrap_or(&[]);
+                        match &cfg.dialect {
+                            Some(d) => d.clone().for_sample(sample),
+                            None => Dialect::detect(sample).unwrap_or_default(),
+                        }
+                    })
+                    .clone();
                 let outs: Vec<BlockOut> = group
                     .par_iter()
                     .map(|b| {
                         let slot = rayon::current_thread_index().unwrap_or(caches.len() - 1);
                         let mut cache = caches[slot].lock().unwrap_or_else(|p| p.into_inner());
-                        process_block(cfg, d, &name, b, &mut cache)
+                        process_block(cfg, &d, &name, b, &mut cache)
                     })
                     .collect();
                 for o in outs {
@@ -288,6 +351,17 @@ pub fn ingest(
             let (consumed, held, next_line, hash) = producer.join().expect("the block reader does not panic");
             debug_assert_eq!(next_line - first_line, summary.lines - lines_before);
             Ok((dialect.unwrap_or_default(), summary.lines - lines_before, consumed, held, hash))
+        })
+        .map_err(|e| match e {
+            // A corrupt or truncated compressed file: say how far reading got.
+            crate::Error::Io { path, source } => crate::Error::Io {
+                path,
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!("{source} (reading stopped after {} lines of this run; nothing of it was committed)", summary.lines),
+                ),
+            },
+            e => e,
         })?;
         summary.files.push(FileReport {
             name: name.clone(),
@@ -410,7 +484,7 @@ fn merge_by<T: Clone + PartialEq>(old: Vec<T>, new: &[T], key: impl Fn(&T) -> St
     changed.then(|| map.into_values().collect())
 }
 
-fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block, cache: &mut WorkerCache) -> BlockOut {
+fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Block, cache: &mut WorkerCache) -> BlockOut {
     let mut counts = Counts::default();
     let mut rejects = RejectBuilder::default();
     let (data, first_line) = match block {
@@ -435,6 +509,17 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
         counts.lines += 1;
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             counts.ignored[IgnoreReason::BlankLine as usize] += 1;
+            continue;
+        }
+        if dialect.is_header(line) {
+            counts.ignored[IgnoreReason::Header as usize] += 1;
+            continue;
+        }
+        if line.len() > cfg.max_line_bytes {
+            counts.rejects[RejectReason::LineTooLong as usize] += 1;
+            let head = &line[..crate::lines::OVERSIZED_KEEP.min(line.len())];
+            let detail = format!("line is {} bytes, over the limit of {}; its first {} are kept", line.len(), cfg.max_line_bytes, head.len());
+            rejects.append(file, n, RejectReason::LineTooLong.code(), &detail, head);
             continue;
         }
         let raw = match dialect.parse(line) {
@@ -467,8 +552,9 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
             let profile = cfg.classifier.ua_profile(&text, &lower);
             UaInfo { agent: cfg.agents.parse(&text), lower, text, profile }
         });
-        let ip = cache.ip.get_or(raw.ip.as_ref(), || {
-            let parsed = std::str::from_utf8(&raw.ip).ok().and_then(|s| s.parse::<IpAddr>().ok());
+        let client = cfg.client_ip.pick(&raw.ip, &raw.xff);
+        let ip = cache.ip.get_or(client.as_ref(), || {
+            let parsed = std::str::from_utf8(&client).ok().and_then(|s| s.parse::<IpAddr>().ok());
             let geo = parsed.map(|a| cfg.geo.lookup(a)).unwrap_or_default();
             let (mut net, mut roles) = match parsed {
                 Some(a) => {
@@ -495,7 +581,7 @@ fn process_block(cfg: &IngestConfig, dialect: Dialect, file: &str, block: &Block
         });
         counts.events += 1;
         counts.classes[(hit.kind == Kind::Click) as usize][verdict.class as usize] += 1;
-        let ip_text = cfg.ip_policy.apply(ip.parsed, &raw.ip);
+        let ip_text = cfg.ip_policy.apply(ip.parsed, &client);
         let day = raw.ts.div_euclid(86_400_000_000);
         let events = by_day.entry(day).or_insert_with(|| EventBuilder::with_capacity(1024));
         hits.push(HitKey {
@@ -581,6 +667,8 @@ mod tests {
             agents: AgentParser::default(),
             dialect: None,
             ip_policy: IpPolicy::Truncate,
+            client_ip: ClientIp::default(),
+            max_line_bytes: 64 * 1024,
             inputs: vec![Input::File(log.to_path_buf())],
         }
     }

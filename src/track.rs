@@ -103,6 +103,8 @@ pub enum IgnoreReason {
     OtherPath,
     /// An empty line.
     BlankLine,
+    /// A header or comment line of the format (W3C `#Fields:`).
+    Header,
 }
 
 impl IgnoreReason {
@@ -111,6 +113,7 @@ impl IgnoreReason {
         match self {
             IgnoreReason::OtherPath => "other_path",
             IgnoreReason::BlankLine => "blank_line",
+            IgnoreReason::Header => "format_header",
         }
     }
 }

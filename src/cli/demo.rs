@@ -57,6 +57,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         agents: AgentParser::default(),
         dialect: Some(Dialect::Combined),
         ip_policy: IpPolicy::Truncate,
+        client_ip: Default::default(),
+        max_line_bytes: 64 * 1024,
         inputs: vec![Input::File(files.access_log.clone())],
     };
     let dataset = Dataset::create(&data)?;

@@ -15,7 +15,10 @@ use pixelsift::input::Input;
 use pixelsift::manifest::Manifest;
 use pixelsift::commit::Dataset;
 use pixelsift::mint::read_secret;
-use pixelsift::pipeline::{ingest, IngestConfig, IngestSummary};
+use pixelsift::classify::networks::parse_cidr;
+use pixelsift::dialect::json::JsonMap;
+use pixelsift::dialect::log_format::{from_nginx_conf, Escape, LogFormat};
+use pixelsift::pipeline::{ingest, ClientIp, IngestConfig, IngestSummary};
 use pixelsift::privacy::IpPolicy;
 
 /// Flags of `ingest`.
@@ -52,9 +55,34 @@ pub struct Args {
     /// Exit instead of waiting when another ingest holds the dataset.
     #[arg(long)]
     no_wait: bool,
-    /// Log format: auto (recognised per file from its first lines), combined or nginx-json.
+    /// Log format: auto (recognised per file from its first lines), or one of
+    /// `pixelsift formats` (combined, common, nginx-json, caddy, cloudflare, cloudfront, s3, alb).
     #[arg(long, default_value = "auto")]
     format: String,
+    /// An nginx log_format string: lines are read with it.
+    #[arg(long, conflicts_with_all = ["nginx_conf", "json_map"])]
+    log_format: Option<String>,
+    /// An nginx config to take the log_format named by --log-format-name from.
+    #[arg(long, requires = "log_format_name")]
+    nginx_conf: Option<PathBuf>,
+    /// The log_format's name in --nginx-conf.
+    #[arg(long, requires = "nginx_conf")]
+    log_format_name: Option<String>,
+    /// Field paths of a JSON log: ts=...,ip=...,uri=...,status=...[,method=,bytes=,referer=,ua=,xff=].
+    #[arg(long)]
+    json_map: Option<String>,
+    /// Which address is the reader's: remote_addr, or x_forwarded_for (behind a CDN or load balancer).
+    #[arg(long, default_value = "remote_addr")]
+    client_ip: String,
+    /// A proxy or CDN range whose X-Forwarded-For hop is skipped (repeatable).
+    #[arg(long)]
+    trusted_proxy: Vec<String>,
+    /// Lines longer than this many bytes are rejected.
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_line_bytes: usize,
+    /// With a directory among the logs: only files whose name matches (e.g. 'access.log*').
+    #[arg(long, default_value = "*")]
+    glob: String,
     /// Access logs: plain or gzip; `-` reads stdin.
     #[arg(required = true)]
     logs: Vec<String>,
@@ -81,14 +109,37 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         None => Classifier::builtin(),
     };
-    let dialect = match a.format.as_str() {
-        "auto" => None,
-        name => Some(Dialect::from_name(name).ok_or_else(|| {
-            let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
-            anyhow::anyhow!("--format {name}: unknown; use auto, {}", names.join(", "))
-        })?),
+    let dialect = if let Some(fmt) = &a.log_format {
+        let f = LogFormat::compile(fmt, Escape::Default).map_err(|e| anyhow::anyhow!("--log-format: {e}"))?;
+        Some(Dialect::LogFormat(Arc::new(f), "log_format"))
+    } else if let (Some(conf), Some(name)) = (&a.nginx_conf, &a.log_format_name) {
+        let text = std::fs::read_to_string(conf).with_context(|| format!("reading {}", conf.display()))?;
+        let (fmt, esc) = from_nginx_conf(&text, name).map_err(|e| anyhow::anyhow!("{}: {e}", conf.display()))?;
+        let f = LogFormat::compile(&fmt, esc).map_err(|e| anyhow::anyhow!("{}: log_format {name}: {e}", conf.display()))?;
+        Some(Dialect::LogFormat(Arc::new(f), "log_format"))
+    } else if let Some(spec) = &a.json_map {
+        Some(Dialect::Json(Arc::new(JsonMap::parse("json", spec).map_err(|e| anyhow::anyhow!(e))?)))
+    } else {
+        match a.format.as_str() {
+            "auto" => None,
+            name => Some(Dialect::from_name(name).ok_or_else(|| {
+                anyhow::anyhow!("--format {name}: unknown; use auto, {} (see `pixelsift formats`)", Dialect::NAMES.join(", "))
+            })?),
+        }
     };
-    let inputs: Vec<Input> = a.logs.iter().map(|s| Input::from_arg(s)).collect();
+    let client_ip = ClientIp {
+        from_xff: match a.client_ip.as_str() {
+            "remote_addr" => false,
+            "x_forwarded_for" => true,
+            other => anyhow::bail!("--client-ip {other}: use remote_addr or x_forwarded_for"),
+        },
+        trusted: a
+            .trusted_proxy
+            .iter()
+            .map(|c| parse_cidr(c).ok_or_else(|| anyhow::anyhow!("--trusted-proxy {c:?} is not an address or CIDR")))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let inputs: Vec<Input> = Input::expand(&a.logs, &a.glob)?;
     let total: u64 = inputs.iter().filter_map(Input::len).sum();
     let ip_policy = match a.ip_policy.as_str() {
         "keep" => IpPolicy::Keep,
@@ -114,6 +165,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         agents: AgentParser::default(),
         dialect,
         ip_policy,
+        client_ip,
+        max_line_bytes: a.max_line_bytes,
         inputs,
     };
     let dataset = Dataset::create(&a.data)?;

@@ -3,6 +3,7 @@
 
 mod demo;
 mod explain;
+mod formats;
 mod ingest;
 mod maintain;
 mod mint;
@@ -31,6 +32,8 @@ enum Command {
     Report(report::Args),
     /// Run ad-hoc SQL over the dataset.
     Sql(sql::Args),
+    /// List the log formats ingest reads, with an example line each.
+    Formats(formats::Args),
     /// Show every hit of one message in time order, with its verdict and why.
     Explain(explain::Args),
     /// Merge small files per partition, rows unchanged.
@@ -87,6 +90,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Sql(a) => sql::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Explain(a) => explain::run(a),
+        Command::Formats(a) => formats::run(a),
         Command::Compact(a) => maintain::compact(a),
         Command::Forget(a) => maintain::forget(a),
         Command::Purge(a) => maintain::purge(a),

@@ -48,6 +48,7 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
         bytes,
         referer: dash_empty(unescape(referer)),
         user_agent: dash_empty(unescape(ua)),
+        xff: Cow::Borrowed(&[]),
     })
 }
 
@@ -91,7 +92,7 @@ fn quoted(i: &[u8]) -> Res<'_, &[u8]> {
 
 /// Splits `METHOD TARGET [PROTOCOL]`; anything else gives empty method and
 /// target, which the tracker counts as not ours.
-fn split_request(req: &[u8]) -> (&[u8], &[u8]) {
+pub(crate) fn split_request(req: &[u8]) -> (&[u8], &[u8]) {
     let parsed: Res<'_, (&[u8], &[u8])> = (|i| {
         let (i, method) = take_while1(|c: u8| c.is_ascii_uppercase())(i)?;
         let (i, _) = tag(&b" "[..])(i)?;
