@@ -57,6 +57,7 @@ fn classify(c: &Classifier, ua: &str) -> (Class, String) {
         ua_profile: None,
         network_roles: RoleSet::default(),
         seconds_since_sent: Some(86_400),
+        status: 200,
     });
     (v.class, v.rule_id.to_string())
 }

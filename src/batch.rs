@@ -50,6 +50,8 @@ pub fn events_schema() -> SchemaRef {
         req("source_file"),
         Field::new("source_line", DataType::Int64, false),
         Field::new("forwarded", DataType::Boolean, false),
+        Field::new("local_weekday", DataType::Int32, true),
+        Field::new("local_hour", DataType::Int32, true),
     ]))
 }
 
@@ -145,6 +147,10 @@ pub struct EventRow<'a> {
     pub source_file: &'a str,
     /// Line number.
     pub source_line: u64,
+    /// Weekday (0 = Sunday) in the reader's time zone, when known.
+    pub local_weekday: Option<u8>,
+    /// Hour of day in the reader's time zone, when known.
+    pub local_hour: Option<u8>,
 }
 
 fn opt(b: &mut StringBuilder, v: Option<&str>) {
@@ -164,6 +170,8 @@ pub struct EventBuilder {
     bytes: Int64Builder,
     asn: Int64Builder,
     line: Int64Builder,
+    local_weekday: Int32Builder,
+    local_hour: Int32Builder,
     len: usize,
     len_at_finish: usize,
 }
@@ -206,6 +214,8 @@ impl EventBuilder {
             bytes: Int64Builder::with_capacity(cap),
             asn: Int64Builder::with_capacity(cap),
             line: Int64Builder::with_capacity(cap),
+            local_weekday: Int32Builder::with_capacity(cap),
+            local_hour: Int32Builder::with_capacity(cap),
             len: 0,
             len_at_finish: 0,
         }
@@ -254,6 +264,8 @@ impl EventBuilder {
         self.bytes.append_option(r.bytes.map(|b| b as i64));
         self.asn.append_option(r.asn.map(|a| a as i64));
         self.line.append_value(r.source_line as i64);
+        self.local_weekday.append_option(r.local_weekday.map(i32::from));
+        self.local_hour.append_option(r.local_hour.map(i32::from));
         self.len += 1;
     }
 
@@ -296,6 +308,8 @@ impl EventBuilder {
             take(S_FILE),
             Arc::new(self.line.finish()),
             Arc::new(arrow::array::BooleanArray::from(vec![false; self.len_at_finish])),
+            Arc::new(self.local_weekday.finish()),
+            Arc::new(self.local_hour.finish()),
         ];
         RecordBatch::try_new(events_schema(), cols).expect("event columns match the schema")
     }

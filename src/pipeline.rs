@@ -218,6 +218,7 @@ struct IpInfo {
     geo: GeoInfo,
     net: Option<NetMatch>,
     roles: RoleSet,
+    tz: Option<chrono_tz::Tz>,
 }
 
 struct WorkerCache {
@@ -567,7 +568,8 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
                 roles.insert(m.role);
                 net.get_or_insert_with(|| m.clone());
             }
-            IpInfo { parsed, geo, net, roles }
+            let tz = geo.time_zone.as_deref().and_then(|z| z.parse::<chrono_tz::Tz>().ok());
+            IpInfo { parsed, geo, net, roles, tz }
         });
         let secs = (raw.ts - hit.recipient.sent_at).div_euclid(1_000_000);
         let verdict = cfg.classifier.classify(&Features {
@@ -578,10 +580,17 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
             ua_profile: Some(&ua.profile),
             network_roles: ip.roles,
             seconds_since_sent: Some(secs),
+            status: raw.status,
         });
         counts.events += 1;
         counts.classes[(hit.kind == Kind::Click) as usize][verdict.class as usize] += 1;
         let ip_text = cfg.ip_policy.apply(ip.parsed, &client);
+        let local = ip.tz.and_then(|tz| {
+            use chrono::{Datelike, TimeZone, Timelike};
+            let utc = chrono::DateTime::from_timestamp_micros(raw.ts)?;
+            let t = tz.from_utc_datetime(&utc.naive_utc());
+            Some((t.weekday().num_days_from_sunday() as u8, t.hour() as u8))
+        });
         let day = raw.ts.div_euclid(86_400_000_000);
         let events = by_day.entry(day).or_insert_with(|| EventBuilder::with_capacity(1024));
         hits.push(HitKey {
@@ -626,6 +635,8 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
             reason: verdict.reason,
             source_file: file,
             source_line: n,
+            local_weekday: local.map(|l| l.0),
+            local_hour: local.map(|l| l.1),
         });
     }
     BlockOut {

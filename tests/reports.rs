@@ -82,10 +82,12 @@ fn time_to_open_buckets() {
 #[test]
 fn engagement_hours() {
     // 2026-11-20 is a Friday (5): r01 09:02, r04 09:15, r08 11:00 UTC (r02's proxy open is not a human one).
-    // 2026-11-21 is a Saturday (6): s01 07:35, s02 07:55.
+    // 2026-11-21 is a Saturday (6): s01 07:35, s02 07:55. All are in Paris or Berlin, UTC+1 in November.
     assert_eq!(
         report("engagement-hours", &[]),
-        "campaign_id,weekday,hour_utc,first_opens\nnewsletter-47,6,7,2\nspring-sale,5,9,2\nspring-sale,5,11,1\n"
+        "campaign_id,clock,weekday,hour,first_opens\n\
+         newsletter-47,local,6,8,2\nnewsletter-47,utc,6,7,2\n\
+         spring-sale,local,5,10,2\nspring-sale,local,5,12,1\nspring-sale,utc,5,9,2\nspring-sale,utc,5,11,1\n"
     );
 }
 

@@ -67,6 +67,8 @@ pub struct Features<'a> {
     pub network_roles: RoleSet,
     /// Seconds between sending and the hit, when known.
     pub seconds_since_sent: Option<i64>,
+    /// Response status.
+    pub status: u16,
 }
 
 /// A decision and why.
@@ -104,6 +106,7 @@ struct RuleSpec {
     reason: String,
     kind: Option<String>,
     methods: Option<Vec<String>>,
+    statuses: Option<Vec<u16>>,
     ua_contains: Option<Vec<String>>,
     ua_equals: Option<Vec<String>>,
     ua_empty: Option<bool>,
@@ -178,6 +181,7 @@ pub struct Rule {
     pub reason: String,
     kind: Option<Kind>,
     methods: Vec<Vec<u8>>,
+    statuses: Vec<u16>,
     ua_contains: Vec<String>,
     ua_equals: Vec<String>,
     ua_empty: Option<bool>,
@@ -217,6 +221,9 @@ impl Rule {
             return false;
         }
         if !self.methods.is_empty() && !self.methods.iter().any(|m| m.as_slice() == f.method) {
+            return false;
+        }
+        if !self.statuses.is_empty() && !self.statuses.contains(&f.status) {
             return false;
         }
         let ua_ok = match f.ua_profile {
@@ -307,6 +314,7 @@ impl Classifier {
                 reason: s.reason,
                 kind,
                 methods: s.methods.unwrap_or_default().into_iter().map(|m| m.to_ascii_uppercase().into_bytes()).collect(),
+                statuses: s.statuses.unwrap_or_default(),
                 ua_contains: s.ua_contains.unwrap_or_default().into_iter().map(|p| p.to_lowercase()).collect(),
                 ua_equals: s.ua_equals.unwrap_or_default(),
                 ua_empty: s.ua_empty,
@@ -353,7 +361,7 @@ mod tests {
     use super::*;
 
     fn f<'a>(kind: Kind, method: &'a [u8], ua: &'a str, ua_lower: &'a str, role: Option<Role>, secs: Option<i64>) -> Features<'a> {
-        Features { kind, method, ua, ua_lower, ua_profile: None, network_roles: role.into_iter().collect(), seconds_since_sent: secs }
+        Features { kind, method, ua, ua_lower, ua_profile: None, network_roles: role.into_iter().collect(), seconds_since_sent: secs, status: 200 }
     }
 
     #[test]
