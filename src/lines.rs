@@ -49,6 +49,7 @@ pub struct BlockReader<R> {
     held: u64,
     consumed: u64,
     hasher: Sha256,
+    pending_err: Option<std::io::Error>,
 }
 
 impl<R: Read> BlockReader<R> {
@@ -72,6 +73,7 @@ impl<R: Read> BlockReader<R> {
             held: 0,
             consumed: 0,
             hasher,
+            pending_err: None,
         }
     }
 
@@ -100,8 +102,20 @@ impl<R: Read> BlockReader<R> {
         self.hasher.update(bytes);
     }
 
-    /// The next block, `None` at the end of input.
+    /// The next block, `None` at the end of input. A read error is reported
+    /// after the whole lines read before it have been handed out.
     pub fn next_block(&mut self) -> std::io::Result<Option<Block>> {
+        let r = self.next_block_inner();
+        match r {
+            Ok(None) => match self.pending_err.take() {
+                Some(e) => Err(e),
+                None => Ok(None),
+            },
+            other => other,
+        }
+    }
+
+    fn next_block_inner(&mut self) -> std::io::Result<Option<Block>> {
         loop {
             let mut buf = std::mem::take(&mut self.carry);
             buf.reserve(BLOCK_SIZE.saturating_sub(buf.len()));
@@ -115,7 +129,14 @@ impl<R: Read> BlockReader<R> {
                     }
                     Ok(n) => buf.truncate(start + n),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(start),
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        // Hand out the whole lines read so far first; a
+                        // line cut by the damage is not taken.
+                        buf.truncate(start);
+                        self.pending_err = Some(e);
+                        self.hold_partial = true;
+                        self.eof = true;
+                    }
                 }
             }
             if self.skipping {

@@ -52,6 +52,9 @@ pub struct IngestConfig {
     pub client_ip: ClientIp,
     /// Lines longer than this are rejected (`line_too_long`).
     pub max_line_bytes: usize,
+    /// On a corrupt or truncated compressed input, keep the lines read
+    /// before the damage (and remember where they stopped) instead of failing.
+    pub keep_partial: bool,
     /// Logs to read, in order.
     pub inputs: Vec<Input>,
 }
@@ -145,6 +148,8 @@ pub struct IngestSummary {
     pub revised: u64,
     /// Opens marked as forwarded.
     pub forwarded: u64,
+    /// Inputs whose reading failed part-way and were kept (`keep_partial`), with the error.
+    pub partial: Vec<(String, String)>,
 }
 
 impl IngestSummary {
@@ -295,12 +300,18 @@ pub fn ingest(
             let mut group = Vec::with_capacity(group_size());
             let mut done = false;
             let mut dialect: Option<Dialect> = None;
+            let mut partial: Option<String> = None;
             let lines_before = summary.lines;
             while !done {
                 group.clear();
                 while group.len() < group_size() {
                     match rx.recv() {
                         Ok(Ok(b)) => group.push(b),
+                        Ok(Err(e)) if cfg.keep_partial => {
+                            partial = Some(e.to_string());
+                            done = true;
+                            break;
+                        }
                         Ok(Err(e)) => return Err(io_err(&name)(e)),
                         Err(_) => {
                             done = true;
@@ -350,6 +361,9 @@ pub fn ingest(
                 }
             }
             let (consumed, held, next_line, hash) = producer.join().expect("the block reader does not panic");
+            if let Some(e) = partial {
+                summary.partial.push((name.clone(), format!("{e} (after line {})", next_line - 1)));
+            }
             debug_assert_eq!(next_line - first_line, summary.lines - lines_before);
             Ok((dialect.unwrap_or_default(), summary.lines - lines_before, consumed, held, hash))
         })
@@ -680,6 +694,7 @@ mod tests {
             ip_policy: IpPolicy::Truncate,
             client_ip: ClientIp::default(),
             max_line_bytes: 64 * 1024,
+            keep_partial: false,
             inputs: vec![Input::File(log.to_path_buf())],
         }
     }

@@ -335,3 +335,28 @@ fn compact_keeps_rows_and_purge_drops_old_days() {
     assert_eq!(sql(&data, "SELECT DISTINCT campaign_id FROM events"), "campaign_id\nnewsletter-47\n");
     assert!(!data.join("events/date=2026-11-20").read_dir().map(|mut d| d.next().is_some()).unwrap_or(false));
 }
+
+#[test]
+fn a_truncated_gzip_fails_by_name_or_keeps_what_was_read_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    // A gzip cut in the middle, as a copy interrupted by a full disk leaves it.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for _ in 0..400 {
+        enc.write_all(pixelsift::demo::ACCESS_LOG.as_bytes()).unwrap();
+    }
+    let full = enc.finish().unwrap();
+    let gz = tmp.path().join("access.log.2.gz");
+    std::fs::write(&gz, &full[..full.len() / 2]).unwrap();
+    let data = tmp.path().join("data");
+    let out = ingest_cmd(&m, &data, &[&gz]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("access.log.2.gz") && err.contains("reading stopped after"), "{err}");
+    assert!(!data.join("_log").exists() || std::fs::read_dir(data.join("_log")).unwrap().next().is_none(), "nothing committed");
+
+    let out = stdout(&run(ingest_cmd(&m, &data, &[&gz]).arg("--keep-partial")));
+    assert!(out.contains("is damaged") && out.contains("--keep-partial"), "{out}");
+    let n: usize = sql(&data, "SELECT count(*) AS n FROM events").lines().nth(1).unwrap().parse().unwrap();
+    assert!(n > 0 && n < 16 * 400, "kept {n} events of the part before the damage");
+}

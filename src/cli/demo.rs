@@ -59,6 +59,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ip_policy: IpPolicy::Truncate,
         client_ip: Default::default(),
         max_line_bytes: 64 * 1024,
+        keep_partial: false,
         inputs: vec![Input::File(files.access_log.clone())],
     };
     let dataset = Dataset::create(&data)?;

@@ -80,6 +80,10 @@ pub struct Args {
     /// Lines longer than this many bytes are rejected.
     #[arg(long, default_value_t = 64 * 1024)]
     max_line_bytes: usize,
+    /// Keep the lines read from a corrupt or truncated compressed file before
+    /// the damage, instead of failing the run.
+    #[arg(long)]
+    keep_partial: bool,
     /// With a directory among the logs: only files whose name matches (e.g. 'access.log*').
     #[arg(long, default_value = "*")]
     glob: String,
@@ -167,6 +171,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ip_policy,
         client_ip,
         max_line_bytes: a.max_line_bytes,
+        keep_partial: a.keep_partial,
         inputs,
     };
     let dataset = Dataset::create(&a.data)?;
@@ -182,8 +187,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             dataset.lock(true)?.expect("a blocking lock is always taken")
         }
     };
+    let started = std::time::Instant::now();
     let summary = with_progress(total, |counter| ingest(&cfg, &dataset, &lock, Some(counter)))?;
     print_summary(&summary, &a.data);
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "took {secs:.2} s: {:.0} lines/s, {:.1} MB/s read",
+        summary.lines as f64 / secs.max(1e-9),
+        total as f64 / 1e6 / secs.max(1e-9)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -217,6 +229,9 @@ pub(crate) fn with_progress<T>(total: u64, f: impl FnOnce(Arc<AtomicU64>) -> T) 
 
 /// Prints the accounting of a run: every line is an event, a reject or ignored.
 pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
+    for (file, err) in &s.partial {
+        println!("warning: {file} is damaged: {err}; the lines before it were kept (--keep-partial)");
+    }
     for f in &s.files {
         print!("read {} as {}: {} lines", f.name, f.dialect, f.lines);
         if f.already_taken > 0 {

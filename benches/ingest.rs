@@ -1,0 +1,182 @@
+//! Throughput of each stage: parsing per dialect, user-agent work with and
+//! without the per-UA cache, and ingest end to end.
+//!
+//! ```sh
+//! cargo bench --bench ingest
+//! ```
+//! Figures are lines (items) and bytes per second; compare stages within
+//! one run, since absolute speeds vary between machines.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use divan::counter::{BytesCount, ItemsCount};
+use divan::Bencher;
+use pixelsift::classify::{Classifier, Features, RoleSet};
+use pixelsift::dialect::{json::JsonMap, log_format, Dialect};
+use pixelsift::enrich::agent::AgentParser;
+use pixelsift::track::Kind;
+
+fn main() {
+    divan::main();
+}
+
+const UAS: [&str; 4] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)",
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+    "Microsoft Office/16.0 (Microsoft Outlook 16.0.12329; Pro), Mozilla/4.0 (compatible; ms-office; MSOffice 16)",
+];
+const N: usize = 20_000;
+
+/// `N` lines of one dialect, each a pixel or click hit with its own token.
+fn lines(dialect: &str) -> (Dialect, Vec<u8>) {
+    let mut s = String::new();
+    if dialect == "cloudfront" {
+        s.push_str("#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query\n");
+    }
+    for i in 0..N {
+        let ip = format!("203.0.{}.{}", (i / 250) % 250, i % 250 + 1);
+        let path = if i % 5 == 0 { format!("/c/tok{i:019}/l-shop") } else { format!("/o/tok{i:019}.gif") };
+        let ua = UAS[i % UAS.len()];
+        let (m, sec) = ((i / 60) % 60, i % 60);
+        match dialect {
+            "combined" => writeln!(s, r#"{ip} - - [20/Nov/2026:10:{m:02}:{sec:02} +0100] "GET {path} HTTP/1.1" 200 43 "-" "{ua}""#),
+            "log_format" => writeln!(s, r#"{ip} [2026-11-20T10:{m:02}:{sec:02}+01:00] "GET {path} HTTP/1.1" 200 43 "{ua}" "-" 0.001"#),
+            "nginx-json" => writeln!(s, r#"{{"msec":"1763629{m:02}{sec:02}.123","remote_addr":"{ip}","request_method":"GET","request_uri":"{path}","status":"200","body_bytes_sent":"43","http_referer":"","http_user_agent":"{ua}"}}"#),
+            "caddy" => writeln!(s, r#"{{"level":"info","ts":1763629{m:02}{sec:02}.12,"logger":"http.log.access","request":{{"client_ip":"{ip}","method":"GET","uri":"{path}","headers":{{"User-Agent":["{ua}"]}}}},"size":43,"status":200}}"#),
+            "cloudfront" => writeln!(s, "2026-11-20\t09:{m:02}:{sec:02}\tLAX1\t43\t{ip}\tGET\tt.example.com\t{path}\t200\t-\t{}\t-", ua.replace(' ', "%20")),
+            "s3" => writeln!(s, r#"owner bucket [20/Nov/2026:09:{m:02}:{sec:02} +0000] {ip} - REQ REST.GET.OBJECT key "GET {path} HTTP/1.1" 200 - 43 43 7 - "-" "{ua}" - id SigV4 - AuthHeader host TLSv1.2 - -"#),
+            "alb" => writeln!(s, r#"https 2026-11-20T09:{m:02}:{sec:02}.186641Z app/lb/50dc {ip}:2817 10.0.0.1:80 0.0 0.001 0.0 200 200 34 43 "GET https://t.example.com:443{path} HTTP/1.1" "{ua}" - - arn "Root=1" "-" "-" 0 2026-11-20T09:00:00.000000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#),
+            _ => unreachable!(),
+        }
+        .unwrap();
+    }
+    let d = match dialect {
+        "log_format" => Dialect::LogFormat(
+            Arc::new(
+                log_format::LogFormat::compile(
+                    r#"$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent "$http_user_agent" "$http_x_forwarded_for" $request_time"#,
+                    log_format::Escape::Default,
+                )
+                .unwrap(),
+            ),
+            "log_format",
+        ),
+        "caddy" => Dialect::Json(Arc::new(JsonMap::caddy())),
+        name => Dialect::from_name(name).unwrap().for_sample(s.as_bytes()),
+    };
+    (d, s.into_bytes())
+}
+
+#[divan::bench(args = ["combined", "log_format", "nginx-json", "caddy", "cloudfront", "s3", "alb"])]
+fn parse(bencher: Bencher, dialect: &str) {
+    let (d, data) = lines(dialect);
+    bencher.counter(BytesCount::new(data.len())).counter(ItemsCount::new(N)).bench(|| {
+        let mut ok = 0usize;
+        for (_, line) in pixelsift::lines::lines(&data, 1) {
+            if !line.starts_with(b"#") && d.parse(line).is_ok() {
+                ok += 1;
+            }
+        }
+        // A broken parser must not look fast.
+        assert_eq!(ok, N);
+        ok
+    });
+}
+
+/// woothee plus the mail-client table for every hit: what the per-UA cache saves.
+#[divan::bench]
+fn agent_uncached(bencher: Bencher) {
+    let p = AgentParser::default();
+    bencher.counter(ItemsCount::new(1000usize)).bench(|| {
+        (0..1000).map(|i| p.parse(UAS[i % UAS.len()]).ua_name.is_some() as usize).sum::<usize>()
+    });
+}
+
+/// Classification per hit once each user agent's rule profile is cached.
+#[divan::bench]
+fn classify_with_cached_profiles(bencher: Bencher) {
+    let c = Classifier::builtin();
+    let lowers: Vec<String> = UAS.iter().map(|u| u.to_lowercase()).collect();
+    let profiles: Vec<_> = UAS.iter().zip(&lowers).map(|(u, l)| c.ua_profile(u, l)).collect();
+    bencher.counter(ItemsCount::new(1000usize)).bench(|| {
+        (0..1000)
+            .filter(|i| {
+                let k = i % UAS.len();
+                let v = c.classify(&Features {
+                    kind: if i % 5 == 0 { Kind::Click } else { Kind::Open },
+                    method: b"GET",
+                    ua_lower: &lowers[k],
+                    ua: UAS[k],
+                    ua_profile: Some(&profiles[k]),
+                    network_roles: RoleSet::default(),
+                    seconds_since_sent: Some(3600),
+                    status: 200,
+                });
+                v.class == pixelsift::classify::Class::Human
+            })
+            .count()
+    });
+}
+
+/// The rule profile of a user agent: every rule's user-agent conditions,
+/// the public crawler patterns included. Paid once per distinct user agent.
+#[divan::bench]
+fn ua_profile(bencher: Bencher) {
+    let c = Classifier::builtin();
+    bencher.counter(ItemsCount::new(UAS.len())).bench(|| {
+        UAS.iter().map(|u| c.ua_profile(u, &u.to_lowercase())).filter(|p| *p != Default::default()).count()
+    });
+}
+
+/// Ingest end to end (parse, join, enrich, classify, message pass, Parquet,
+/// commit) of the demo log repeated to 27,000 lines, into a new dataset each time.
+#[divan::bench(sample_count = 10)]
+fn ingest_end_to_end(bencher: Bencher) {
+    use pixelsift::commit::Dataset;
+    use pixelsift::pipeline::{ingest, IngestConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, pixelsift::demo::ACCESS_LOG.repeat(1000)).unwrap();
+    let files = pixelsift::demo::write_fixtures(&dir.path().join("in")).unwrap();
+    let minted = dir.path().join("minted");
+    pixelsift::mint::mint(&pixelsift::mint::MintConfig {
+        recipients: files.recipients.clone(),
+        links: files.links.clone(),
+        base_url: "https://t.example.com".into(),
+        out: minted.clone(),
+        secret: pixelsift::mint::SecretSource::File(files.secret.clone()),
+        listen: "80".into(),
+        server_name: None,
+        access_log: "/tmp/x.log".into(),
+        log_style: Default::default(),
+        real_ip_from: vec![],
+        trap_link: false,
+    })
+    .unwrap();
+    let bytes = std::fs::metadata(&log).unwrap().len() as usize;
+    let mut run = 0;
+    bencher.counter(BytesCount::new(bytes)).counter(ItemsCount::new(27_000usize)).bench_local(|| {
+        run += 1;
+        let cfg = IngestConfig {
+            manifest: pixelsift::manifest::Manifest::load(&minted).unwrap(),
+            data: dir.path().join(format!("data-{run}")),
+            geo: pixelsift::enrich::geo::Geo::default(),
+            classifier: Classifier::builtin(),
+            networks: pixelsift::classify::Networks::builtin(),
+            agents: AgentParser::default(),
+            dialect: Some(Dialect::Combined),
+            ip_policy: Default::default(),
+            client_ip: Default::default(),
+            max_line_bytes: 64 * 1024,
+            keep_partial: false,
+            inputs: vec![pixelsift::input::Input::File(log.clone())],
+        };
+        let ds = Dataset::create(&cfg.data).unwrap();
+        let lock = ds.lock(true).unwrap().unwrap();
+        let s = ingest(&cfg, &ds, &lock, None).unwrap();
+        assert_eq!(s.lines, 27_000);
+        s.events
+    });
+}
