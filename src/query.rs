@@ -45,6 +45,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("inactive", include_str!("../queries/inactive.sql")),
     ("leads", include_str!("../queries/leads.sql")),
     ("daily", include_str!("../queries/daily.sql")),
+    ("recipients", include_str!("../queries/recipients.sql")),
 ];
 
 impl Report {

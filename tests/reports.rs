@@ -291,3 +291,22 @@ fn sql_shell_reads_statements_and_dot_commands_from_stdin() {
     // A failing statement is reported and the shell goes on.
     assert!(String::from_utf8_lossy(&out.stderr).contains("No field named nope"));
 }
+
+#[test]
+fn recipient_tiers() {
+    // spring-sale: r01 clicked and opened; r02 only through Gmail's proxy; r03 MPP only; r04 MPP and
+    // a direct open; r05 scanned, r06 crawled: machines only; r07 clicked; r08 opened (304);
+    // r09 and r10 only rejected lines: silent. newsletter-47: s01 and s02 opened, s03 MPP, s04 nothing.
+    let out = report("recipients", &[]);
+    let tiers: Vec<String> = lines(&out)[1..].iter().map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        format!("{}:{}", f[1], f[2])
+    }).collect();
+    assert_eq!(
+        tiers.join(" "),
+        "s01:engaged s02:engaged s03:machine_only s04:silent \
+         r01:engaged r02:proxied r03:machine_only r04:engaged r05:machine_only r06:machine_only \
+         r07:engaged r08:engaged r09:silent r10:silent"
+    );
+    assert!(out.contains("spring-sale,r01,engaged,2,0,1,0,2026-11-20T09:02:00Z"), "{out}");
+}
