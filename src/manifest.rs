@@ -159,12 +159,14 @@ impl Manifest {
     }
 }
 
-fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>> {
+/// Opens a CSV file with a header row; rows may have extra columns.
+pub(crate) fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>> {
     let f = std::fs::File::open(path).map_err(io_err(path))?;
     Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(f))
 }
 
-fn problem(file: &Path, line: u64, reason: impl Into<String>) -> Problem {
+/// A problem at a line of a file.
+pub(crate) fn problem(file: &Path, line: u64, reason: impl Into<String>) -> Problem {
     Problem { file: file.to_path_buf(), line, reason: reason.into() }
 }
 

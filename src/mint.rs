@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{io_err, Error, Problem, Result};
-use crate::manifest::{check_id, check_url, parse_rfc3339_micros, token_for, Link};
+use crate::manifest::{check_id, check_url, open_csv, parse_rfc3339_micros, problem, token_for, Link};
 
 /// Where the secret comes from.
 #[derive(Debug, Clone)]
@@ -221,14 +221,6 @@ fn host_of(base_url: &str) -> &str {
     host.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map(|(h, _)| h).unwrap_or(host)
 }
 
-fn problem(file: &Path, line: u64, reason: impl Into<String>) -> Problem {
-    Problem { file: file.to_path_buf(), line, reason: reason.into() }
-}
-
-fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>> {
-    let f = std::fs::File::open(path).map_err(io_err(path))?;
-    Ok(csv::ReaderBuilder::new().flexible(true).from_reader(f))
-}
 
 fn read_recipients(path: &Path, problems: &mut Vec<Problem>) -> Result<(Vec<String>, Vec<RecipientRow>)> {
     let mut rdr = open_csv(path)?;

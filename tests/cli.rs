@@ -2,49 +2,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pixelsift"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("pixelsift runs");
-    assert!(
-        out.status.success(),
-        "pixelsift failed: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).expect("utf-8 output")
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo")
-}
-
-/// Mints the demo campaigns with the demo secret into `dir/minted`.
-fn mint_demo(dir: &Path) -> PathBuf {
-    let out = dir.join("minted");
-    let f = fixtures();
-    run(bin()
-        .args(["mint", "--base-url", "https://t.example.com", "--listen", "127.0.0.1:8080"])
-        .arg("--recipients")
-        .arg(f.join("recipients.csv"))
-        .arg("--links")
-        .arg(f.join("links.csv"))
-        .arg("--secret-file")
-        .arg(f.join("secret.key"))
-        .arg("--out")
-        .arg(&out)
-        .env_remove("PIXELSIFT_SECRET"));
-    out
-}
+mod common;
+use common::{bin, fixtures, mint_demo, run, stdout};
 
 fn geo_args(dir: &Path) -> Vec<std::ffi::OsString> {
     let city = dir.join("city.mmdb");
@@ -178,42 +139,10 @@ fn plain_and_gzip_give_identical_datasets_read_back_independently() {
     assert!(r08.contains("status=304") && r08.contains(r#"class="human""#) && r08.contains(r#"kind="open""#), "{r08}");
 }
 
-/// Every Parquet file under a directory, partitions included.
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(parquet_files(&path));
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// Reads every row of every Parquet file under a directory (Hive partitions
-/// included) with the parquet crate's record API (not Arrow, not
-/// DataFusion), dropping `source_file`, which names the input and so
-/// differs between the two runs. The partition directory is kept as a column.
+/// Rows of the events table, without `source_file`, which names the input
+/// and so differs between the two runs.
 fn read_rows(dir: &Path) -> Vec<String> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let mut rows = Vec::new();
-    for path in parquet_files(dir) {
-        let partition = path.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
-        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
-        for row in reader.get_row_iter(None).unwrap() {
-            let row = row.unwrap();
-            let cells: Vec<String> = row
-                .get_column_iter()
-                .filter(|(name, _)| name.as_str() != "source_file")
-                .map(|(name, v)| format!("{name}={v}"))
-                .collect();
-            rows.push(format!("{partition} {}", cells.join(" ")));
-        }
-    }
-    rows.sort();
-    rows
+    common::rows(dir, &["source_file"])
 }
 
 #[test]

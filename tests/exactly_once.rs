@@ -4,44 +4,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pixelsift"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("pixelsift runs");
-    assert!(
-        out.status.success(),
-        "pixelsift failed: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn mint_demo(dir: &Path) -> PathBuf {
-    let out = dir.join("minted");
-    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-    run(bin()
-        .args(["mint", "--base-url", "https://t.example.com"])
-        .arg("--recipients")
-        .arg(f.join("recipients.csv"))
-        .arg("--links")
-        .arg(f.join("links.csv"))
-        .arg("--secret-file")
-        .arg(f.join("secret.key"))
-        .arg("--out")
-        .arg(&out));
-    out
-}
+mod common;
+use common::{bin, mint_demo, parquet_files, run, stdout};
 
 fn ingest_cmd(manifest: &Path, data: &Path, logs: &[&Path]) -> Command {
     let mut c = bin();
@@ -57,41 +24,9 @@ fn sql(data: &Path, q: &str) -> String {
     stdout(&run(bin().args(["sql", "--format", "csv", "--data"]).arg(data).arg(q)))
 }
 
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
-    for e in entries {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(parquet_files(&p));
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// Every row of a table as text, read from the directories (partitions
-/// included) with the parquet crate's record API, sorted: a multiset.
-/// `drop` names columns left out of the comparison.
+/// Every row of a table as a sorted multiset (see `common::rows`).
 fn rows(data: &Path, table: &str, drop: &[&str]) -> Vec<String> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let mut out = Vec::new();
-    for p in parquet_files(&data.join(table)) {
-        let part = p.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
-        let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
-        for row in r.get_row_iter(None).unwrap() {
-            let row = row.unwrap();
-            let cells: Vec<String> = row
-                .get_column_iter()
-                .filter(|(n, _)| !drop.contains(&n.as_str()))
-                .map(|(n, v)| format!("{n}={v}"))
-                .collect();
-            out.push(format!("{part} {}", cells.join(" ")));
-        }
-    }
-    out.sort();
-    out
+    common::rows(&data.join(table), drop)
 }
 
 fn dataset_rows(data: &Path) -> Vec<String> {

@@ -1,0 +1,90 @@
+//! Helpers shared by the integration tests: run the binary, mint the demo
+//! campaigns, read Parquet files independently.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `pixelsift` binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pixelsift"))
+}
+
+/// Runs a command, failing the test with its output if it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("pixelsift runs");
+    assert!(
+        out.status.success(),
+        "pixelsift failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A command's stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("utf-8 output")
+}
+
+/// The bundled demo fixtures.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo")
+}
+
+/// Mints the demo campaigns with the demo secret into `dir/minted`.
+pub fn mint_demo(dir: &Path) -> PathBuf {
+    let out = dir.join("minted");
+    let f = fixtures();
+    run(bin()
+        .args(["mint", "--base-url", "https://t.example.com", "--listen", "127.0.0.1:8080"])
+        .arg("--recipients")
+        .arg(f.join("recipients.csv"))
+        .arg("--links")
+        .arg(f.join("links.csv"))
+        .arg("--secret-file")
+        .arg(f.join("secret.key"))
+        .arg("--out")
+        .arg(&out)
+        .env_remove("PIXELSIFT_SECRET"));
+    out
+}
+
+/// Every Parquet file under a directory, partitions included.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(parquet_files(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every row of every Parquet file under `dir`, read with the parquet
+/// crate's record API (not Arrow, not DataFusion), as sorted text (a
+/// multiset), the partition directory first; `drop` names columns left out.
+pub fn rows(dir: &Path, drop: &[&str]) -> Vec<String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut out = Vec::new();
+    for p in parquet_files(dir) {
+        let part = p.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
+        let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+        for row in r.get_row_iter(None).unwrap() {
+            let row = row.unwrap();
+            let cells: Vec<String> = row
+                .get_column_iter()
+                .filter(|(n, _)| !drop.contains(&n.as_str()))
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            out.push(format!("{part} {}", cells.join(" ")));
+        }
+    }
+    out.sort();
+    out
+}
