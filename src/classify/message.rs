@@ -93,27 +93,41 @@ pub fn analyse(hits: &mut [HitKey], cfg: &MessageConfig) -> HashMap<(i64, u32), 
     for group in hits.chunk_by(|a, b| a.token == b.token) {
         let mut machine = vec![None; group.len()];
         // Trap links: the hit, and everything within the window around it.
-        for (i, h) in group.iter().enumerate().filter(|(_, h)| h.trap) {
+        let traps: Vec<i64> = group.iter().filter(|h| h.trap).map(|h| h.ts).collect();
+        if !traps.is_empty() {
             for (j, o) in group.iter().enumerate() {
-                if (o.ts - h.ts).abs() <= window || j == i {
+                let i = traps.partition_point(|&t| t < o.ts - window);
+                if traps.get(i).is_some_and(|&t| t <= o.ts + window) {
                     machine[j] = Some((TRAP_RULE, TRAP_REASON));
                 }
             }
         }
-        // Bursts: for each click, the distinct links clicked within the window after it.
+        // Bursts: a sliding window over the hits in time order, counting
+        // the distinct links in it; linear in the group's size, however
+        // many hits share a second.
         let mut start = 0;
+        let mut in_window: HashMap<u32, usize> = HashMap::new();
+        let mut marked = 0; // hits before this index are already marked
         for end in 0..group.len() {
+            if let Some(l) = group[end].link {
+                *in_window.entry(l).or_default() += 1;
+            }
             while group[end].ts - group[start].ts > window {
+                if let Some(l) = group[start].link {
+                    if let Some(n) = in_window.get_mut(&l) {
+                        *n -= 1;
+                        if *n == 0 {
+                            in_window.remove(&l);
+                        }
+                    }
+                }
                 start += 1;
             }
-            let w = &group[start..=end];
-            let mut links: Vec<u32> = w.iter().filter_map(|h| h.link).collect();
-            links.sort_unstable();
-            links.dedup();
-            if links.len() >= cfg.burst_min_links.max(2) {
-                for k in start..=end {
-                    machine[k].get_or_insert((BURST_RULE, BURST_REASON));
+            if in_window.len() >= cfg.burst_min_links.max(2) {
+                for m in machine.iter_mut().take(end + 1).skip(marked.max(start)) {
+                    m.get_or_insert((BURST_RULE, BURST_REASON));
                 }
+                marked = end + 1;
             }
         }
         // Forwarding: a human open from another country and network than the first.
@@ -191,6 +205,9 @@ mod tests {
         assert_eq!(class_of(8), Some(TRAP_RULE));
         assert_eq!(class_of(9), None, "only human verdicts change");
         assert!(!ch.contains_key(&(0, 10)));
+        // Many hits in one second: still linear, still a burst.
+        let mut many: Vec<HitKey> = (0..200_000u32).map(|i| hit(i, 9, 5, Kind::Click, Some(i % 2), Class::Human)).collect();
+        assert_eq!(analyse(&mut many, &cfg).len(), 200_000);
         assert_eq!(ch.get(&(0, 11)).map(|c| (c.class, c.forwarded)), Some((None, true)));
     }
 }
