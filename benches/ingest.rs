@@ -37,7 +37,11 @@ fn lines(dialect: &str) -> (Dialect, Vec<u8>) {
     }
     for i in 0..N {
         let ip = format!("203.0.{}.{}", (i / 250) % 250, i % 250 + 1);
-        let path = if i % 5 == 0 { format!("/c/tok{i:019}/l-shop") } else { format!("/o/tok{i:019}.gif") };
+        let path = if i % 5 == 0 {
+            format!("/c/tok{i:019}/l-shop")
+        } else {
+            format!("/o/tok{i:019}.gif")
+        };
         let ua = UAS[i % UAS.len()];
         let (m, sec) = ((i / 60) % 60, i % 60);
         match dialect {
@@ -72,17 +76,20 @@ fn lines(dialect: &str) -> (Dialect, Vec<u8>) {
 #[divan::bench(args = ["combined", "log_format", "nginx-json", "caddy", "cloudfront", "s3", "alb"])]
 fn parse(bencher: Bencher, dialect: &str) {
     let (d, data) = lines(dialect);
-    bencher.counter(BytesCount::new(data.len())).counter(ItemsCount::new(N)).bench(|| {
-        let mut ok = 0usize;
-        for (_, line) in pixelsift::lines::lines(&data, 1) {
-            if !line.starts_with(b"#") && d.parse(line).is_ok() {
-                ok += 1;
+    bencher
+        .counter(BytesCount::new(data.len()))
+        .counter(ItemsCount::new(N))
+        .bench(|| {
+            let mut ok = 0usize;
+            for (_, line) in pixelsift::lines::lines(&data, 1) {
+                if !line.starts_with(b"#") && d.parse(line).is_ok() {
+                    ok += 1;
+                }
             }
-        }
-        // A broken parser must not look fast.
-        assert_eq!(ok, N);
-        ok
-    });
+            // A broken parser must not look fast.
+            assert_eq!(ok, N);
+            ok
+        });
 }
 
 /// woothee plus the mail-client table for every hit: what the per-UA cache saves.
@@ -90,7 +97,9 @@ fn parse(bencher: Bencher, dialect: &str) {
 fn agent_uncached(bencher: Bencher) {
     let p = AgentParser::default();
     bencher.counter(ItemsCount::new(1000usize)).bench(|| {
-        (0..1000).map(|i| p.parse(UAS[i % UAS.len()]).ua_name.is_some() as usize).sum::<usize>()
+        (0..1000)
+            .map(|i| p.parse(UAS[i % UAS.len()]).ua_name.is_some() as usize)
+            .sum::<usize>()
     });
 }
 
@@ -99,7 +108,11 @@ fn agent_uncached(bencher: Bencher) {
 fn classify_with_cached_profiles(bencher: Bencher) {
     let c = Classifier::builtin();
     let lowers: Vec<String> = UAS.iter().map(|u| u.to_lowercase()).collect();
-    let profiles: Vec<_> = UAS.iter().zip(&lowers).map(|(u, l)| c.ua_profile(u, l)).collect();
+    let profiles: Vec<_> = UAS
+        .iter()
+        .zip(&lowers)
+        .map(|(u, l)| c.ua_profile(u, l))
+        .collect();
     bencher.counter(ItemsCount::new(1000usize)).bench(|| {
         (0..1000)
             .filter(|i| {
@@ -126,7 +139,10 @@ fn classify_with_cached_profiles(bencher: Bencher) {
 fn ua_profile(bencher: Bencher) {
     let c = Classifier::builtin();
     bencher.counter(ItemsCount::new(UAS.len())).bench(|| {
-        UAS.iter().map(|u| c.ua_profile(u, &u.to_lowercase())).filter(|p| *p != Default::default()).count()
+        UAS.iter()
+            .map(|u| c.ua_profile(u, &u.to_lowercase()))
+            .filter(|p| *p != Default::default())
+            .count()
     });
 }
 
@@ -157,26 +173,29 @@ fn ingest_end_to_end(bencher: Bencher) {
     .unwrap();
     let bytes = std::fs::metadata(&log).unwrap().len() as usize;
     let mut run = 0;
-    bencher.counter(BytesCount::new(bytes)).counter(ItemsCount::new(27_000usize)).bench_local(|| {
-        run += 1;
-        let cfg = IngestConfig {
-            manifest: pixelsift::manifest::Manifest::load(&minted).unwrap(),
-            data: dir.path().join(format!("data-{run}")),
-            geo: pixelsift::enrich::geo::Geo::default(),
-            classifier: Classifier::builtin(),
-            networks: pixelsift::classify::Networks::builtin(),
-            agents: AgentParser::default(),
-            dialect: Some(Dialect::Combined),
-            ip_policy: Default::default(),
-            client_ip: Default::default(),
-            max_line_bytes: 64 * 1024,
-            keep_partial: false,
-            inputs: vec![pixelsift::input::Input::File(log.clone())],
-        };
-        let ds = Dataset::create(&cfg.data).unwrap();
-        let lock = ds.lock(true).unwrap().unwrap();
-        let s = ingest(&cfg, &ds, &lock, None).unwrap();
-        assert_eq!(s.lines, 27_000);
-        s.events
-    });
+    bencher
+        .counter(BytesCount::new(bytes))
+        .counter(ItemsCount::new(27_000usize))
+        .bench_local(|| {
+            run += 1;
+            let cfg = IngestConfig {
+                manifest: pixelsift::manifest::Manifest::load(&minted).unwrap(),
+                data: dir.path().join(format!("data-{run}")),
+                geo: pixelsift::enrich::geo::Geo::default(),
+                classifier: Classifier::builtin(),
+                networks: pixelsift::classify::Networks::builtin(),
+                agents: AgentParser::default(),
+                dialect: Some(Dialect::Combined),
+                ip_policy: Default::default(),
+                client_ip: Default::default(),
+                max_line_bytes: 64 * 1024,
+                keep_partial: false,
+                inputs: vec![pixelsift::input::Input::File(log.clone())],
+            };
+            let ds = Dataset::create(&cfg.data).unwrap();
+            let lock = ds.lock(true).unwrap().unwrap();
+            let s = ingest(&cfg, &ds, &lock, None).unwrap();
+            assert_eq!(s.lines, 27_000);
+            s.events
+        });
 }

@@ -29,8 +29,17 @@ fn device_detector(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("user_agent:").or_else(|| l.trim().strip_prefix("- user_agent:")))
-        .map(|s| s.trim().trim_matches('\'').trim_matches('"').replace("''", "'"))
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("user_agent:")
+                .or_else(|| l.trim().strip_prefix("- user_agent:"))
+        })
+        .map(|s| {
+            s.trim()
+                .trim_matches('\'')
+                .trim_matches('"')
+                .replace("''", "'")
+        })
         .filter(|s| !s.is_empty())
         .collect()
 }
@@ -63,14 +72,32 @@ fn classify(c: &Classifier, ua: &str) -> (Class, String) {
 }
 
 fn main() {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "../shared/data/bots".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/data/bots".into());
     let dir = Path::new(&dir);
     let c = Classifier::builtin();
     let sets: [(&str, Vec<String>, bool); 4] = [
-        ("isbot crawlers.yml", yaml_list(&dir.join("isbot/crawlers.yml")), true),
-        ("device-detector bots", device_detector(&dir.join("device-detector-bots-fixtures.yml")), true),
-        ("crawler-user-agents.json", crawler_user_agents(&dir.join("crawler-user-agents.json")), true),
-        ("isbot browsers.yml", yaml_list(&dir.join("isbot/browsers.yml")), false),
+        (
+            "isbot crawlers.yml",
+            yaml_list(&dir.join("isbot/crawlers.yml")),
+            true,
+        ),
+        (
+            "device-detector bots",
+            device_detector(&dir.join("device-detector-bots-fixtures.yml")),
+            true,
+        ),
+        (
+            "crawler-user-agents.json",
+            crawler_user_agents(&dir.join("crawler-user-agents.json")),
+            true,
+        ),
+        (
+            "isbot browsers.yml",
+            yaml_list(&dir.join("isbot/browsers.yml")),
+            false,
+        ),
     ];
     for (name, uas, bots) in sets {
         let mut machine = 0;
@@ -86,8 +113,16 @@ fn main() {
             }
         }
         let n = uas.len().max(1);
-        let what = if bots { "classed crawler, scanner or image_proxy" } else { "classed as a machine" };
-        println!("{name}: {} user agents, {machine} {what} ({:.2}%)", uas.len(), 100.0 * machine as f64 / n as f64);
+        let what = if bots {
+            "classed crawler, scanner or image_proxy"
+        } else {
+            "classed as a machine"
+        };
+        println!(
+            "{name}: {} user agents, {machine} {what} ({:.2}%)",
+            uas.len(),
+            100.0 * machine as f64 / n as f64
+        );
         for m in misses.iter().take(15) {
             println!("    {}", m);
         }

@@ -207,7 +207,9 @@ impl EventBuilder {
     pub fn with_capacity(cap: usize) -> Self {
         EventBuilder {
             ts: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"),
-            strs: (0..N_STRS).map(|_| StringBuilder::with_capacity(cap, cap * 16)).collect(),
+            strs: (0..N_STRS)
+                .map(|_| StringBuilder::with_capacity(cap, cap * 16))
+                .collect(),
             sent_at: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"),
             secs: Int64Builder::with_capacity(cap),
             status: Int32Builder::with_capacity(cap),
@@ -259,12 +261,14 @@ impl EventBuilder {
         s[S_REASON].append_value(r.reason);
         s[S_FILE].append_value(r.source_file);
         self.sent_at.append_value(r.sent_at);
-        self.secs.append_value((r.ts - r.sent_at).div_euclid(1_000_000));
+        self.secs
+            .append_value((r.ts - r.sent_at).div_euclid(1_000_000));
         self.status.append_value(r.status as i32);
         self.bytes.append_option(r.bytes.map(|b| b as i64));
         self.asn.append_option(r.asn.map(|a| a as i64));
         self.line.append_value(r.source_line as i64);
-        self.local_weekday.append_option(r.local_weekday.map(i32::from));
+        self.local_weekday
+            .append_option(r.local_weekday.map(i32::from));
         self.local_hour.append_option(r.local_hour.map(i32::from));
         self.len += 1;
     }
@@ -274,8 +278,13 @@ impl EventBuilder {
     pub fn finish(&mut self) -> RecordBatch {
         self.len_at_finish = self.len;
         self.len = 0;
-        let mut s: Vec<ArrayRef> = self.strs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
-        let mut take = |i: usize| std::mem::replace(&mut s[i], Arc::new(arrow::array::NullArray::new(0)));
+        let mut s: Vec<ArrayRef> = self
+            .strs
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        let mut take =
+            |i: usize| std::mem::replace(&mut s[i], Arc::new(arrow::array::NullArray::new(0)));
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
             take(S_KIND),
@@ -307,7 +316,10 @@ impl EventBuilder {
             take(S_REASON),
             take(S_FILE),
             Arc::new(self.line.finish()),
-            Arc::new(arrow::array::BooleanArray::from(vec![false; self.len_at_finish])),
+            Arc::new(arrow::array::BooleanArray::from(vec![
+                false;
+                self.len_at_finish
+            ])),
             Arc::new(self.local_weekday.finish()),
             Arc::new(self.local_hour.finish()),
         ];
@@ -379,7 +391,12 @@ impl RejectBuilder {
 
 /// The manifest copy as a batch.
 pub fn recipients_batch(rows: &[crate::manifest::Recipient]) -> RecordBatch {
-    let (mut t, mut c, mut r, mut v) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let (mut t, mut c, mut r, mut v) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
     let mut sent = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     for x in rows {
         t.append_value(&x.token);
@@ -390,21 +407,38 @@ pub fn recipients_batch(rows: &[crate::manifest::Recipient]) -> RecordBatch {
     }
     RecordBatch::try_new(
         manifest_schema(),
-        vec![Arc::new(t.finish()), Arc::new(c.finish()), Arc::new(r.finish()), Arc::new(v.finish()), Arc::new(sent.finish())],
+        vec![
+            Arc::new(t.finish()),
+            Arc::new(c.finish()),
+            Arc::new(r.finish()),
+            Arc::new(v.finish()),
+            Arc::new(sent.finish()),
+        ],
     )
     .expect("manifest columns match the schema")
 }
 
 /// The links copy as a batch.
 pub fn links_batch(rows: &[crate::manifest::Link]) -> RecordBatch {
-    let (mut l, mut c, mut u) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let (mut l, mut c, mut u) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
     for x in rows {
         l.append_value(&x.link_id);
         c.append_value(&x.campaign_id);
         u.append_value(&x.url);
     }
-    RecordBatch::try_new(links_schema(), vec![Arc::new(l.finish()), Arc::new(c.finish()), Arc::new(u.finish())])
-        .expect("links columns match the schema")
+    RecordBatch::try_new(
+        links_schema(),
+        vec![
+            Arc::new(l.finish()),
+            Arc::new(c.finish()),
+            Arc::new(u.finish()),
+        ],
+    )
+    .expect("links columns match the schema")
 }
 
 fn string_col<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a arrow::array::StringArray> {
@@ -416,13 +450,18 @@ pub fn recipients_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Recipien
     use arrow::array::Array;
     let mut out = Vec::new();
     for b in batches {
-        let (Some(t), Some(c), Some(r), Some(v)) =
-            (string_col(b, "token"), string_col(b, "campaign_id"), string_col(b, "recipient_id"), string_col(b, "variant"))
-        else {
+        let (Some(t), Some(c), Some(r), Some(v)) = (
+            string_col(b, "token"),
+            string_col(b, "campaign_id"),
+            string_col(b, "recipient_id"),
+            string_col(b, "variant"),
+        ) else {
             continue;
         };
-        let Some(s) = b.column_by_name("sent_at").and_then(|s| s.as_any().downcast_ref::<arrow::array::TimestampMicrosecondArray>())
-        else {
+        let Some(s) = b.column_by_name("sent_at").and_then(|s| {
+            s.as_any()
+                .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
+        }) else {
             continue;
         };
         for i in 0..b.num_rows() {
@@ -430,7 +469,11 @@ pub fn recipients_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Recipien
                 token: t.value(i).into(),
                 campaign_id: c.value(i).into(),
                 recipient_id: r.value(i).into(),
-                variant: if v.is_null(i) { String::new() } else { v.value(i).into() },
+                variant: if v.is_null(i) {
+                    String::new()
+                } else {
+                    v.value(i).into()
+                },
                 sent_at: s.value(i),
             });
         }
@@ -442,11 +485,19 @@ pub fn recipients_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Recipien
 pub fn links_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Link> {
     let mut out = Vec::new();
     for b in batches {
-        let (Some(l), Some(c), Some(u)) = (string_col(b, "link_id"), string_col(b, "campaign_id"), string_col(b, "url")) else {
+        let (Some(l), Some(c), Some(u)) = (
+            string_col(b, "link_id"),
+            string_col(b, "campaign_id"),
+            string_col(b, "url"),
+        ) else {
             continue;
         };
         for i in 0..b.num_rows() {
-            out.push(crate::manifest::Link { link_id: l.value(i).into(), campaign_id: c.value(i).into(), url: u.value(i).into() });
+            out.push(crate::manifest::Link {
+                link_id: l.value(i).into(),
+                campaign_id: c.value(i).into(),
+                url: u.value(i).into(),
+            });
         }
     }
     out
@@ -461,10 +512,26 @@ pub fn revise_verdicts(
     use arrow::array::{Array, BooleanArray, StringArray};
     let schema = batch.schema();
     let idx = |n: &str| schema.index_of(n).expect("events column");
-    let col = |n: &str| batch.column(idx(n)).as_any().downcast_ref::<StringArray>().expect("string column").clone();
+    let col = |n: &str| {
+        batch
+            .column(idx(n))
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("string column")
+            .clone()
+    };
     let (class, rule, reason) = (col("class"), col("rule_id"), col("reason"));
-    let fwd = batch.column(idx("forwarded")).as_any().downcast_ref::<BooleanArray>().expect("bool column").clone();
-    let (mut c, mut r, mut w) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let fwd = batch
+        .column(idx("forwarded"))
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .expect("bool column")
+        .clone();
+    let (mut c, mut r, mut w) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
     let mut f = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
         match change(i) {

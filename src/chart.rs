@@ -16,7 +16,9 @@ pub struct Series {
 }
 
 /// Colours that stay apart for readers with the common colour blindnesses (Okabe-Ito).
-pub const PALETTE: [&str; 6] = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"];
+pub const PALETTE: [&str; 6] = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+];
 
 fn fmt_num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
@@ -29,12 +31,21 @@ fn fmt_num(v: f64) -> String {
 /// Grouped vertical bars: one group per label, one bar per series, values printed on the bars.
 pub fn bars(title: &str, labels: &[String], series: &[Series]) -> String {
     let (w, h, left, bottom, top) = (720.0, 300.0, 40.0, 60.0, 40.0);
-    let max = series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0f64, f64::max).max(1.0);
+    let max = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .fold(0.0f64, f64::max)
+        .max(1.0);
     let plot_h = h - bottom - top;
     let group_w = (w - left - 10.0) / labels.len().max(1) as f64;
     let bar_w = (group_w * 0.8 / series.len().max(1) as f64).max(1.0);
     let mut s = svg_open(title, w, h);
-    s.push_str(&format!("<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>\n", h - bottom, w - 10.0, h - bottom));
+    s.push_str(&format!(
+        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>\n",
+        h - bottom,
+        w - 10.0,
+        h - bottom
+    ));
     for (i, label) in labels.iter().enumerate() {
         let gx = left + i as f64 * group_w + group_w * 0.1;
         for (j, ser) in series.iter().enumerate() {
@@ -65,7 +76,12 @@ pub fn bars(title: &str, labels: &[String], series: &[Series]) -> String {
             html_escape(label)
         ));
     }
-    legend(&mut s, series.iter().map(|x| (x.name.as_str(), x.color)), left, h - 18.0);
+    legend(
+        &mut s,
+        series.iter().map(|x| (x.name.as_str(), x.color)),
+        left,
+        h - 18.0,
+    );
     s.push_str("</svg>\n");
     s
 }
@@ -75,12 +91,20 @@ pub fn hbars(title: &str, items: &[(String, f64)], as_share: bool) -> String {
     let row = 22.0;
     let (w, left, top) = (720.0, 200.0, 36.0);
     let h = top + row * items.len().max(1) as f64 + 10.0;
-    let max = items.iter().map(|(_, v)| *v).fold(0.0f64, f64::max).max(if as_share { 1.0 } else { 1e-9 });
+    let max = items
+        .iter()
+        .map(|(_, v)| *v)
+        .fold(0.0f64, f64::max)
+        .max(if as_share { 1.0 } else { 1e-9 });
     let mut s = svg_open(title, w, h);
     for (i, (label, v)) in items.iter().enumerate() {
         let y = top + i as f64 * row;
         let bw = (w - left - 80.0) * v / max;
-        let text = if as_share { format!("{:.1}%", v * 100.0) } else { fmt_num(*v) };
+        let text = if as_share {
+            format!("{:.1}%", v * 100.0)
+        } else {
+            fmt_num(*v)
+        };
         s.push_str(&format!(
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"end\">{}</text>\n",
             left - 6.0,
@@ -93,7 +117,11 @@ pub fn hbars(title: &str, items: &[(String, f64)], as_share: bool) -> String {
             PALETTE[0],
             html_escape(label)
         ));
-        s.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{text}</text>\n", left + bw + 6.0, y + 14.0));
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{text}</text>\n",
+            left + bw + 6.0,
+            y + 14.0
+        ));
     }
     s.push_str("</svg>\n");
     s
@@ -109,8 +137,15 @@ fn svg_open(title: &str, w: f64, h: f64) -> String {
 
 fn legend<'a>(s: &mut String, items: impl Iterator<Item = (&'a str, &'a str)>, mut x: f64, y: f64) {
     for (name, color) in items {
-        s.push_str(&format!("<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{color}\"/>\n", y - 9.0));
-        s.push_str(&format!("<text x=\"{:.1}\" y=\"{y:.1}\" font-size=\"11\">{}</text>\n", x + 14.0, html_escape(name)));
+        s.push_str(&format!(
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{color}\"/>\n",
+            y - 9.0
+        ));
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{y:.1}\" font-size=\"11\">{}</text>\n",
+            x + 14.0,
+            html_escape(name)
+        ));
         x += 24.0 + 7.0 * name.len() as f64;
     }
 }
@@ -124,10 +159,17 @@ mod tests {
         let svg = bars(
             "t <1>",
             &["a&b".to_string(), "c".to_string()],
-            &[Series { name: "n".into(), values: vec![2.0, 4.0], color: PALETTE[0] }],
+            &[Series {
+                name: "n".into(),
+                values: vec![2.0, 4.0],
+                color: PALETTE[0],
+            }],
         );
         assert!(svg.contains("t &lt;1&gt;") && svg.contains("a&amp;b"));
-        assert!(svg.contains("height=\"200.0\""), "the largest bar fills the plot: {svg}");
+        assert!(
+            svg.contains("height=\"200.0\""),
+            "the largest bar fills the plot: {svg}"
+        );
         assert!(svg.contains("height=\"100.0\""));
         let h = hbars("shares", &[("x".into(), 0.25)], true);
         assert!(h.contains("25.0%"));

@@ -114,8 +114,15 @@ pub struct Snapshot {
 impl Snapshot {
     /// Live files of a table (final paths, or staged ones whose move is
     /// still pending), optionally only partitions within a day range.
-    pub fn table_files(&self, root: &Path, table: &str, days: Option<(&str, &str)>) -> Vec<PathBuf> {
-        let Some(files) = self.files.get(table) else { return Vec::new() };
+    pub fn table_files(
+        &self,
+        root: &Path,
+        table: &str,
+        days: Option<(&str, &str)>,
+    ) -> Vec<PathBuf> {
+        let Some(files) = self.files.get(table) else {
+            return Vec::new();
+        };
         files
             .values()
             .filter(|f| match days {
@@ -144,7 +151,9 @@ pub fn partition_day(path: &str) -> Option<&str> {
 }
 
 fn props() -> WriterProperties {
-    WriterProperties::builder().set_compression(Compression::SNAPPY).build()
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build()
 }
 
 /// A dataset directory.
@@ -165,7 +174,9 @@ impl Dataset {
             let d = root.join(t);
             std::fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
-        Ok(Dataset { root: root.to_path_buf() })
+        Ok(Dataset {
+            root: root.to_path_buf(),
+        })
     }
 
     /// Opens an existing dataset.
@@ -177,7 +188,9 @@ impl Dataset {
                 root.display()
             )));
         }
-        Ok(Dataset { root: root.to_path_buf() })
+        Ok(Dataset {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The dataset root.
@@ -190,7 +203,12 @@ impl Dataset {
     /// writer left.
     pub fn lock(&self, wait: bool) -> Result<Option<WriterLock>> {
         let path = self.root.join("_lock");
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         if wait {
             file.lock().map_err(io_err(&path))?;
         } else {
@@ -255,8 +273,9 @@ impl Dataset {
         for n in names {
             let p = dir.join(&n);
             let text = std::fs::read(&p).map_err(io_err(&p))?;
-            let rec: CommitRecord = serde_json::from_slice(&text)
-                .map_err(|e| Error::Config(format!("{}: unreadable commit record ({e})", p.display())))?;
+            let rec: CommitRecord = serde_json::from_slice(&text).map_err(|e| {
+                Error::Config(format!("{}: unreadable commit record ({e})", p.display()))
+            })?;
             out.push(rec);
         }
         Ok(out)
@@ -274,7 +293,10 @@ impl Dataset {
             }
             for a in &rec.add {
                 let table = a.path.split('/').next().unwrap_or("").to_string();
-                s.files.entry(table).or_default().insert(a.path.clone(), a.clone());
+                s.files
+                    .entry(table)
+                    .or_default()
+                    .insert(a.path.clone(), a.clone());
             }
             for i in &rec.inputs {
                 match s.registry.iter_mut().find(|e| e.id == i.id) {
@@ -298,7 +320,13 @@ impl Dataset {
         let run = format!("{now}-{}", std::process::id());
         let dir = self.root.join("_staging").join(&run);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        Ok(Staging { _lock: lock, root: self.root.clone(), run, writers: BTreeMap::new(), done: false })
+        Ok(Staging {
+            _lock: lock,
+            root: self.root.clone(),
+            run,
+            writers: BTreeMap::new(),
+            done: false,
+        })
     }
 }
 
@@ -333,15 +361,28 @@ impl Staging<'_> {
                 format!("{table}/date={d}/part-{}.parquet", self.run),
                 format!("_staging/{}/{table}-{d}.parquet", self.run),
             ),
-            None => (format!("{table}/{table}-{}.parquet", self.run), format!("_staging/{}/{table}.parquet", self.run)),
+            None => (
+                format!("{table}/{table}-{}.parquet", self.run),
+                format!("_staging/{}/{table}.parquet", self.run),
+            ),
         };
         if !self.writers.contains_key(&path) {
             let w = writer(&self.root.join(&staged), batch.schema())?;
-            self.writers.insert(path.clone(), OpenFile { staged: staged.clone(), writer: w, rows: 0 });
+            self.writers.insert(
+                path.clone(),
+                OpenFile {
+                    staged: staged.clone(),
+                    writer: w,
+                    rows: 0,
+                },
+            );
         }
         let f = self.writers.get_mut(&path).expect("just inserted");
         f.rows += batch.num_rows() as u64;
-        f.writer.write(batch).map_err(|source| Error::Parquet { path: self.root.join(&f.staged), source })
+        f.writer.write(batch).map_err(|source| Error::Parquet {
+            path: self.root.join(&f.staged),
+            source,
+        })
     }
 
     /// Rewrites the run's staged files of `table`, batch by batch, for days
@@ -356,14 +397,20 @@ impl Staging<'_> {
         let keys: Vec<String> = self
             .writers
             .keys()
-            .filter(|k| k.starts_with(&format!("{table}/")) && partition_day(k).is_some_and(|d| days.contains(d)))
+            .filter(|k| {
+                k.starts_with(&format!("{table}/"))
+                    && partition_day(k).is_some_and(|d| days.contains(d))
+            })
             .cloned()
             .collect();
         for key in keys {
             let day = partition_day(&key).expect("filtered on it").to_string();
             let old = self.writers.remove(&key).expect("listed");
             let old_abs = self.root.join(&old.staged);
-            let file = old.writer.into_inner().map_err(|source| Error::Parquet { path: old_abs.clone(), source })?;
+            let file = old.writer.into_inner().map_err(|source| Error::Parquet {
+                path: old_abs.clone(),
+                source,
+            })?;
             drop(file);
             let staged = format!("{}.v2.parquet", old.staged.trim_end_matches(".parquet"));
             let batches = read_parquet(&old_abs)?;
@@ -378,11 +425,21 @@ impl Staging<'_> {
                 w.as_mut()
                     .expect("just set")
                     .write(&nb)
-                    .map_err(|source| Error::Parquet { path: self.root.join(&staged), source })?;
+                    .map_err(|source| Error::Parquet {
+                        path: self.root.join(&staged),
+                        source,
+                    })?;
             }
             let _ = std::fs::remove_file(&old_abs);
             if let Some(w) = w {
-                self.writers.insert(key, OpenFile { staged, writer: w, rows: old.rows });
+                self.writers.insert(
+                    key,
+                    OpenFile {
+                        staged,
+                        writer: w,
+                        rows: old.rows,
+                    },
+                );
             }
         }
         Ok(())
@@ -401,11 +458,20 @@ impl Staging<'_> {
         let mut add = Vec::new();
         for (path, f) in std::mem::take(&mut self.writers) {
             let staged_abs = self.root.join(&f.staged);
-            let file = f.writer.into_inner().map_err(|source| Error::Parquet { path: staged_abs.clone(), source })?;
+            let file = f.writer.into_inner().map_err(|source| Error::Parquet {
+                path: staged_abs.clone(),
+                source,
+            })?;
             file.sync_all().map_err(io_err(&staged_abs))?;
-            add.push(AddedFile { path, staged: f.staged, rows: f.rows });
+            add.push(AddedFile {
+                path,
+                staged: f.staged,
+                rows: f.rows,
+            });
         }
-        let dataset = Dataset { root: self.root.clone() };
+        let dataset = Dataset {
+            root: self.root.clone(),
+        };
         let seq = dataset.snapshot()?.last_seq + 1;
         let rec = CommitRecord {
             seq,
@@ -421,10 +487,13 @@ impl Staging<'_> {
         let dir = self.root.join("_log");
         let fin = dir.join(format!("{seq:020}.json"));
         let tmp = dir.join(format!(".{seq:020}.json.tmp"));
-        let body = serde_json::to_vec_pretty(&rec).map_err(|e| Error::Config(format!("encoding commit record: {e}")))?;
+        let body = serde_json::to_vec_pretty(&rec)
+            .map_err(|e| Error::Config(format!("encoding commit record: {e}")))?;
         {
             let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-            f.write_all(&body).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
+            f.write_all(&body)
+                .and_then(|_| f.sync_all())
+                .map_err(io_err(&tmp))?;
         }
         // The commit point.
         std::fs::rename(&tmp, &fin).map_err(io_err(&fin))?;
@@ -448,7 +517,10 @@ impl Drop for Staging<'_> {
 
 fn writer(path: &Path, schema: SchemaRef) -> Result<ArrowWriter<File>> {
     let f = File::create(path).map_err(io_err(path))?;
-    ArrowWriter::try_new(f, schema, Some(props())).map_err(|source| Error::Parquet { path: path.to_path_buf(), source })
+    ArrowWriter::try_new(f, schema, Some(props())).map_err(|source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads every batch of a Parquet file; a missing file reads as empty.
@@ -458,9 +530,17 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_err(path)(e)),
     };
-    let perr = |source| Error::Parquet { path: path.to_path_buf(), source };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f).map_err(perr)?.build().map_err(perr)?;
-    reader.collect::<std::result::Result<Vec<_>, _>>().map_err(Error::Arrow)
+    let perr = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(perr)?
+        .build()
+        .map_err(perr)?;
+    reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(Error::Arrow)
 }
 
 /// Lower-case hex of bytes.

@@ -41,35 +41,74 @@ fn s(x: &str) -> V {
 
 fn city(iso: &str, country: &str, city: &str, tz: &str) -> V {
     V::Map(vec![
-        ("country".into(), V::Map(vec![("iso_code".into(), s(iso)), ("names".into(), V::Map(vec![("en".into(), s(country))]))])),
-        ("city".into(), V::Map(vec![("names".into(), V::Map(vec![("en".into(), s(city))]))])),
+        (
+            "country".into(),
+            V::Map(vec![
+                ("iso_code".into(), s(iso)),
+                ("names".into(), V::Map(vec![("en".into(), s(country))])),
+            ]),
+        ),
+        (
+            "city".into(),
+            V::Map(vec![("names".into(), V::Map(vec![("en".into(), s(city))]))]),
+        ),
         ("location".into(), V::Map(vec![("time_zone".into(), s(tz))])),
     ])
 }
 
 fn asn(n: u32, org: &str) -> V {
-    V::Map(vec![("autonomous_system_number".into(), V::U32(n)), ("autonomous_system_organization".into(), s(org))])
+    V::Map(vec![
+        ("autonomous_system_number".into(), V::U32(n)),
+        ("autonomous_system_organization".into(), s(org)),
+    ])
 }
 
 /// A City database over documentation ranges (and Apple's 17.0.0.0/8).
 pub fn geoip_city_fixture() -> Vec<u8> {
-    let mut w = MmdbWriter::new("GeoLite2-City", "pixelsift fixture: documentation ranges only");
+    let mut w = MmdbWriter::new(
+        "GeoLite2-City",
+        "pixelsift fixture: documentation ranges only",
+    );
     let rows = [
-        ("203.0.113.0", 24, city("FR", "France", "Paris", "Europe/Paris")),
-        ("198.51.100.0", 24, city("DE", "Germany", "Berlin", "Europe/Berlin")),
-        ("192.0.2.0", 24, city("US", "United States", "Ashburn", "America/New_York")),
-        ("17.0.0.0", 8, city("US", "United States", "Cupertino", "America/Los_Angeles")),
-        ("2001:db8::", 32, city("NL", "Netherlands", "Amsterdam", "Europe/Amsterdam")),
+        (
+            "203.0.113.0",
+            24,
+            city("FR", "France", "Paris", "Europe/Paris"),
+        ),
+        (
+            "198.51.100.0",
+            24,
+            city("DE", "Germany", "Berlin", "Europe/Berlin"),
+        ),
+        (
+            "192.0.2.0",
+            24,
+            city("US", "United States", "Ashburn", "America/New_York"),
+        ),
+        (
+            "17.0.0.0",
+            8,
+            city("US", "United States", "Cupertino", "America/Los_Angeles"),
+        ),
+        (
+            "2001:db8::",
+            32,
+            city("NL", "Netherlands", "Amsterdam", "Europe/Amsterdam"),
+        ),
     ];
     for (ip, len, v) in rows {
-        w.insert(ip.parse().expect("fixture address"), len, v).expect("fixture prefix");
+        w.insert(ip.parse().expect("fixture address"), len, v)
+            .expect("fixture prefix");
     }
     w.to_bytes()
 }
 
 /// An ASN database over documentation ranges (and Apple's 17.0.0.0/8).
 pub fn geoip_asn_fixture() -> Vec<u8> {
-    let mut w = MmdbWriter::new("GeoLite2-ASN", "pixelsift fixture: documentation ranges only");
+    let mut w = MmdbWriter::new(
+        "GeoLite2-ASN",
+        "pixelsift fixture: documentation ranges only",
+    );
     let rows = [
         ("203.0.113.0", 24, asn(64500, "Example Broadband")),
         ("198.51.100.0", 24, asn(64501, "Example Mobile")),
@@ -77,7 +116,8 @@ pub fn geoip_asn_fixture() -> Vec<u8> {
         ("17.0.0.0", 8, asn(714, "Apple Inc.")),
     ];
     for (ip, len, v) in rows {
-        w.insert(ip.parse().expect("fixture address"), len, v).expect("fixture prefix");
+        w.insert(ip.parse().expect("fixture address"), len, v)
+            .expect("fixture prefix");
     }
     w.to_bytes()
 }

@@ -68,7 +68,10 @@ fn render_problems(problems: &[Problem]) -> String {
         out.push_str(&p.to_string());
     }
     if problems.len() > SHOWN {
-        out.push_str(&format!("\n... and {} more problems", problems.len() - SHOWN));
+        out.push_str(&format!(
+            "\n... and {} more problems",
+            problems.len() - SHOWN
+        ));
     }
     out
 }

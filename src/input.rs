@@ -72,14 +72,26 @@ impl Input {
 
     /// Opens the input, also telling whether it was compressed (a compressed
     /// file is complete; a plain one may still be growing).
-    pub fn open_detailed(&self, counter: Option<Arc<AtomicU64>>) -> Result<(Box<dyn Read + Send>, bool)> {
+    pub fn open_detailed(
+        &self,
+        counter: Option<Arc<AtomicU64>>,
+    ) -> Result<(Box<dyn Read + Send>, bool)> {
         match self {
             Input::File(p) => {
                 let f = std::fs::File::open(p).map_err(io_err(p))?;
-                decompress(BufReader::with_capacity(1 << 20, Counted { inner: f, counter }), p)
+                decompress(
+                    BufReader::with_capacity(1 << 20, Counted { inner: f, counter }),
+                    p,
+                )
             }
             Input::Stdin => decompress(
-                BufReader::with_capacity(1 << 20, Counted { inner: std::io::stdin(), counter }),
+                BufReader::with_capacity(
+                    1 << 20,
+                    Counted {
+                        inner: std::io::stdin(),
+                        counter,
+                    },
+                ),
                 Path::new("-"),
             ),
         }
@@ -101,7 +113,10 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-fn decompress<R: BufRead + Send + 'static>(mut r: R, path: &Path) -> Result<(Box<dyn Read + Send>, bool)> {
+fn decompress<R: BufRead + Send + 'static>(
+    mut r: R,
+    path: &Path,
+) -> Result<(Box<dyn Read + Send>, bool)> {
     let head = r.fill_buf().map_err(io_err(path))?;
     if head.starts_with(&[0x1f, 0x8b]) {
         // Multi-member: `cat a.gz b.gz` and some rotators produce several members.
@@ -119,7 +134,11 @@ fn walk(dir: &Path, glob: &str, out: &mut Vec<PathBuf>) -> Result<()> {
         let p = e.map_err(io_err(dir))?.path();
         if p.is_dir() {
             walk(&p, glob, out)?;
-        } else if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| glob_match(glob.as_bytes(), n.as_bytes())) {
+        } else if p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| glob_match(glob.as_bytes(), n.as_bytes()))
+        {
             out.push(p);
         }
     }
@@ -130,7 +149,9 @@ fn walk(dir: &Path, glob: &str, out: &mut Vec<PathBuf>) -> Result<()> {
 pub fn glob_match(pat: &[u8], name: &[u8]) -> bool {
     match (pat.first(), name.first()) {
         (None, None) => true,
-        (Some(b'*'), _) => glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..])),
+        (Some(b'*'), _) => {
+            glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..]))
+        }
         (Some(b'?'), Some(_)) => glob_match(&pat[1..], &name[1..]),
         (Some(a), Some(b)) if a == b => glob_match(&pat[1..], &name[1..]),
         _ => false,
@@ -149,9 +170,17 @@ mod tests {
         assert!(glob_match(b"a?c", b"abc"));
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.log.zst");
-        std::fs::write(&p, zstd::encode_all(&b"line one\nline two\n"[..], 3).unwrap()).unwrap();
+        std::fs::write(
+            &p,
+            zstd::encode_all(&b"line one\nline two\n"[..], 3).unwrap(),
+        )
+        .unwrap();
         let mut s = String::new();
-        Input::File(p).open().unwrap().read_to_string(&mut s).unwrap();
+        Input::File(p)
+            .open()
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s, "line one\nline two\n");
     }
 }

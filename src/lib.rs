@@ -4,25 +4,25 @@
 //! bytes on disk to a row in the Parquet dataset, then to SQL.
 #![deny(missing_docs)]
 
+pub mod batch;
+pub mod chart;
+pub mod classify;
+pub mod commit;
+pub mod demo;
+pub mod dialect;
+pub mod enrich;
 pub mod error;
+pub mod input;
+pub mod lines;
+pub mod maintain;
 pub mod manifest;
 pub mod mint;
-pub mod input;
-pub mod registry;
-pub mod lines;
-pub mod dialect;
-pub mod track;
-pub mod enrich;
-pub mod classify;
-pub mod privacy;
-pub mod batch;
-pub mod commit;
-pub mod pipeline;
-pub mod maintain;
-pub mod query;
-pub mod output;
-pub mod chart;
 pub mod nightly;
-pub mod demo;
+pub mod output;
+pub mod pipeline;
+pub mod privacy;
+pub mod query;
+pub mod registry;
+pub mod track;
 
 pub use error::{Error, Result};

@@ -173,7 +173,10 @@ impl<R: Read> BlockReader<R> {
                 self.take(&buf);
                 let first_line = self.next_line;
                 self.next_line += count_lines(&buf);
-                return Ok(Some(Block::Lines { data: buf, first_line }));
+                return Ok(Some(Block::Lines {
+                    data: buf,
+                    first_line,
+                }));
             }
             match memchr::memrchr(b'\n', &buf) {
                 Some(i) => {
@@ -181,7 +184,10 @@ impl<R: Read> BlockReader<R> {
                     self.take(&buf);
                     let first_line = self.next_line;
                     self.next_line += count_lines(&buf);
-                    return Ok(Some(Block::Lines { data: buf, first_line }));
+                    return Ok(Some(Block::Lines {
+                        data: buf,
+                        first_line,
+                    }));
                 }
                 None => {
                     self.take(&buf);
@@ -262,7 +268,9 @@ mod tests {
     fn holds_back_a_partial_last_line_and_hashes_what_it_takes() {
         let input = b"a\nb\npart";
         let mut r = BlockReader::resume(&input[..], 1, Sha256::new(), true);
-        let Some(Block::Lines { data, .. }) = r.next_block().unwrap() else { panic!() };
+        let Some(Block::Lines { data, .. }) = r.next_block().unwrap() else {
+            panic!()
+        };
         assert_eq!(data, b"a\nb\n");
         assert!(r.next_block().unwrap().is_none());
         assert_eq!((r.consumed(), r.held_back(), r.next_line()), (4, 4, 3));

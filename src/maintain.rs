@@ -44,7 +44,12 @@ fn col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
 
 /// Erases a person (optionally in one campaign only) from events, rejects
 /// and the manifest copy, rewriting the affected files in one commit.
-pub fn forget(dataset: &Dataset, lock: &WriterLock, recipient: &str, campaign: Option<&str>) -> Result<ForgetReport> {
+pub fn forget(
+    dataset: &Dataset,
+    lock: &WriterLock,
+    recipient: &str,
+    campaign: Option<&str>,
+) -> Result<ForgetReport> {
     let snap = dataset.snapshot()?;
     let root = dataset.root();
     let in_scope = |r: &StringArray, c: &StringArray, i: usize| {
@@ -54,27 +59,48 @@ pub fn forget(dataset: &Dataset, lock: &WriterLock, recipient: &str, campaign: O
     let mut tokens = Vec::new();
     for p in snap.table_files(root, "manifest", None) {
         for b in read_parquet(&p)? {
-            let (t, r, c) = (col(&b, "token")?, col(&b, "recipient_id")?, col(&b, "campaign_id")?);
-            tokens.extend((0..b.num_rows()).filter(|&i| in_scope(r, c, i)).map(|i| t.value(i).to_string()));
+            let (t, r, c) = (
+                col(&b, "token")?,
+                col(&b, "recipient_id")?,
+                col(&b, "campaign_id")?,
+            );
+            tokens.extend(
+                (0..b.num_rows())
+                    .filter(|&i| in_scope(r, c, i))
+                    .map(|i| t.value(i).to_string()),
+            );
         }
     }
     let mut staging = dataset.begin(lock)?;
-    let mut report = ForgetReport { tokens: tokens.len(), ..Default::default() };
+    let mut report = ForgetReport {
+        tokens: tokens.len(),
+        ..Default::default()
+    };
     let mut remove = Vec::new();
     for table in ["events", "rejects", "manifest"] {
-        let Some(files) = snap.files.get(table) else { continue };
+        let Some(files) = snap.files.get(table) else {
+            continue;
+        };
         for f in files.values() {
-            let path = if root.join(&f.path).exists() { root.join(&f.path) } else { root.join(&f.staged) };
+            let path = if root.join(&f.path).exists() {
+                root.join(&f.path)
+            } else {
+                root.join(&f.staged)
+            };
             let batches = read_parquet(&path)?;
             let mut kept = Vec::with_capacity(batches.len());
             let mut dropped = 0u64;
             for b in &batches {
                 let keep: BooleanArray = if table == "rejects" {
                     let raw = col(b, "raw_line")?;
-                    (0..b.num_rows()).map(|i| Some(!tokens.iter().any(|t| raw.value(i).contains(t.as_str())))).collect()
+                    (0..b.num_rows())
+                        .map(|i| Some(!tokens.iter().any(|t| raw.value(i).contains(t.as_str()))))
+                        .collect()
                 } else {
                     let (r, c) = (col(b, "recipient_id")?, col(b, "campaign_id")?);
-                    (0..b.num_rows()).map(|i| Some(!in_scope(r, c, i))).collect()
+                    (0..b.num_rows())
+                        .map(|i| Some(!in_scope(r, c, i)))
+                        .collect()
                 };
                 let k = filter_record_batch(b, &keep)?;
                 dropped += (b.num_rows() - k.num_rows()) as u64;
@@ -98,7 +124,11 @@ pub fn forget(dataset: &Dataset, lock: &WriterLock, recipient: &str, campaign: O
             "campaign": campaign,
             "removed": report.removed,
         });
-        report.commit = Some(staging.commit("forget", remove, Vec::new(), None, details)?.seq);
+        report.commit = Some(
+            staging
+                .commit("forget", remove, Vec::new(), None, details)?
+                .seq,
+        );
     }
     Ok(report)
 }
@@ -106,7 +136,9 @@ pub fn forget(dataset: &Dataset, lock: &WriterLock, recipient: &str, campaign: O
 /// Drops `events` and `rejects` partitions of days before `before` (`YYYY-MM-DD`).
 pub fn purge(dataset: &Dataset, lock: &WriterLock, before: &str) -> Result<FilesReport> {
     if chrono::NaiveDate::parse_from_str(before, "%Y-%m-%d").is_err() {
-        return Err(Error::Config(format!("--before {before:?} is not a date (YYYY-MM-DD)")));
+        return Err(Error::Config(format!(
+            "--before {before:?} is not a date (YYYY-MM-DD)"
+        )));
     }
     let snap = dataset.snapshot()?;
     let mut report = FilesReport::default();
@@ -122,8 +154,13 @@ pub fn purge(dataset: &Dataset, lock: &WriterLock, before: &str) -> Result<Files
     report.files_removed = remove.len();
     if !remove.is_empty() {
         let staging = dataset.begin(lock)?;
-        let details = serde_json::json!({ "before": before, "files": remove.len(), "rows": report.rows });
-        report.commit = Some(staging.commit("purge", remove, Vec::new(), None, details)?.seq);
+        let details =
+            serde_json::json!({ "before": before, "files": remove.len(), "rows": report.rows });
+        report.commit = Some(
+            staging
+                .commit("purge", remove, Vec::new(), None, details)?
+                .seq,
+        );
     }
     Ok(report)
 }
@@ -142,7 +179,11 @@ pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
         }
         for (day, group) in groups.into_iter().filter(|(_, g)| g.len() > 1) {
             for f in &group {
-                let path = if root.join(&f.path).exists() { root.join(&f.path) } else { root.join(&f.staged) };
+                let path = if root.join(&f.path).exists() {
+                    root.join(&f.path)
+                } else {
+                    root.join(&f.staged)
+                };
                 for b in read_parquet(&path)? {
                     staging.write(table, day, &b)?;
                 }
@@ -155,7 +196,11 @@ pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
     report.files_removed = remove.len();
     if !remove.is_empty() {
         let details = serde_json::json!({ "files_removed": remove.len(), "files_written": report.files_written, "rows": report.rows });
-        report.commit = Some(staging.commit("compact", remove, Vec::new(), None, details)?.seq);
+        report.commit = Some(
+            staging
+                .commit("compact", remove, Vec::new(), None, details)?
+                .seq,
+        );
     }
     Ok(report)
 }
@@ -167,7 +212,10 @@ pub fn writer(data: &Path, wait: bool, waiting: impl FnOnce()) -> Result<(Datase
         return Ok((ds, l));
     }
     if !wait {
-        return Err(Error::Config(format!("another pixelsift is writing to {}; try again when it is done", data.display())));
+        return Err(Error::Config(format!(
+            "another pixelsift is writing to {}; try again when it is done",
+            data.display()
+        )));
     }
     waiting();
     let l = ds.lock(true)?.expect("a blocking lock is always taken");

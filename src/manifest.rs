@@ -33,10 +33,15 @@ pub fn check_id(what: &str, id: &str) -> std::result::Result<(), String> {
         return Err(format!("{what} is empty"));
     }
     if id.len() > 64 {
-        return Err(format!("{what} is {} characters long, at most 64 are allowed", id.len()));
+        return Err(format!(
+            "{what} is {} characters long, at most 64 are allowed",
+            id.len()
+        ));
     }
     if let Some(c) = id.chars().find(|c| !is_id_char(*c)) {
-        return Err(format!("{what} {id:?} contains {c:?}; ids use only A-Z a-z 0-9 . _ -"));
+        return Err(format!(
+            "{what} {id:?} contains {c:?}; ids use only A-Z a-z 0-9 . _ -"
+        ));
     }
     Ok(())
 }
@@ -47,7 +52,9 @@ fn is_id_char(c: char) -> bool {
 
 /// True if the bytes have the shape of a token (22 base64url characters).
 pub fn is_token_shaped(b: &[u8]) -> bool {
-    b.len() == TOKEN_LEN && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+    b.len() == TOKEN_LEN
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
 }
 
 /// Parses an RFC 3339 time into microseconds since the epoch, UTC.
@@ -97,17 +104,28 @@ impl Manifest {
     pub fn new(recipients: Vec<Recipient>, links: Vec<Link>) -> std::result::Result<Self, String> {
         let mut by_token = HashMap::with_capacity(recipients.len());
         for (i, r) in recipients.iter().enumerate() {
-            if by_token.insert(r.token.as_bytes().into(), i as u32).is_some() {
+            if by_token
+                .insert(r.token.as_bytes().into(), i as u32)
+                .is_some()
+            {
                 return Err(format!("token {} appears twice", r.token));
             }
         }
         let mut by_link = HashMap::with_capacity(links.len());
         for (i, l) in links.iter().enumerate() {
-            if by_link.insert(l.link_id.as_bytes().into(), i as u32).is_some() {
+            if by_link
+                .insert(l.link_id.as_bytes().into(), i as u32)
+                .is_some()
+            {
                 return Err(format!("link_id {} appears twice", l.link_id));
             }
         }
-        Ok(Manifest { recipients, by_token, links, by_link })
+        Ok(Manifest {
+            recipients,
+            by_token,
+            links,
+            by_link,
+        })
     }
 
     /// Reads `DIR/manifest.csv` and `DIR/links.csv`; every bad row is reported.
@@ -120,26 +138,37 @@ impl Manifest {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        Manifest::new(recipients, links)
-            .map_err(|reason| Error::Invalid(vec![Problem { file: dir.to_path_buf(), line: 0, reason }]))
+        Manifest::new(recipients, links).map_err(|reason| {
+            Error::Invalid(vec![Problem {
+                file: dir.to_path_buf(),
+                line: 0,
+                reason,
+            }])
+        })
     }
 
     /// Looks a token up.
     #[inline]
     pub fn recipient(&self, token: &[u8]) -> Option<&Recipient> {
-        self.by_token.get(token).map(|&i| &self.recipients[i as usize])
+        self.by_token
+            .get(token)
+            .map(|&i| &self.recipients[i as usize])
     }
 
     /// Looks a token up, with the recipient's position in the manifest.
     #[inline]
     pub fn recipient_at(&self, token: &[u8]) -> Option<(u32, &Recipient)> {
-        self.by_token.get(token).map(|&i| (i, &self.recipients[i as usize]))
+        self.by_token
+            .get(token)
+            .map(|&i| (i, &self.recipients[i as usize]))
     }
 
     /// Looks a link id up, with its position in the links file.
     #[inline]
     pub fn link_at(&self, link_id: &[u8]) -> Option<(u32, &Link)> {
-        self.by_link.get(link_id).map(|&i| (i, &self.links[i as usize]))
+        self.by_link
+            .get(link_id)
+            .map(|&i| (i, &self.links[i as usize]))
     }
 
     /// Looks a link id up.
@@ -162,12 +191,19 @@ impl Manifest {
 /// Opens a CSV file with a header row; rows may have extra columns.
 pub(crate) fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>> {
     let f = std::fs::File::open(path).map_err(io_err(path))?;
-    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(f))
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(f))
 }
 
 /// A problem at a line of a file.
 pub(crate) fn problem(file: &Path, line: u64, reason: impl Into<String>) -> Problem {
-    Problem { file: file.to_path_buf(), line, reason: reason.into() }
+    Problem {
+        file: file.to_path_buf(),
+        line,
+        reason: reason.into(),
+    }
 }
 
 /// Checks that a CSV header starts with the expected columns.
@@ -185,7 +221,11 @@ pub(crate) fn check_header(
         return Err(Error::Invalid(vec![problem(
             path,
             1,
-            format!("header must start with {}, found {}", expected.join(","), got.join(",")),
+            format!(
+                "header must start with {}, found {}",
+                expected.join(","),
+                got.join(",")
+            ),
         )]));
     }
     Ok(got)
@@ -193,7 +233,11 @@ pub(crate) fn check_header(
 
 fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Recipient>> {
     let mut rdr = open_csv(path)?;
-    check_header(path, &mut rdr, &["token", "campaign_id", "recipient_id", "variant", "sent_at"])?;
+    check_header(
+        path,
+        &mut rdr,
+        &["token", "campaign_id", "recipient_id", "variant", "sent_at"],
+    )?;
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
@@ -205,12 +249,20 @@ fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Rec
             }
         };
         if rec.len() < 5 {
-            problems.push(problem(path, line, format!("expected 5 columns, found {}", rec.len())));
+            problems.push(problem(
+                path,
+                line,
+                format!("expected 5 columns, found {}", rec.len()),
+            ));
             continue;
         }
         let token = rec[0].to_string();
         if !is_token_shaped(token.as_bytes()) {
-            problems.push(problem(path, line, format!("token {token:?} is not 22 base64url characters")));
+            problems.push(problem(
+                path,
+                line,
+                format!("token {token:?} is not 22 base64url characters"),
+            ));
             continue;
         }
         let mut bad = false;
@@ -273,7 +325,11 @@ fn read_links_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>>
                     });
                 }
             }
-            Ok(rec) => problems.push(problem(path, line, format!("expected 3 columns, found {}", rec.len()))),
+            Ok(rec) => problems.push(problem(
+                path,
+                line,
+                format!("expected 3 columns, found {}", rec.len()),
+            )),
             Err(e) => problems.push(problem(path, line, format!("unreadable row: {e}"))),
         }
     }
@@ -292,14 +348,19 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
     if host_end == 0 {
         return Err(format!("url {url:?} has no host"));
     }
-    if let Some(c) = url
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '$' | '{' | '}' | ';'))
-    {
-        return Err(format!("url {url:?} contains {c:?}, which must be percent-encoded"));
+    if let Some(c) = url.chars().find(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '"' | '\'' | '\\' | '$' | '{' | '}' | ';')
+    }) {
+        return Err(format!(
+            "url {url:?} contains {c:?}, which must be percent-encoded"
+        ));
     }
     if !url.is_ascii() {
-        return Err(format!("url {url:?} contains non-ASCII characters, which must be percent-encoded"));
+        return Err(format!(
+            "url {url:?} contains non-ASCII characters, which must be percent-encoded"
+        ));
     }
     Ok(())
 }

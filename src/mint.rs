@@ -9,7 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{io_err, Error, Problem, Result};
-use crate::manifest::{check_id, check_url, open_csv, parse_rfc3339_micros, problem, token_for, Link};
+use crate::manifest::{
+    check_id, check_url, open_csv, parse_rfc3339_micros, problem, token_for, Link,
+};
 
 /// Where the secret comes from.
 #[derive(Debug, Clone)]
@@ -75,7 +77,11 @@ pub struct MintConfig {
 pub fn trap_link_id(campaign_id: &str) -> String {
     use sha2::{Digest, Sha256};
     let h = Sha256::digest(campaign_id.as_bytes());
-    format!("{}{}", crate::classify::message::TRAP_PREFIX, crate::commit::hex(&h[..6]))
+    format!(
+        "{}{}",
+        crate::classify::message::TRAP_PREFIX,
+        crate::commit::hex(&h[..6])
+    )
 }
 
 /// What `mint` did.
@@ -106,7 +112,9 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
     let base_url = cfg.base_url.trim_end_matches('/').to_string();
     for cidr in &cfg.real_ip_from {
         if crate::classify::networks::parse_cidr(cidr).is_none() {
-            return Err(Error::Config(format!("--real-ip-from {cidr:?} is not an address or CIDR")));
+            return Err(Error::Config(format!(
+                "--real-ip-from {cidr:?} is not an address or CIDR"
+            )));
         }
     }
     check_url(&base_url).map_err(|reason| Error::Config(format!("--base-url: {reason}")))?;
@@ -122,7 +130,11 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
         campaigns.dedup();
         let traps: Vec<Link> = campaigns
             .into_iter()
-            .map(|c| Link { link_id: trap_link_id(c), campaign_id: c.to_string(), url: format!("{base_url}/") })
+            .map(|c| Link {
+                link_id: trap_link_id(c),
+                campaign_id: c.to_string(),
+                url: format!("{base_url}/"),
+            })
             .collect();
         links.extend(traps);
     }
@@ -135,7 +147,10 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
 
     let mut links_by_campaign: BTreeMap<&str, Vec<&Link>> = BTreeMap::new();
     for l in &links {
-        links_by_campaign.entry(l.campaign_id.as_str()).or_default().push(l);
+        links_by_campaign
+            .entry(l.campaign_id.as_str())
+            .or_default()
+            .push(l);
     }
 
     let mut manifest = csv::Writer::from_writer(Vec::new());
@@ -144,10 +159,23 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
     manifest.write_record(&header).map_err(csv_bug)?;
 
     let mut urls = csv::Writer::from_writer(Vec::new());
-    let mut uheader: Vec<String> =
-        ["campaign_id", "recipient_id", "variant", "token", "pixel_url"].iter().map(|s| s.to_string()).collect();
+    let mut uheader: Vec<String> = [
+        "campaign_id",
+        "recipient_id",
+        "variant",
+        "token",
+        "pixel_url",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let is_trap = |l: &Link| l.link_id.starts_with(crate::classify::message::TRAP_PREFIX);
-    uheader.extend(links.iter().filter(|l| !is_trap(l)).map(|l| format!("click_{}", l.link_id)));
+    uheader.extend(
+        links
+            .iter()
+            .filter(|l| !is_trap(l))
+            .map(|l| format!("click_{}", l.link_id)),
+    );
     if cfg.trap_link {
         uheader.push("trap_url".to_string());
     }
@@ -157,7 +185,13 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
     for r in &recipients {
         campaigns.insert(r.campaign_id.as_str());
         let token = token_for(&secret, &r.campaign_id, &r.recipient_id);
-        let mut row = vec![token.as_str(), &r.campaign_id, &r.recipient_id, &r.variant, &r.sent_at];
+        let mut row = vec![
+            token.as_str(),
+            &r.campaign_id,
+            &r.recipient_id,
+            &r.variant,
+            &r.sent_at,
+        ];
         row.extend(r.extra.iter().map(String::as_str));
         manifest.write_record(&row).map_err(csv_bug)?;
 
@@ -176,18 +210,26 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
             });
         }
         if cfg.trap_link {
-            urow.push(format!("{base_url}/c/{token}/{}", trap_link_id(&r.campaign_id)));
+            urow.push(format!(
+                "{base_url}/c/{token}/{}",
+                trap_link_id(&r.campaign_id)
+            ));
         }
         urls.write_record(&urow).map_err(csv_bug)?;
     }
 
     let mut lcsv = csv::Writer::from_writer(Vec::new());
-    lcsv.write_record(["link_id", "campaign_id", "url"]).map_err(csv_bug)?;
+    lcsv.write_record(["link_id", "campaign_id", "url"])
+        .map_err(csv_bug)?;
     for l in &links {
-        lcsv.write_record([&l.link_id, &l.campaign_id, &l.url]).map_err(csv_bug)?;
+        lcsv.write_record([&l.link_id, &l.campaign_id, &l.url])
+            .map_err(csv_bug)?;
     }
 
-    let server_name = cfg.server_name.clone().unwrap_or_else(|| host_of(&base_url).to_string());
+    let server_name = cfg
+        .server_name
+        .clone()
+        .unwrap_or_else(|| host_of(&base_url).to_string());
     let conf = nginx_conf(&NginxOptions {
         links: &links,
         listen: &cfg.listen,
@@ -197,9 +239,24 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
         real_ip_from: &cfg.real_ip_from,
     });
 
-    write_atomic(&cfg.out.join("manifest.csv"), &manifest.into_inner().map_err(|e| csv_bug(e.into_error().into()))?)?;
-    write_atomic(&cfg.out.join("links.csv"), &lcsv.into_inner().map_err(|e| csv_bug(e.into_error().into()))?)?;
-    write_atomic(&cfg.out.join("urls.csv"), &urls.into_inner().map_err(|e| csv_bug(e.into_error().into()))?)?;
+    write_atomic(
+        &cfg.out.join("manifest.csv"),
+        &manifest
+            .into_inner()
+            .map_err(|e| csv_bug(e.into_error().into()))?,
+    )?;
+    write_atomic(
+        &cfg.out.join("links.csv"),
+        &lcsv
+            .into_inner()
+            .map_err(|e| csv_bug(e.into_error().into()))?,
+    )?;
+    write_atomic(
+        &cfg.out.join("urls.csv"),
+        &urls
+            .into_inner()
+            .map_err(|e| csv_bug(e.into_error().into()))?,
+    )?;
     write_atomic(&cfg.out.join("nginx.conf"), conf.as_bytes())?;
 
     Ok(MintSummary {
@@ -216,15 +273,27 @@ fn csv_bug(e: csv::Error) -> Error {
 }
 
 fn host_of(base_url: &str) -> &str {
-    let rest = base_url.split_once("://").map(|(_, r)| r).unwrap_or(base_url);
+    let rest = base_url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .unwrap_or(base_url);
     let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    host.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map(|(h, _)| h).unwrap_or(host)
+    host.rsplit_once(':')
+        .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+        .map(|(h, _)| h)
+        .unwrap_or(host)
 }
 
-
-fn read_recipients(path: &Path, problems: &mut Vec<Problem>) -> Result<(Vec<String>, Vec<RecipientRow>)> {
+fn read_recipients(
+    path: &Path,
+    problems: &mut Vec<Problem>,
+) -> Result<(Vec<String>, Vec<RecipientRow>)> {
     let mut rdr = open_csv(path)?;
-    let header = crate::manifest::check_header(path, &mut rdr, &["campaign_id", "recipient_id", "variant", "sent_at"])?;
+    let header = crate::manifest::check_header(
+        path,
+        &mut rdr,
+        &["campaign_id", "recipient_id", "variant", "sent_at"],
+    )?;
     let extra_headers: Vec<String> = header[4..].to_vec();
     let mut seen = HashSet::new();
     let mut out = Vec::new();
@@ -238,7 +307,11 @@ fn read_recipients(path: &Path, problems: &mut Vec<Problem>) -> Result<(Vec<Stri
             }
         };
         if rec.len() != header.len() {
-            problems.push(problem(path, line, format!("expected {} columns, found {}", header.len(), rec.len())));
+            problems.push(problem(
+                path,
+                line,
+                format!("expected {} columns, found {}", header.len(), rec.len()),
+            ));
             continue;
         }
         let before = problems.len();
@@ -262,7 +335,10 @@ fn read_recipients(path: &Path, problems: &mut Vec<Problem>) -> Result<(Vec<Stri
             problems.push(problem(
                 path,
                 line,
-                format!("recipient {} appears twice in campaign {}", &rec[1], &rec[0]),
+                format!(
+                    "recipient {} appears twice in campaign {}",
+                    &rec[1], &rec[0]
+                ),
             ));
             continue;
         }
@@ -287,7 +363,11 @@ fn read_links(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
         let rec = match rec {
             Ok(r) if r.len() == 3 => r,
             Ok(r) => {
-                problems.push(problem(path, line, format!("expected 3 columns, found {}", r.len())));
+                problems.push(problem(
+                    path,
+                    line,
+                    format!("expected 3 columns, found {}", r.len()),
+                ));
                 continue;
             }
             Err(e) => {
@@ -305,7 +385,14 @@ fn read_links(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
             problems.push(problem(path, line, reason));
         }
         if rec[1].starts_with(crate::classify::message::TRAP_PREFIX) {
-            problems.push(problem(path, line, format!("link ids starting with {} are reserved for trap links", crate::classify::message::TRAP_PREFIX)));
+            problems.push(problem(
+                path,
+                line,
+                format!(
+                    "link ids starting with {} are reserved for trap links",
+                    crate::classify::message::TRAP_PREFIX
+                ),
+            ));
         }
         if problems.len() > before {
             continue;
@@ -316,31 +403,52 @@ fn read_links(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
             problems.push(problem(
                 path,
                 line,
-                format!("link_id {} appears twice (ids are unique across the file, ignoring case)", &rec[1]),
+                format!(
+                    "link_id {} appears twice (ids are unique across the file, ignoring case)",
+                    &rec[1]
+                ),
             ));
             continue;
         }
-        out.push(Link { link_id: rec[1].to_string(), campaign_id: rec[0].to_string(), url: rec[2].to_string() });
+        out.push(Link {
+            link_id: rec[1].to_string(),
+            campaign_id: rec[0].to_string(),
+            url: rec[2].to_string(),
+        });
     }
     Ok(out)
 }
 
 const MIN_SECRET: usize = 16;
 
-fn resolve_secret(src: &SecretSource, out: &Path) -> Result<(Vec<u8>, Option<PathBuf>, Option<PathBuf>)> {
+fn resolve_secret(
+    src: &SecretSource,
+    out: &Path,
+) -> Result<(Vec<u8>, Option<PathBuf>, Option<PathBuf>)> {
     let check = |s: Vec<u8>, from: &str| -> Result<Vec<u8>> {
         if s.len() < MIN_SECRET {
-            return Err(Error::Config(format!("the secret from {from} is {} bytes; at least {MIN_SECRET} are needed", s.len())));
+            return Err(Error::Config(format!(
+                "the secret from {from} is {} bytes; at least {MIN_SECRET} are needed",
+                s.len()
+            )));
         }
         Ok(s)
     };
     match src {
-        SecretSource::File(p) => Ok((check(read_secret(p)?, &p.display().to_string())?, None, None)),
+        SecretSource::File(p) => Ok((
+            check(read_secret(p)?, &p.display().to_string())?,
+            None,
+            None,
+        )),
         SecretSource::Value(v) => Ok((check(v.clone(), "PIXELSIFT_SECRET")?, None, None)),
         SecretSource::OutDir => {
             let p = out.join("secret.key");
             if p.exists() {
-                Ok((check(read_secret(&p)?, &p.display().to_string())?, None, Some(p)))
+                Ok((
+                    check(read_secret(&p)?, &p.display().to_string())?,
+                    None,
+                    Some(p),
+                ))
             } else {
                 let mut raw = [0u8; 32];
                 let mut f = std::fs::File::open("/dev/urandom").map_err(io_err("/dev/urandom"))?;
@@ -369,15 +477,23 @@ fn write_secret(path: &Path, secret: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(path)
         .map_err(io_err(path))?;
-    f.write_all(secret).and_then(|_| f.write_all(b"\n")).and_then(|_| f.sync_all()).map_err(io_err(path))
+    f.write_all(secret)
+        .and_then(|_| f.write_all(b"\n"))
+        .and_then(|_| f.sync_all())
+        .map_err(io_err(path))
 }
 
 /// Writes a file so that readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.error })?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 

@@ -35,7 +35,9 @@ impl Table {
     }
 
     fn num(&self, row: &[String], name: &str) -> f64 {
-        self.col(name).and_then(|i| row[i].parse().ok()).unwrap_or(0.0)
+        self.col(name)
+            .and_then(|i| row[i].parse().ok())
+            .unwrap_or(0.0)
     }
 
     fn text<'a>(&self, row: &'a [String], name: &str) -> &'a str {
@@ -54,19 +56,28 @@ pub struct Nightly {
 
 /// Runs every report (with `given` parameters where a report declares
 /// them) and writes `out/<report>.csv` and `out/index.html`.
-pub async fn nightly(data: &Path, out: &Path, queries: Option<&Path>, given: &[(String, String)]) -> Result<Nightly> {
+pub async fn nightly(
+    data: &Path,
+    out: &Path,
+    queries: Option<&Path>,
+    given: &[(String, String)],
+) -> Result<Nightly> {
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     let mut csvs = Vec::new();
     let all: Vec<Report> = reports(queries)?;
     for r in &all {
-        let mine: Vec<(String, String)> =
-            given.iter().filter(|(k, _)| r.params.iter().any(|(n, _)| n == k)).cloned().collect();
+        let mine: Vec<(String, String)> = given
+            .iter()
+            .filter(|(k, _)| r.params.iter().any(|(n, _)| n == k))
+            .cloned()
+            .collect();
         let params: Params = r.bind(&mine)?;
         let ctx = context_for(data, &params.days).await?;
         let (schema, batches) = run_sql_with(&ctx, &r.sql, &params).await?;
         let mut buf = Vec::new();
-        write(&mut buf, Format::Csv, &schema, &batches).map_err(|e| crate::Error::Config(format!("writing {}.csv: {e}", r.name)))?;
+        write(&mut buf, Format::Csv, &schema, &batches)
+            .map_err(|e| crate::Error::Config(format!("writing {}.csv: {e}", r.name)))?;
         let path = out.join(format!("{}.csv", r.name));
         crate::mint::write_atomic(&path, &buf)?;
         csvs.push(path);
@@ -86,14 +97,20 @@ fn page(data: &Path, given: &[(String, String)], t: &BTreeMap<String, Table>) ->
     s.push_str("<title>pixelsift nightly report</title>\n<style>\n");
     s.push_str("body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}\n");
     s.push_str("td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}th{background:#f3f3f3}.sig{font-weight:bold;color:#b00}table{display:block;overflow-x:auto}\n");
-    s.push_str("section{margin-bottom:2em}p.note{color:#555;font-size:13px}\n</style></head><body>\n");
+    s.push_str(
+        "section{margin-bottom:2em}p.note{color:#555;font-size:13px}\n</style></head><body>\n",
+    );
     s.push_str("<h1>pixelsift nightly report</h1>\n");
     let scope: Vec<String> = given.iter().map(|(k, v)| format!("{k}={v}")).collect();
     s.push_str(&format!(
         "<p class=\"note\">Dataset {} &middot; generated {} UTC{}</p>\n",
         html_escape(&data.display().to_string()),
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
-        if scope.is_empty() { String::new() } else { format!(" &middot; {}", html_escape(&scope.join(" "))) }
+        if scope.is_empty() {
+            String::new()
+        } else {
+            format!(" &middot; {}", html_escape(&scope.join(" ")))
+        }
     ));
 
     if let Some(x) = t.get("campaign-summary") {
@@ -103,7 +120,11 @@ fn page(data: &Path, given: &[(String, String)], t: &BTreeMap<String, Table>) ->
         s.push_str("</section>\n");
     }
     if let Some(x) = t.get("daily") {
-        let labels: Vec<String> = x.rows.iter().map(|r| x.text(r, "day").to_string()).collect();
+        let labels: Vec<String> = x
+            .rows
+            .iter()
+            .map(|r| x.text(r, "day").to_string())
+            .collect();
         let series: Vec<Series> = [
             ("human opens", "human_opens"),
             ("proxy opens", "proxy_opens"),
@@ -129,14 +150,26 @@ fn page(data: &Path, given: &[(String, String)], t: &BTreeMap<String, Table>) ->
             let order = x.num(r, "bucket_order") as i64;
             match buckets.iter_mut().find(|b| b.0 == order) {
                 Some(b) => b.2 += x.num(r, "recipients"),
-                None => buckets.push((order, x.text(r, "bucket").to_string(), x.num(r, "recipients"))),
+                None => buckets.push((
+                    order,
+                    x.text(r, "bucket").to_string(),
+                    x.num(r, "recipients"),
+                )),
             }
         }
         buckets.sort_by_key(|b| b.0);
         let labels: Vec<String> = buckets.iter().map(|b| b.1.clone()).collect();
-        let series = [Series { name: "recipients".into(), values: buckets.iter().map(|b| b.2).collect(), color: PALETTE[0] }];
+        let series = [Series {
+            name: "recipients".into(),
+            values: buckets.iter().map(|b| b.2).collect(),
+            color: PALETTE[0],
+        }];
         s.push_str("<section><h2>Time to first open</h2>\n");
-        s.push_str(&bars("Recipients by delay from sending to first open", &labels, &series));
+        s.push_str(&bars(
+            "Recipients by delay from sending to first open",
+            &labels,
+            &series,
+        ));
         s.push_str("</section>\n");
     }
     if let Some(x) = t.get("clients") {
@@ -144,20 +177,30 @@ fn page(data: &Path, given: &[(String, String)], t: &BTreeMap<String, Table>) ->
         let mut hidden: BTreeMap<String, f64> = BTreeMap::new();
         for r in &x.rows {
             match x.text(r, "dimension") {
-                "client" => *by_client.entry(x.text(r, "value").to_string()).or_default() += x.num(r, "opens"),
-                "hidden" => *hidden.entry(x.text(r, "value").to_string()).or_default() += x.num(r, "opens"),
+                "client" => {
+                    *by_client.entry(x.text(r, "value").to_string()).or_default() +=
+                        x.num(r, "opens")
+                }
+                "hidden" => {
+                    *hidden.entry(x.text(r, "value").to_string()).or_default() += x.num(r, "opens")
+                }
                 _ => {}
             }
         }
         let total: f64 = by_client.values().sum();
-        let mut items: Vec<(String, f64)> =
-            by_client.into_iter().map(|(k, v)| (k, if total > 0.0 { v / total } else { 0.0 })).collect();
+        let mut items: Vec<(String, f64)> = by_client
+            .into_iter()
+            .map(|(k, v)| (k, if total > 0.0 { v / total } else { 0.0 }))
+            .collect();
         items.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         s.push_str("<section><h2>Email clients</h2>\n");
         s.push_str(&hbars("Share of human opens by client", &items, true));
         if !hidden.is_empty() {
             let h: Vec<String> = hidden.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            s.push_str(&format!("<p class=\"note\">Open hits hidden behind proxies and MPP: {}</p>\n", html_escape(&h.join(", "))));
+            s.push_str(&format!(
+                "<p class=\"note\">Open hits hidden behind proxies and MPP: {}</p>\n",
+                html_escape(&h.join(", "))
+            ));
         }
         s.push_str("</section>\n");
     }
@@ -167,21 +210,42 @@ fn page(data: &Path, given: &[(String, String)], t: &BTreeMap<String, Table>) ->
         for r in &x.rows {
             *by_class.entry(x.text(r, "class").to_string()).or_default() += x.num(r, "hits");
             *by_rule
-                .entry((x.text(r, "class").into(), x.text(r, "rule_id").into(), x.text(r, "reason").into()))
+                .entry((
+                    x.text(r, "class").into(),
+                    x.text(r, "rule_id").into(),
+                    x.text(r, "reason").into(),
+                ))
                 .or_default() += x.num(r, "hits");
         }
         let items: Vec<(String, f64)> = by_class.into_iter().collect();
         s.push_str("<section><h2>What was counted, and what was filtered</h2>\n");
         s.push_str(&hbars("Hits by class", &items, false));
-        let header = vec!["class".to_string(), "rule".into(), "reason".into(), "hits".into()];
-        let rows: Vec<Vec<String>> =
-            by_rule.into_iter().map(|((c, id, why), n)| vec![c, id, why, format!("{n}")]).collect();
+        let header = vec![
+            "class".to_string(),
+            "rule".into(),
+            "reason".into(),
+            "hits".into(),
+        ];
+        let rows: Vec<Vec<String>> = by_rule
+            .into_iter()
+            .map(|((c, id, why), n)| vec![c, id, why, format!("{n}")])
+            .collect();
         s.push_str(&html_table(&header, &rows));
         s.push_str("</section>\n");
     }
     if let Some(x) = t.get("variants") {
         s.push_str("<section><h2>A/B tests</h2>\n<p class=\"note\">Against the first variant of each campaign; two-sided two-proportion z-test. <span class=\"sig\">Bold red</span>: p &lt; 0.05.</p>\n");
-        let cols = ["campaign_id", "variant", "recipients", "open_rate", "open_rate_diff", "open_p_value", "click_rate", "click_rate_diff", "click_p_value"];
+        let cols = [
+            "campaign_id",
+            "variant",
+            "recipients",
+            "open_rate",
+            "open_rate_diff",
+            "open_p_value",
+            "click_rate",
+            "click_rate_diff",
+            "click_p_value",
+        ];
         s.push_str("<table><thead><tr>");
         for c in cols {
             s.push_str(&format!("<th>{c}</th>"));
@@ -196,13 +260,20 @@ fn page(data: &Path, given: &[(String, String)], t: &BTreeMap<String, Table>) ->
                     _ => v.to_string(),
                 };
                 let sig = c.ends_with("p_value") && v.parse::<f64>().is_ok_and(|p| p < 0.05);
-                s.push_str(&format!("<td{}>{}</td>", if sig { " class=\"sig\"" } else { "" }, html_escape(&shown)));
+                s.push_str(&format!(
+                    "<td{}>{}</td>",
+                    if sig { " class=\"sig\"" } else { "" },
+                    html_escape(&shown)
+                ));
             }
             s.push_str("</tr>\n");
         }
         s.push_str("</tbody></table></section>\n");
     }
-    for (name, title) in [("links", "Links"), ("geo", "Where people read (proxy and MPP hits left out)")] {
+    for (name, title) in [
+        ("links", "Links"),
+        ("geo", "Where people read (proxy and MPP hits left out)"),
+    ] {
         if let Some(x) = t.get(name) {
             s.push_str(&format!("<section><h2>{title}</h2>\n"));
             s.push_str(&html_table(&x.header, &x.rows));

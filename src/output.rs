@@ -39,7 +39,9 @@ impl Format {
 /// (CSV injection), so it gets a leading `'`, which spreadsheets hide.
 pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => std::borrow::Cow::Owned(format!("'{cell}")),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
+            std::borrow::Cow::Owned(format!("'{cell}"))
+        }
         _ => std::borrow::Cow::Borrowed(cell),
     }
 }
@@ -60,11 +62,18 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
-fn cells(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, arrow::error::ArrowError> {
+fn cells(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<Vec<String>>, arrow::error::ArrowError> {
     let opts = FormatOptions::default().with_null("");
     let mut rows = Vec::new();
     for b in batches {
-        let fmts = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
+        let fmts = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<Result<Vec<_>, _>>()?;
         for r in 0..b.num_rows() {
             rows.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
         }
@@ -74,7 +83,12 @@ fn cells(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<Vec<String>>
 }
 
 /// Writes a result in the chosen format.
-pub fn write<W: Write>(w: &mut W, format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow_free::Result {
+pub fn write<W: Write>(
+    w: &mut W,
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> anyhow_free::Result {
     let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     match format {
         Format::Table => {
@@ -85,7 +99,11 @@ pub fn write<W: Write>(w: &mut W, format: Format, schema: &SchemaRef, batches: &
                     widths[i] = widths[i].max(c.chars().count());
                 }
             }
-            let sep: String = widths.iter().map(|w| format!("+{}", "-".repeat(w + 2))).collect::<String>() + "+";
+            let sep: String = widths
+                .iter()
+                .map(|w| format!("+{}", "-".repeat(w + 2)))
+                .collect::<String>()
+                + "+";
             writeln!(w, "{sep}")?;
             write_row(w, &header, &widths, "|")?;
             writeln!(w, "{sep}")?;
@@ -97,10 +115,22 @@ pub fn write<W: Write>(w: &mut W, format: Format, schema: &SchemaRef, batches: &
         Format::Markdown => {
             let rows = cells(schema, batches)?;
             let esc = |s: &str| s.replace('|', "\\|");
-            writeln!(w, "| {} |", header.iter().map(|h| esc(h)).collect::<Vec<_>>().join(" | "))?;
+            writeln!(
+                w,
+                "| {} |",
+                header
+                    .iter()
+                    .map(|h| esc(h))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            )?;
             writeln!(w, "|{}", header.iter().map(|_| "---|").collect::<String>())?;
             for r in &rows {
-                writeln!(w, "| {} |", r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "))?;
+                writeln!(
+                    w,
+                    "| {} |",
+                    r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
+                )?;
             }
         }
         Format::Csv => {
@@ -108,12 +138,25 @@ pub fn write<W: Write>(w: &mut W, format: Format, schema: &SchemaRef, batches: &
             let text: Vec<bool> = schema
                 .fields()
                 .iter()
-                .map(|f| matches!(f.data_type(), arrow::datatypes::DataType::Utf8 | arrow::datatypes::DataType::LargeUtf8 | arrow::datatypes::DataType::Utf8View))
+                .map(|f| {
+                    matches!(
+                        f.data_type(),
+                        arrow::datatypes::DataType::Utf8
+                            | arrow::datatypes::DataType::LargeUtf8
+                            | arrow::datatypes::DataType::Utf8View
+                    )
+                })
                 .collect();
             let mut c = csv::Writer::from_writer(w);
             c.write_record(header.iter().map(|h| neutralize(h).into_owned()))?;
             for r in &rows {
-                c.write_record(r.iter().zip(&text).map(|(v, t)| if *t { neutralize(v).into_owned() } else { v.clone() }))?;
+                c.write_record(r.iter().zip(&text).map(|(v, t)| {
+                    if *t {
+                        neutralize(v).into_owned()
+                    } else {
+                        v.clone()
+                    }
+                }))?;
             }
             c.flush()?;
         }
@@ -129,7 +172,10 @@ pub fn write<W: Write>(w: &mut W, format: Format, schema: &SchemaRef, batches: &
         }
         Format::Html => {
             let rows = cells(schema, batches)?;
-            writeln!(w, "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>pixelsift</title>")?;
+            writeln!(
+                w,
+                "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>pixelsift</title>"
+            )?;
             writeln!(w, "<style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>")?;
             write!(w, "{}", html_table(&header, &rows))?;
             writeln!(w, "</body></html>")?;
@@ -140,9 +186,11 @@ pub fn write<W: Write>(w: &mut W, format: Format, schema: &SchemaRef, batches: &
                 let mut pw = parquet::arrow::ArrowWriter::try_new(&mut buf, schema.clone(), None)
                     .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
                 for b in batches {
-                    pw.write(b).map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
+                    pw.write(b)
+                        .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
                 }
-                pw.close().map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
+                pw.close()
+                    .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
             }
             w.write_all(&buf)?;
         }
@@ -175,7 +223,11 @@ pub fn html_table(header: &[String], rows: &[Vec<String>]) -> String {
         s.push_str("<tr>");
         for c in r {
             let num = !c.is_empty() && c.parse::<f64>().is_ok();
-            let style = if num { " style=\"text-align:right\"" } else { "" };
+            let style = if num {
+                " style=\"text-align:right\""
+            } else {
+                ""
+            };
             s.push_str(&format!("<td{style}>{}</td>", html_escape(c)));
         }
         s.push_str("</tr>\n");
@@ -185,11 +237,19 @@ pub fn html_table(header: &[String], rows: &[Vec<String>]) -> String {
 }
 
 /// Formats every value of a result as text (nulls empty).
-pub fn text_cells(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, arrow::error::ArrowError> {
+pub fn text_cells(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<Vec<String>>, arrow::error::ArrowError> {
     cells(schema, batches)
 }
 
-fn write_row<W: Write>(w: &mut W, cells: &[String], widths: &[usize], bar: &str) -> std::io::Result<()> {
+fn write_row<W: Write>(
+    w: &mut W,
+    cells: &[String],
+    widths: &[usize],
+    bar: &str,
+) -> std::io::Result<()> {
     let mut line = String::new();
     for (c, width) in cells.iter().zip(widths) {
         let pad = width - c.chars().count();

@@ -18,8 +18,6 @@ use crate::batch::{EventBuilder, EventRow, RejectBuilder};
 use crate::classify::message::{self, Change, HitKey};
 use crate::classify::{Class, Classifier, Features, NetMatch, Networks, RoleSet};
 use crate::commit::{Dataset, WriterLock};
-use crate::privacy::IpPolicy;
-use crate::registry;
 use crate::dialect::{Dialect, LineError};
 use crate::enrich::agent::{AgentInfo, AgentParser};
 use crate::enrich::geo::{Geo, GeoInfo};
@@ -28,6 +26,8 @@ use crate::error::{io_err, Result};
 use crate::input::Input;
 use crate::lines::{lines, Block, BlockReader};
 use crate::manifest::Manifest;
+use crate::privacy::IpPolicy;
+use crate::registry;
 use crate::track::{track, IgnoreReason, Kind, RejectReason, Tracked};
 
 /// Everything an ingest run needs, already loaded.
@@ -81,8 +81,16 @@ impl ClientIp {
         if !self.from_xff || xff.is_empty() {
             return std::borrow::Cow::Borrowed(remote);
         }
-        let parse = |b: &[u8]| std::str::from_utf8(b).ok().and_then(|s| s.trim().parse::<IpAddr>().ok());
-        let hops: Vec<&[u8]> = xff.split(|&c| c == b',').map(|h| h.trim_ascii()).filter(|h| !h.is_empty()).collect();
+        let parse = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+        };
+        let hops: Vec<&[u8]> = xff
+            .split(|&c| c == b',')
+            .map(|h| h.trim_ascii())
+            .filter(|h| !h.is_empty())
+            .collect();
         if let Some(r) = parse(remote) {
             if !self.trusted(r) {
                 return std::borrow::Cow::Borrowed(remote);
@@ -94,18 +102,28 @@ impl ClientIp {
                 _ => return std::borrow::Cow::Borrowed(h),
             }
         }
-        hops.first().map(|h| std::borrow::Cow::Borrowed(*h)).unwrap_or(std::borrow::Cow::Borrowed(remote))
+        hops.first()
+            .map(|h| std::borrow::Cow::Borrowed(*h))
+            .unwrap_or(std::borrow::Cow::Borrowed(remote))
     }
 }
 
 fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let m = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
+            let m = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len as u32)
+            };
             u32::from(a) & m == u32::from(n) & m
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let m = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len as u32)
+            };
             u128::from(a) & m == u128::from(n) & m
         }
         _ => false,
@@ -172,7 +190,11 @@ impl IngestSummary {
                 *self.rejects.entry(r.code()).or_default() += n;
             }
         }
-        for r in [IgnoreReason::OtherPath, IgnoreReason::BlankLine, IgnoreReason::Header] {
+        for r in [
+            IgnoreReason::OtherPath,
+            IgnoreReason::BlankLine,
+            IgnoreReason::Header,
+        ] {
             let n = c.ignored[r as usize];
             if n > 0 {
                 *self.ignored.entry(r.code()).or_default() += n;
@@ -182,7 +204,10 @@ impl IngestSummary {
             for cl in Class::ALL {
                 let n = c.classes[k][cl as usize];
                 if n > 0 {
-                    *self.classes.entry((kind.as_str(), cl.as_str())).or_default() += n;
+                    *self
+                        .classes
+                        .entry((kind.as_str(), cl.as_str()))
+                        .or_default() += n;
                 }
             }
         }
@@ -233,7 +258,10 @@ struct WorkerCache {
 
 impl WorkerCache {
     fn new() -> Self {
-        WorkerCache { ua: Memo::new(16_384), ip: Memo::new(65_536) }
+        WorkerCache {
+            ua: Memo::new(16_384),
+            ip: Memo::new(65_536),
+        }
     }
 }
 
@@ -268,8 +296,9 @@ pub fn ingest(
     // Rows written so far per day, so each hit knows its row for the message pass.
     let mut day_rows: BTreeMap<i64, u64> = BTreeMap::new();
     let mut hits: Vec<HitKey> = Vec::new();
-    let caches: Vec<Mutex<WorkerCache>> =
-        (0..rayon::current_num_threads() + 1).map(|_| Mutex::new(WorkerCache::new())).collect();
+    let caches: Vec<Mutex<WorkerCache>> = (0..rayon::current_num_threads() + 1)
+        .map(|_| Mutex::new(WorkerCache::new()))
+        .collect();
     for (n_input, input) in cfg.inputs.iter().enumerate() {
         let name = input.name();
         let pos = registry::position(input, &registry, progress.clone())?;
@@ -408,25 +437,56 @@ pub fn ingest(
     // The manifest copy: rewritten only when this manifest adds to it.
     let mut remove = Vec::new();
     let old_m = read_all(&snapshot.table_files(dataset.root(), "manifest", None))?;
-    let merged_m = merge_by(crate::batch::recipients_from(&old_m), cfg.manifest.recipients(), |r| r.token.clone());
+    let merged_m = merge_by(
+        crate::batch::recipients_from(&old_m),
+        cfg.manifest.recipients(),
+        |r| r.token.clone(),
+    );
     if let Some(rows) = merged_m {
         staging.write("manifest", None, &crate::batch::recipients_batch(&rows))?;
-        remove.extend(snapshot.files.get("manifest").into_iter().flat_map(|f| f.keys().cloned()));
+        remove.extend(
+            snapshot
+                .files
+                .get("manifest")
+                .into_iter()
+                .flat_map(|f| f.keys().cloned()),
+        );
     }
     let old_l = read_all(&snapshot.table_files(dataset.root(), "links", None))?;
-    let merged_l = merge_by(crate::batch::links_from(&old_l), cfg.manifest.links(), |l| l.link_id.clone());
+    let merged_l = merge_by(
+        crate::batch::links_from(&old_l),
+        cfg.manifest.links(),
+        |l| l.link_id.clone(),
+    );
     if let Some(rows) = merged_l {
         staging.write("links", None, &crate::batch::links_batch(&rows))?;
-        remove.extend(snapshot.files.get("links").into_iter().flat_map(|f| f.keys().cloned()));
+        remove.extend(
+            snapshot
+                .files
+                .get("links")
+                .into_iter()
+                .flat_map(|f| f.keys().cloned()),
+        );
     }
-    let changed = summary.lines > 0 || !remove.is_empty() || snapshot.files.get("manifest").is_none_or(|f| f.is_empty())
+    let changed = summary.lines > 0
+        || !remove.is_empty()
+        || snapshot.files.get("manifest").is_none_or(|f| f.is_empty())
         || taken.iter().any(|t| !snapshot.registry.contains(t));
     if changed {
         let details = summary.details();
-        let rec = staging.commit("ingest", remove, taken, Some(cfg.ip_policy.name().to_string()), details)?;
+        let rec = staging.commit(
+            "ingest",
+            remove,
+            taken,
+            Some(cfg.ip_policy.name().to_string()),
+            details,
+        )?;
         summary.commit = Some(rec.seq);
     }
-    debug_assert_eq!(summary.lines, summary.events + summary.rejected() + summary.ignored_total());
+    debug_assert_eq!(
+        summary.lines,
+        summary.events + summary.rejected() + summary.ignored_total()
+    );
     Ok(summary)
 }
 
@@ -444,7 +504,11 @@ fn revise_by_message(
         return Ok(());
     }
     for h in hits.iter() {
-        if let Some(Change { class: Some((new, _, _)), .. }) = changes.get(&(h.day, h.row)) {
+        if let Some(Change {
+            class: Some((new, _, _)),
+            ..
+        }) = changes.get(&(h.day, h.row))
+        {
             let kind = h.kind.as_str();
             if let Some(n) = summary.classes.get_mut(&(kind, h.class.as_str())) {
                 *n -= 1;
@@ -463,9 +527,13 @@ fn revise_by_message(
     staging.rewrite("events", &names, |name, first, batch| {
         let day = days[name];
         Some(crate::batch::revise_verdicts(batch, |i| {
-            changes
-                .get(&(day, (first + i as u64) as u32))
-                .map(|c| (c.class.map(|(cl, rule, reason)| (cl.as_str(), rule, reason)), c.forwarded))
+            changes.get(&(day, (first + i as u64) as u32)).map(|c| {
+                (
+                    c.class
+                        .map(|(cl, rule, reason)| (cl.as_str(), rule, reason)),
+                    c.forwarded,
+                )
+            })
         }))
     })
 }
@@ -487,7 +555,11 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<arrow::array::RecordBatch>> {
 
 /// The union of `old` and `new` by key (new rows win), or `None` when it
 /// equals `old` and nothing needs rewriting.
-fn merge_by<T: Clone + PartialEq>(old: Vec<T>, new: &[T], key: impl Fn(&T) -> String) -> Option<Vec<T>> {
+fn merge_by<T: Clone + PartialEq>(
+    old: Vec<T>,
+    new: &[T],
+    key: impl Fn(&T) -> String,
+) -> Option<Vec<T>> {
     let mut map: BTreeMap<String, T> = old.iter().map(|r| (key(r), r.clone())).collect();
     let mut changed = map.len() != old.len();
     for r in new {
@@ -499,7 +571,13 @@ fn merge_by<T: Clone + PartialEq>(old: Vec<T>, new: &[T], key: impl Fn(&T) -> St
     changed.then(|| map.into_values().collect())
 }
 
-fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Block, cache: &mut WorkerCache) -> BlockOut {
+fn process_block(
+    cfg: &IngestConfig,
+    dialect: &Dialect,
+    file: &str,
+    block: &Block,
+    cache: &mut WorkerCache,
+) -> BlockOut {
     let mut counts = Counts::default();
     let mut rejects = RejectBuilder::default();
     let (data, first_line) = match block {
@@ -511,10 +589,19 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
                 file,
                 *line,
                 RejectReason::LineTooLong.code(),
-                &format!("line is longer than {} bytes; its first {} are kept", crate::lines::BLOCK_SIZE, head.len()),
+                &format!(
+                    "line is longer than {} bytes; its first {} are kept",
+                    crate::lines::BLOCK_SIZE,
+                    head.len()
+                ),
                 head,
             );
-            return BlockOut { events: Vec::new(), hits: Vec::new(), rejects: Some(rejects.finish()), counts };
+            return BlockOut {
+                events: Vec::new(),
+                hits: Vec::new(),
+                rejects: Some(rejects.finish()),
+                counts,
+            };
         }
     };
     // One builder per UTC day: events are partitioned by day.
@@ -533,7 +620,12 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
         if line.len() > cfg.max_line_bytes {
             counts.rejects[RejectReason::LineTooLong as usize] += 1;
             let head = &line[..crate::lines::OVERSIZED_KEEP.min(line.len())];
-            let detail = format!("line is {} bytes, over the limit of {}; its first {} are kept", line.len(), cfg.max_line_bytes, head.len());
+            let detail = format!(
+                "line is {} bytes, over the limit of {}; its first {} are kept",
+                line.len(),
+                cfg.max_line_bytes,
+                head.len()
+            );
             rejects.append(file, n, RejectReason::LineTooLong.code(), &detail, head);
             continue;
         }
@@ -545,7 +637,13 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
                     LineError::Malformed(_) => RejectReason::MalformedLine,
                 };
                 counts.rejects[reason as usize] += 1;
-                rejects.append(file, n, reason.code(), &format!("{} line {}", dialect.name(), e.detail()), line);
+                rejects.append(
+                    file,
+                    n,
+                    reason.code(),
+                    &format!("{} line {}", dialect.name(), e.detail()),
+                    line,
+                );
                 continue;
             }
         };
@@ -565,11 +663,18 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
             let text = String::from_utf8_lossy(&raw.user_agent).trim().to_string();
             let lower = text.to_lowercase();
             let profile = cfg.classifier.ua_profile(&text, &lower);
-            UaInfo { agent: cfg.agents.parse(&text), lower, text, profile }
+            UaInfo {
+                agent: cfg.agents.parse(&text),
+                lower,
+                text,
+                profile,
+            }
         });
         let client = cfg.client_ip.pick(&raw.ip, &raw.xff);
         let ip = cache.ip.get_or(client.as_ref(), || {
-            let parsed = std::str::from_utf8(&client).ok().and_then(|s| s.parse::<IpAddr>().ok());
+            let parsed = std::str::from_utf8(&client)
+                .ok()
+                .and_then(|s| s.parse::<IpAddr>().ok());
             let geo = parsed.map(|a| cfg.geo.lookup(a)).unwrap_or_default();
             let (mut net, mut roles) = match parsed {
                 Some(a) => {
@@ -582,8 +687,17 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
                 roles.insert(m.role);
                 net.get_or_insert_with(|| m.clone());
             }
-            let tz = geo.time_zone.as_deref().and_then(|z| z.parse::<chrono_tz::Tz>().ok());
-            IpInfo { parsed, geo, net, roles, tz }
+            let tz = geo
+                .time_zone
+                .as_deref()
+                .and_then(|z| z.parse::<chrono_tz::Tz>().ok());
+            IpInfo {
+                parsed,
+                geo,
+                net,
+                roles,
+                tz,
+            }
         });
         let secs = (raw.ts - hit.recipient.sent_at).div_euclid(1_000_000);
         let verdict = cfg.classifier.classify(&Features {
@@ -606,7 +720,9 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
             Some((t.weekday().num_days_from_sunday() as u8, t.hour() as u8))
         });
         let day = raw.ts.div_euclid(86_400_000_000);
-        let events = by_day.entry(day).or_insert_with(|| EventBuilder::with_capacity(1024));
+        let events = by_day
+            .entry(day)
+            .or_insert_with(|| EventBuilder::with_capacity(1024));
         hits.push(HitKey {
             day,
             row: events.len() as u32,
@@ -614,9 +730,16 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
             ts: raw.ts,
             kind: hit.kind,
             link: hit.link_idx,
-            trap: hit.link.is_some_and(|l| l.link_id.starts_with(&cfg.classifier.message().trap_link_prefix)),
+            trap: hit.link.is_some_and(|l| {
+                l.link_id
+                    .starts_with(&cfg.classifier.message().trap_link_prefix)
+            }),
             class: verdict.class,
-            country: ip.geo.country.as_deref().and_then(|c| <[u8; 2]>::try_from(c.as_bytes()).ok()),
+            country: ip
+                .geo
+                .country
+                .as_deref()
+                .and_then(|c| <[u8; 2]>::try_from(c.as_bytes()).ok()),
             asn: ip.geo.asn,
         });
         events.append(&EventRow {
@@ -654,7 +777,10 @@ fn process_block(cfg: &IngestConfig, dialect: &Dialect, file: &str, block: &Bloc
         });
     }
     BlockOut {
-        events: by_day.into_iter().map(|(day, mut b)| (day, day_name(day), b.finish())).collect(),
+        events: by_day
+            .into_iter()
+            .map(|(day, mut b)| (day, day_name(day), b.finish()))
+            .collect(),
         hits,
         rejects: (!rejects.is_empty()).then(|| rejects.finish()),
         counts,
@@ -702,9 +828,15 @@ mod tests {
     /// Real lines with bytes flipped, cut, or spliced in: the inputs most
     /// likely to reach deep into the parser before failing.
     fn mutated_line() -> impl Strategy<Value = Vec<u8>> {
-        let lines: Vec<Vec<u8>> = crate::demo::ACCESS_LOG.lines().map(|l| l.as_bytes().to_vec()).collect();
-        (0..lines.len(), proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..6)).prop_map(
-            move |(i, edits)| {
+        let lines: Vec<Vec<u8>> = crate::demo::ACCESS_LOG
+            .lines()
+            .map(|l| l.as_bytes().to_vec())
+            .collect();
+        (
+            0..lines.len(),
+            proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..6),
+        )
+            .prop_map(move |(i, edits)| {
                 let mut l = lines[i].clone();
                 for (pos, byte, op) in edits {
                     if l.is_empty() {
@@ -718,8 +850,7 @@ mod tests {
                     }
                 }
                 l
-            },
-        )
+            })
     }
 
     proptest! {

@@ -45,7 +45,8 @@ impl IpPolicy {
             // An address that does not parse cannot be truncated safely.
             (IpPolicy::Truncate, None) => "-".to_string(),
             (IpPolicy::Hash(secret), ip) => {
-                let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+                let mut mac =
+                    Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
                 match ip {
                     Some(a) => mac.update(a.to_string().as_bytes()),
                     None => mac.update(raw),
@@ -70,6 +71,9 @@ mod tests {
         let h = IpPolicy::Hash(b"k1".to_vec());
         assert_eq!(h.apply(Some(v4), b"").len(), 32);
         assert_eq!(h.apply(Some(v4), b""), h.apply(Some(v4), b""));
-        assert_ne!(h.apply(Some(v4), b""), IpPolicy::Hash(b"k2".to_vec()).apply(Some(v4), b""));
+        assert_ne!(
+            h.apply(Some(v4), b""),
+            IpPolicy::Hash(b"k2".to_vec()).apply(Some(v4), b"")
+        );
     }
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -34,10 +36,16 @@ pub struct Report {
 
 /// Reports compiled into the binary, so it works from any directory.
 const BUILTIN: &[(&str, &str)] = &[
-    ("campaign-summary", include_str!("../queries/campaign-summary.sql")),
+    (
+        "campaign-summary",
+        include_str!("../queries/campaign-summary.sql"),
+    ),
     ("variants", include_str!("../queries/variants.sql")),
     ("time-to-open", include_str!("../queries/time-to-open.sql")),
-    ("engagement-hours", include_str!("../queries/engagement-hours.sql")),
+    (
+        "engagement-hours",
+        include_str!("../queries/engagement-hours.sql"),
+    ),
     ("clients", include_str!("../queries/clients.sql")),
     ("geo", include_str!("../queries/geo.sql")),
     ("links", include_str!("../queries/links.sql")),
@@ -64,7 +72,12 @@ impl Report {
             .filter_map(|p| p.split_once('='))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect();
-        Report { name: name.to_string(), description, params, sql: sql.to_string() }
+        Report {
+            name: name.to_string(),
+            description,
+            params,
+            sql: sql.to_string(),
+        }
     }
 
     /// Binds parameters: given values over declared defaults. An undeclared
@@ -80,7 +93,11 @@ impl Report {
                     return Err(Error::Config(format!(
                         "report {} has no parameter {k:?}; it takes: {}",
                         self.name,
-                        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
                     )));
                 }
             }
@@ -104,7 +121,9 @@ impl Params {
         for (k, v) in &values {
             if (k == "since" || k == "until") && !v.is_empty() {
                 if chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err() {
-                    return Err(Error::Config(format!("--param {k}={v}: expected a date, YYYY-MM-DD")));
+                    return Err(Error::Config(format!(
+                        "--param {k}={v}: expected a date, YYYY-MM-DD"
+                    )));
                 }
                 if k == "since" {
                     days.since = Some(v.clone());
@@ -137,9 +156,15 @@ pub fn reports(dir: Option<&Path>) -> Result<Vec<Report>> {
         let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
         let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
-        for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "sql")) {
+        for p in paths
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        {
             let sql = std::fs::read_to_string(&p).map_err(io_err(&p))?;
-            let name = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             let r = Report::new(&name, &sql);
             match out.iter_mut().find(|x| x.name == name) {
                 Some(x) => *x = r,
@@ -154,9 +179,12 @@ pub fn reports(dir: Option<&Path>) -> Result<Vec<Report>> {
 pub fn find_report(dir: Option<&Path>, name: &str) -> Result<Report> {
     let all = reports(dir)?;
     let names: Vec<String> = all.iter().map(|r| r.name.clone()).collect();
-    all.into_iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| Error::Config(format!("no report named {name:?}; available: {}", names.join(", "))))
+    all.into_iter().find(|r| r.name == name).ok_or_else(|| {
+        Error::Config(format!(
+            "no report named {name:?}; available: {}",
+            names.join(", ")
+        ))
+    })
 }
 
 /// Which days of events a query needs, for partition pruning.
@@ -199,8 +227,11 @@ pub async fn context_for(data: &Path, days: &DayRange) -> Result<SessionContext>
             .iter()
             .map(|f| ListingTableUrl::parse(f.to_string_lossy()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let opts = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(opts).with_schema(schema);
+        let opts =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(opts)
+            .with_schema(schema);
         ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
     }
     Ok(ctx)
@@ -212,7 +243,11 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<(SchemaRef, Vec<
 }
 
 /// Runs one SQL statement with bound parameters (`$name` in the SQL).
-pub async fn run_sql_with(ctx: &SessionContext, sql: &str, params: &Params) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+pub async fn run_sql_with(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &Params,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let mut df = ctx.sql(sql).await?;
     if !params.values.is_empty() {
         df = df.with_param_values(params.scalars())?;

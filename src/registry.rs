@@ -45,7 +45,10 @@ pub fn position(
     read_up_to(&mut reader, HEAD_LEN, &mut head).map_err(io_err(&name))?;
     let mut candidates: Vec<&InputRecord> = registry
         .iter()
-        .filter(|e| e.head_len <= head.len() as u64 && hex(&Sha256::digest(&head[..e.head_len as usize])) == e.head_hash)
+        .filter(|e| {
+            e.head_len <= head.len() as u64
+                && hex(&Sha256::digest(&head[..e.head_len as usize])) == e.head_hash
+        })
         .collect();
     candidates.sort_by(|a, b| b.bytes.cmp(&a.bytes));
     let mut tried = false;
@@ -55,7 +58,8 @@ pub fn position(
             // The previous attempt read past the head: start again.
             if matches!(input, Input::Stdin) {
                 return Err(Error::Config(
-                    "stdin starts like a registered input but differs later; pass the file by path".into(),
+                    "stdin starts like a registered input but differs later; pass the file by path"
+                        .into(),
                 ));
             }
             let (r, _) = input.open_detailed(None)?;
@@ -72,7 +76,9 @@ pub fn position(
             let mut taken = 0u64;
             let mut buf = vec![0u8; 1 << 20];
             while taken < want {
-                let n = reader.read(&mut buf[..(want - taken).min(1 << 20) as usize]).map_err(io_err(&name))?;
+                let n = reader
+                    .read(&mut buf[..(want - taken).min(1 << 20) as usize])
+                    .map_err(io_err(&name))?;
                 if n == 0 {
                     break;
                 }
@@ -99,7 +105,8 @@ pub fn position(
         // Checking candidates read past the head: start again.
         if matches!(input, Input::Stdin) {
             return Err(Error::Config(
-                "stdin starts like a registered input but differs later; pass the file by path".into(),
+                "stdin starts like a registered input but differs later; pass the file by path"
+                    .into(),
             ));
         }
         let (mut r, c) = input.open_detailed(None)?;

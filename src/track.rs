@@ -139,30 +139,58 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
     let path = percent_decode(path);
     let (kind, recipient, link) = if let Some(rest) = path.strip_prefix(b"/o/") {
         let Some(token) = rest.strip_suffix(b".gif").filter(|t| is_token_shaped(t)) else {
-            return reject(RejectReason::MalformedTrackingPath, format!("open path {:?} is not /o/{{token}}.gif", lossy(&path)));
+            return reject(
+                RejectReason::MalformedTrackingPath,
+                format!("open path {:?} is not /o/{{token}}.gif", lossy(&path)),
+            );
         };
         let Some(r) = manifest.recipient_at(token) else {
-            return reject(RejectReason::UnknownToken, format!("token {} is not in the manifest", lossy(token)));
+            return reject(
+                RejectReason::UnknownToken,
+                format!("token {} is not in the manifest", lossy(token)),
+            );
         };
         (Kind::Open, r, None)
     } else if let Some(rest) = path.strip_prefix(b"/c/") {
         let mut parts = rest.splitn(2, |&c| c == b'/');
         let (Some(token), Some(link_id)) = (parts.next(), parts.next()) else {
-            return reject(RejectReason::MalformedTrackingPath, format!("click path {:?} is not /c/{{token}}/{{link_id}}", lossy(&path)));
+            return reject(
+                RejectReason::MalformedTrackingPath,
+                format!(
+                    "click path {:?} is not /c/{{token}}/{{link_id}}",
+                    lossy(&path)
+                ),
+            );
         };
-        if !is_token_shaped(token) || crate::manifest::check_id("link_id", &lossy(link_id)).is_err() {
-            return reject(RejectReason::MalformedTrackingPath, format!("click path {:?} is not /c/{{token}}/{{link_id}}", lossy(&path)));
+        if !is_token_shaped(token) || crate::manifest::check_id("link_id", &lossy(link_id)).is_err()
+        {
+            return reject(
+                RejectReason::MalformedTrackingPath,
+                format!(
+                    "click path {:?} is not /c/{{token}}/{{link_id}}",
+                    lossy(&path)
+                ),
+            );
         }
         let Some(r) = manifest.recipient_at(token) else {
-            return reject(RejectReason::UnknownToken, format!("token {} is not in the manifest", lossy(token)));
+            return reject(
+                RejectReason::UnknownToken,
+                format!("token {} is not in the manifest", lossy(token)),
+            );
         };
         let Some(l) = manifest.link_at(link_id) else {
-            return reject(RejectReason::UnknownLink, format!("link_id {} is not in links.csv", lossy(link_id)));
+            return reject(
+                RejectReason::UnknownLink,
+                format!("link_id {} is not in links.csv", lossy(link_id)),
+            );
         };
         if l.1.campaign_id != r.1.campaign_id {
             return reject(
                 RejectReason::LinkCampaignMismatch,
-                format!("link {} belongs to campaign {}, the token to campaign {}", l.1.link_id, l.1.campaign_id, r.1.campaign_id),
+                format!(
+                    "link {} belongs to campaign {}, the token to campaign {}",
+                    l.1.link_id, l.1.campaign_id, r.1.campaign_id
+                ),
             );
         }
         (Kind::Click, r, Some(l))
@@ -170,12 +198,18 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
         return Tracked::Ignored(IgnoreReason::OtherPath);
     };
     if &*raw.method != b"GET" && &*raw.method != b"HEAD" {
-        return reject(RejectReason::UnexpectedMethod, format!("method {} on a tracking path", lossy(&raw.method)));
+        return reject(
+            RejectReason::UnexpectedMethod,
+            format!("method {} on a tracking path", lossy(&raw.method)),
+        );
     }
     // 304 is a cached pixel revalidated: still an open. 4xx/5xx means the
     // reader got no pixel or no redirect.
     if !(200..400).contains(&raw.status) {
-        return reject(RejectReason::ErrorStatus, format!("the server answered {}", raw.status));
+        return reject(
+            RejectReason::ErrorStatus,
+            format!("the server answered {}", raw.status),
+        );
     }
     Tracked::Hit(Hit {
         kind,

@@ -16,7 +16,12 @@ fn bin() -> Command {
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -110,7 +115,9 @@ fn residential(rng: &mut Rng) -> String {
 
 /// An address inside the first network of `rules/networks.csv` with this role and operator text.
 fn listed(role: &str, operator_has: &str, rng: &mut Rng) -> String {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/networks.csv")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/networks.csv"))
+            .unwrap();
     let cidr = text
         .lines()
         .skip(1)
@@ -121,7 +128,11 @@ fn listed(role: &str, operator_has: &str, rng: &mut Rng) -> String {
     let (base, len) = cidr.split_once('/').unwrap();
     let base: std::net::Ipv4Addr = base.parse().unwrap();
     let size = 1u32 << (32 - len.parse::<u32>().unwrap());
-    let off = if size > 2 { 1 + (rng.next() as u32) % (size - 2) } else { 0 };
+    let off = if size > 2 {
+        1 + (rng.next() as u32) % (size - 2)
+    } else {
+        0
+    };
     std::net::Ipv4Addr::from(u32::from(base) + off).to_string()
 }
 
@@ -137,44 +148,145 @@ fn corpus() -> Vec<Hit> {
     // People opening in their mail client, minutes to days after sending.
     for _ in 0..70 {
         let ua = rng.pick(MAIL_CLIENTS);
-        hits.push(Hit { recipient: next(), secs: rng.range(300, 172_800), method: "GET", path: PathKind::Open, ip: residential(&mut rng), ua, label: "human", what: "mail client open" });
+        hits.push(Hit {
+            recipient: next(),
+            secs: rng.range(300, 172_800),
+            method: "GET",
+            path: PathKind::Open,
+            ip: residential(&mut rng),
+            ua,
+            label: "human",
+            what: "mail client open",
+        });
     }
     // People clicking one link in a browser, some seconds after delivery (look-alike of a scanner's timing).
     for i in 0..45 {
-        let secs = if i % 3 == 0 { rng.range(8, 40) } else { rng.range(60, 172_800) };
+        let secs = if i % 3 == 0 {
+            rng.range(8, 40)
+        } else {
+            rng.range(60, 172_800)
+        };
         let ua = rng.pick(BROWSERS);
         let link = links[i % 3];
-        hits.push(Hit { recipient: next(), secs, method: "GET", path: PathKind::Click(link), ip: residential(&mut rng), ua, label: "human", what: "browser click" });
+        hits.push(Hit {
+            recipient: next(),
+            secs,
+            method: "GET",
+            path: PathKind::Click(link),
+            ip: residential(&mut rng),
+            ua,
+            label: "human",
+            what: "browser click",
+        });
     }
     // A person who clicks two links a minute apart: not a burst.
     let p = next();
-    hits.push(Hit { recipient: p, secs: 600, method: "GET", path: PathKind::Click("l-a"), ip: "203.0.113.77".into(), ua: BROWSERS[0], label: "human", what: "two clicks far apart" });
-    hits.push(Hit { recipient: p, secs: 660, method: "GET", path: PathKind::Click("l-b"), ip: "203.0.113.77".into(), ua: BROWSERS[0], label: "human", what: "two clicks far apart" });
+    hits.push(Hit {
+        recipient: p,
+        secs: 600,
+        method: "GET",
+        path: PathKind::Click("l-a"),
+        ip: "203.0.113.77".into(),
+        ua: BROWSERS[0],
+        label: "human",
+        what: "two clicks far apart",
+    });
+    hits.push(Hit {
+        recipient: p,
+        secs: 660,
+        method: "GET",
+        path: PathKind::Click("l-b"),
+        ip: "203.0.113.77".into(),
+        ua: BROWSERS[0],
+        label: "human",
+        what: "two clicks far apart",
+    });
     // Webmail image proxies.
     for _ in 0..45 {
         let ua = rng.pick(PROXIES);
-        let ip = if ua.contains("Google") { listed("datacenter", "goog.json", &mut rng) } else { residential(&mut rng) };
-        hits.push(Hit { recipient: next(), secs: rng.range(30, 100_000), method: "GET", path: PathKind::Open, ip, ua, label: "image_proxy", what: "image proxy" });
+        let ip = if ua.contains("Google") {
+            listed("datacenter", "goog.json", &mut rng)
+        } else {
+            residential(&mut rng)
+        };
+        hits.push(Hit {
+            recipient: next(),
+            secs: rng.range(30, 100_000),
+            method: "GET",
+            path: PathKind::Open,
+            ip,
+            ua,
+            label: "image_proxy",
+            what: "image proxy",
+        });
     }
     // Apple MPP: bare user agent from Apple's network and from Private Relay egress.
     for i in 0..55 {
-        let ip = if i % 2 == 0 { format!("17.58.{}.{}", rng.range(0, 255), rng.range(1, 255)) } else { listed("apple_mpp", "Fastly", &mut rng) };
-        let ua = if i % 5 == 0 { MAIL_CLIENTS[0] } else { "Mozilla/5.0" };
-        hits.push(Hit { recipient: next(), secs: rng.range(2, 900), method: "GET", path: PathKind::Open, ip, ua, label: "apple_mpp", what: "MPP prefetch" });
+        let ip = if i % 2 == 0 {
+            format!("17.58.{}.{}", rng.range(0, 255), rng.range(1, 255))
+        } else {
+            listed("apple_mpp", "Fastly", &mut rng)
+        };
+        let ua = if i % 5 == 0 {
+            MAIL_CLIENTS[0]
+        } else {
+            "Mozilla/5.0"
+        };
+        hits.push(Hit {
+            recipient: next(),
+            secs: rng.range(2, 900),
+            method: "GET",
+            path: PathKind::Open,
+            ip,
+            ua,
+            label: "apple_mpp",
+            what: "MPP prefetch",
+        });
     }
     // Scanners: gateways' networks with Chrome user agents (look-alike), HEAD checks, known scanner
     // user agents, bursts over every link, and trap links.
     for _ in 0..20 {
-        let ip = if rng.next() % 2 == 0 { listed("scanner", "Exchange Online", &mut rng) } else { listed("scanner", "Mimecast", &mut rng) };
-        hits.push(Hit { recipient: next(), secs: rng.range(1, 30), method: "GET", path: PathKind::Click(links[(rng.next() % 3) as usize]), ip, ua: BROWSERS[0], label: "scanner", what: "gateway network, Chrome UA" });
+        let ip = if rng.next() % 2 == 0 {
+            listed("scanner", "Exchange Online", &mut rng)
+        } else {
+            listed("scanner", "Mimecast", &mut rng)
+        };
+        hits.push(Hit {
+            recipient: next(),
+            secs: rng.range(1, 30),
+            method: "GET",
+            path: PathKind::Click(links[(rng.next() % 3) as usize]),
+            ip,
+            ua: BROWSERS[0],
+            label: "scanner",
+            what: "gateway network, Chrome UA",
+        });
     }
     for _ in 0..15 {
         let ua = rng.pick(BROWSERS);
-        hits.push(Hit { recipient: next(), secs: rng.range(1, 3000), method: "HEAD", path: PathKind::Click(links[(rng.next() % 3) as usize]), ip: residential(&mut rng), ua, label: "scanner", what: "HEAD check" });
+        hits.push(Hit {
+            recipient: next(),
+            secs: rng.range(1, 3000),
+            method: "HEAD",
+            path: PathKind::Click(links[(rng.next() % 3) as usize]),
+            ip: residential(&mut rng),
+            ua,
+            label: "scanner",
+            what: "HEAD check",
+        });
     }
     for _ in 0..12 {
         let ua = rng.pick(SCANNER_UAS);
-        hits.push(Hit { recipient: next(), secs: rng.range(1, 60), method: "GET", path: PathKind::Click(links[(rng.next() % 3) as usize]), ip: residential(&mut rng), ua, label: "scanner", what: "scanner UA" });
+        hits.push(Hit {
+            recipient: next(),
+            secs: rng.range(1, 60),
+            method: "GET",
+            path: PathKind::Click(links[(rng.next() % 3) as usize]),
+            ip: residential(&mut rng),
+            ua,
+            label: "scanner",
+            what: "scanner UA",
+        });
     }
     for _ in 0..8 {
         // Every link of one message within three seconds, Chrome UA, from an unlisted address.
@@ -182,20 +294,56 @@ fn corpus() -> Vec<Hit> {
         let ip = residential(&mut rng);
         let t = rng.range(1, 120);
         for (k, l) in links.iter().enumerate() {
-            hits.push(Hit { recipient: rec, secs: t + k as i64, method: "GET", path: PathKind::Click(l), ip: ip.clone(), ua: BROWSERS[0], label: "scanner", what: "link burst" });
+            hits.push(Hit {
+                recipient: rec,
+                secs: t + k as i64,
+                method: "GET",
+                path: PathKind::Click(l),
+                ip: ip.clone(),
+                ua: BROWSERS[0],
+                label: "scanner",
+                what: "link burst",
+            });
         }
     }
     for _ in 0..6 {
         let rec = next();
         let ip = residential(&mut rng);
         let t = rng.range(1, 120);
-        hits.push(Hit { recipient: rec, secs: t, method: "GET", path: PathKind::Trap, ip: ip.clone(), ua: BROWSERS[1], label: "scanner", what: "trap link" });
-        hits.push(Hit { recipient: rec, secs: t + 1, method: "GET", path: PathKind::Open, ip, ua: BROWSERS[1], label: "scanner", what: "pixel with a trap hit" });
+        hits.push(Hit {
+            recipient: rec,
+            secs: t,
+            method: "GET",
+            path: PathKind::Trap,
+            ip: ip.clone(),
+            ua: BROWSERS[1],
+            label: "scanner",
+            what: "trap link",
+        });
+        hits.push(Hit {
+            recipient: rec,
+            secs: t + 1,
+            method: "GET",
+            path: PathKind::Open,
+            ip,
+            ua: BROWSERS[1],
+            label: "scanner",
+            what: "pixel with a trap hit",
+        });
     }
     // Crawlers and link previews.
     for _ in 0..50 {
         let ua = rng.pick(CRAWLERS);
-        hits.push(Hit { recipient: next(), secs: rng.range(10, 200_000), method: "GET", path: PathKind::Click(links[(rng.next() % 3) as usize]), ip: residential(&mut rng), ua, label: "crawler", what: "crawler" });
+        hits.push(Hit {
+            recipient: next(),
+            secs: rng.range(10, 200_000),
+            method: "GET",
+            path: PathKind::Click(links[(rng.next() % 3) as usize]),
+            ip: residential(&mut rng),
+            ua,
+            label: "crawler",
+            what: "crawler",
+        });
     }
     hits
 }
@@ -215,17 +363,33 @@ fn labelled_corpus_precision_and_recall_per_class() {
     std::fs::write(dir.join("l.csv"), "campaign_id,link_id,url\ncorpus,l-a,https://e.com/a\ncorpus,l-b,https://e.com/b\ncorpus,l-c,https://e.com/c\n").unwrap();
     std::fs::write(dir.join("secret"), "corpus-secret-for-tests-0123456789").unwrap();
     let minted = dir.join("minted");
-    ok(bin().args(["mint", "--base-url", "https://t.example.com", "--trap-link"]).arg("--recipients").arg(dir.join("r.csv"))
-        .arg("--links").arg(dir.join("l.csv")).arg("--secret-file").arg(dir.join("secret")).arg("--out").arg(&minted));
+    ok(bin()
+        .args(["mint", "--base-url", "https://t.example.com", "--trap-link"])
+        .arg("--recipients")
+        .arg(dir.join("r.csv"))
+        .arg("--links")
+        .arg(dir.join("l.csv"))
+        .arg("--secret-file")
+        .arg(dir.join("secret"))
+        .arg("--out")
+        .arg(&minted));
     let urls = std::fs::read_to_string(minted.join("urls.csv")).unwrap();
     let header: Vec<&str> = urls.lines().next().unwrap().split(',').collect();
-    let trap_col = header.iter().position(|h| *h == "trap_url").expect("trap_url column");
+    let trap_col = header
+        .iter()
+        .position(|h| *h == "trap_url")
+        .expect("trap_url column");
     let mut token = BTreeMap::new();
     let mut trap_path = BTreeMap::new();
     for line in urls.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         token.insert(f[1].to_string(), f[3].to_string());
-        trap_path.insert(f[1].to_string(), f[trap_col].trim_start_matches("https://t.example.com").to_string());
+        trap_path.insert(
+            f[1].to_string(),
+            f[trap_col]
+                .trim_start_matches("https://t.example.com")
+                .to_string(),
+        );
     }
     let sent = chrono::DateTime::parse_from_rfc3339("2026-11-20T09:00:00Z").unwrap();
     let mut log = String::new();
@@ -238,13 +402,31 @@ fn labelled_corpus_precision_and_recall_per_class() {
             PathKind::Trap => trap_path[&rid].clone(),
         };
         let when = (sent + chrono::Duration::seconds(h.secs)).format("%d/%b/%Y:%H:%M:%S +0000");
-        let status = if matches!(h.path, PathKind::Open) { 200 } else { 302 };
-        writeln!(log, "{} - - [{when}] \"{} {path} HTTP/1.1\" {status} 43 \"-\" \"{}\"", h.ip, h.method, h.ua).unwrap();
+        let status = if matches!(h.path, PathKind::Open) {
+            200
+        } else {
+            302
+        };
+        writeln!(
+            log,
+            "{} - - [{when}] \"{} {path} HTTP/1.1\" {status} 43 \"-\" \"{}\"",
+            h.ip, h.method, h.ua
+        )
+        .unwrap();
     }
     std::fs::write(dir.join("corpus.log"), log).unwrap();
     let data = dir.join("data");
-    ok(bin().arg("ingest").arg("--manifest").arg(&minted).arg("--data").arg(&data).arg(dir.join("corpus.log")));
-    let got = ok(bin().args(["sql", "--format", "csv", "--data"]).arg(&data).arg("SELECT source_line, class, rule_id FROM events ORDER BY source_line"));
+    ok(bin()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(&minted)
+        .arg("--data")
+        .arg(&data)
+        .arg(dir.join("corpus.log")));
+    let got = ok(bin()
+        .args(["sql", "--format", "csv", "--data"])
+        .arg(&data)
+        .arg("SELECT source_line, class, rule_id FROM events ORDER BY source_line"));
     let got: Vec<(usize, String, String)> = got
         .lines()
         .skip(1)
@@ -267,10 +449,16 @@ fn labelled_corpus_precision_and_recall_per_class() {
         } else {
             *fn_.entry(h.label).or_insert(0) += 1;
             *fp.entry(class.as_str()).or_insert(0) += 1;
-            wrong.push(format!("line {line}: {} ({}) classed {class} by {rule}: {}", h.label, h.what, h.ua));
+            wrong.push(format!(
+                "line {line}: {} ({}) classed {class} by {rule}: {}",
+                h.label, h.what, h.ua
+            ));
         }
     }
-    println!("{:<12} {:>5} {:>9} {:>7}", "class", "hits", "precision", "recall");
+    println!(
+        "{:<12} {:>5} {:>9} {:>7}",
+        "class", "hits", "precision", "recall"
+    );
     let mut failed = Vec::new();
     for c in classes {
         let t = *tp.get(c).unwrap_or(&0) as f64;
@@ -283,5 +471,9 @@ fn labelled_corpus_precision_and_recall_per_class() {
             failed.push(c);
         }
     }
-    assert!(failed.is_empty(), "below 0.98: {failed:?}\n{}", wrong.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "below 0.98: {failed:?}\n{}",
+        wrong.join("\n")
+    );
 }

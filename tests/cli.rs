@@ -12,16 +12,33 @@ fn geo_args(dir: &Path) -> Vec<std::ffi::OsString> {
     let asn = dir.join("asn.mmdb");
     std::fs::write(&city, pixelsift::demo::geoip_city_fixture()).unwrap();
     std::fs::write(&asn, pixelsift::demo::geoip_asn_fixture()).unwrap();
-    vec!["--geoip-city".into(), city.into(), "--geoip-asn".into(), asn.into()]
+    vec![
+        "--geoip-city".into(),
+        city.into(),
+        "--geoip-asn".into(),
+        asn.into(),
+    ]
 }
 
 fn ingest(manifest: &Path, data: &Path, geo: &[std::ffi::OsString], logs: &[&Path]) -> String {
-    let out = run(bin().arg("ingest").arg("--manifest").arg(manifest).arg("--data").arg(data).args(geo).args(logs));
+    let out = run(bin()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--data")
+        .arg(data)
+        .args(geo)
+        .args(logs));
     stdout(&out)
 }
 
 fn sql(data: &Path, query: &str) -> String {
-    stdout(&run(bin().arg("sql").arg("--data").arg(data).args(["--format", "csv"]).arg(query)))
+    stdout(&run(bin()
+        .arg("sql")
+        .arg("--data")
+        .arg(data)
+        .args(["--format", "csv"])
+        .arg(query)))
 }
 
 /// The demo log plus one line longer than a block, so every reject reason occurs.
@@ -57,7 +74,9 @@ fn hand_counted_fixture_gives_hand_counted_summary() {
     // clicks r01 r07 -> 2; bots r05 x2 (scanner) + r06 (crawler) -> 3;
     // first opens 120, 600, 900, 7200 s -> median 750.
     // newsletter-47: s01, s02 opened; s03 MPP only; s02 clicked; first opens 300, 1500 -> 900.
-    let csv = stdout(&run(bin().args(["report", "campaign-summary", "--format", "csv", "--data"]).arg(&data)));
+    let csv = stdout(&run(bin()
+        .args(["report", "campaign-summary", "--format", "csv", "--data"])
+        .arg(&data)));
     assert_eq!(
         csv,
         "campaign_id,recipients,unique_opens,machine_only_opens,unique_clicks,bot_clicks,open_rate,click_rate,click_to_open_rate,median_seconds_to_open\n\
@@ -65,7 +84,10 @@ fn hand_counted_fixture_gives_hand_counted_summary() {
          spring-sale,10,5,1,2,3,0.5,0.2,0.4,750.0\n"
     );
 
-    let classes = sql(&data, "SELECT kind, class, rule_id, count(*) AS n FROM events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
+    let classes = sql(
+        &data,
+        "SELECT kind, class, rule_id, count(*) AS n FROM events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    );
     assert_eq!(
         classes,
         "kind,class,rule_id,n\n\
@@ -78,7 +100,10 @@ fn hand_counted_fixture_gives_hand_counted_summary() {
          open,image_proxy,image_proxy.ua,1\n"
     );
 
-    let rejects = sql(&data, "SELECT reason, source_line FROM rejects ORDER BY source_line");
+    let rejects = sql(
+        &data,
+        "SELECT reason, source_line FROM rejects ORDER BY source_line",
+    );
     assert_eq!(
         rejects,
         "reason,source_line\n\
@@ -104,7 +129,10 @@ fn hand_counted_fixture_gives_hand_counted_summary() {
         "ts,seconds_since_sent,country,city,asn,as_org,ua_name,os\n\
          2026-11-20T09:02:00Z,120,FR,Paris,64500,Example Broadband,Chrome,Windows 10\n"
     );
-    let mpp = sql(&data, "SELECT DISTINCT network, reason FROM events WHERE class = 'apple_mpp'");
+    let mpp = sql(
+        &data,
+        "SELECT DISTINCT network, reason FROM events WHERE class = 'apple_mpp'",
+    );
     assert!(mpp.lines().count() == 2 && mpp.contains("Apple"), "{mpp}");
 }
 
@@ -117,26 +145,47 @@ fn plain_and_gzip_give_identical_datasets_read_back_independently() {
     let plain = tmp.path().join("access.log");
     std::fs::write(&plain, pixelsift::demo::ACCESS_LOG).unwrap();
     let gz = tmp.path().join("access.log.1.gz");
-    let mut enc = GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
-    enc.write_all(pixelsift::demo::ACCESS_LOG.as_bytes()).unwrap();
+    let mut enc = GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(pixelsift::demo::ACCESS_LOG.as_bytes())
+        .unwrap();
     enc.finish().unwrap();
 
     let (d1, d2) = (tmp.path().join("d1"), tmp.path().join("d2"));
     let s1 = ingest(&manifest, &d1, &geo, &[&plain]);
     let s2 = ingest(&manifest, &d2, &geo, &[&gz]);
     // The summaries differ only in the file and dataset names.
-    let body = |s: &str, d: &Path| s.lines().skip(1).collect::<Vec<_>>().join("\n").replace(&d.display().to_string(), "");
+    let body = |s: &str, d: &Path| {
+        s.lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace(&d.display().to_string(), "")
+    };
     assert_eq!(body(&s1, &d1), body(&s2, &d2));
-    assert!(s2.starts_with(&format!("read {} as combined: 27 lines", gz.display())), "{s2}");
+    assert!(
+        s2.starts_with(&format!("read {} as combined: 27 lines", gz.display())),
+        "{s2}"
+    );
 
     let rows1 = read_rows(&d1.join("events"));
     let rows2 = read_rows(&d2.join("events"));
     assert_eq!(rows1.len(), 16);
     assert_eq!(rows1, rows2);
     // Spot-check a row through the independent reader: r08's 304 open.
-    let r08 = rows1.iter().find(|r| r.contains(r#"recipient_id="r08""#)).expect("r08 has an event");
+    let r08 = rows1
+        .iter()
+        .find(|r| r.contains(r#"recipient_id="r08""#))
+        .expect("r08 has an event");
     assert!(r08.starts_with("date=2026-11-20 "), "{r08}");
-    assert!(r08.contains("status=304") && r08.contains(r#"class="human""#) && r08.contains(r#"kind="open""#), "{r08}");
+    assert!(
+        r08.contains("status=304")
+            && r08.contains(r#"class="human""#)
+            && r08.contains(r#"kind="open""#),
+        "{r08}"
+    );
 }
 
 /// Rows of the events table, without `source_file`, which names the input
@@ -152,7 +201,10 @@ fn mint_is_keyed_reproducible_and_refuses_bad_rows() {
     let b = mint_demo(&tmp.path().join("b"));
     let ma = std::fs::read_to_string(a.join("manifest.csv")).unwrap();
     assert_eq!(ma, std::fs::read_to_string(b.join("manifest.csv")).unwrap());
-    assert!(ma.starts_with("token,campaign_id,recipient_id,variant,sent_at,segment\n"), "{ma}");
+    assert!(
+        ma.starts_with("token,campaign_id,recipient_id,variant,sent_at,segment\n"),
+        "{ma}"
+    );
     assert_eq!(ma.lines().count(), 15);
     // The committed log was generated with the same contract (fixtures/demo/generate.py).
     let first_token = ma.lines().nth(1).unwrap().split(',').next().unwrap();
@@ -171,13 +223,21 @@ fn mint_is_keyed_reproducible_and_refuses_bad_rows() {
         .arg(&other)
         .env("PIXELSIFT_SECRET", "another-secret-of-enough-length"));
     let mo = std::fs::read_to_string(other.join("manifest.csv")).unwrap();
-    let tokens = |m: &str| m.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect::<Vec<_>>();
+    let tokens = |m: &str| {
+        m.lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     assert!(tokens(&ma).iter().zip(tokens(&mo)).all(|(x, y)| *x != y));
 
     // urls.csv: one row per recipient, one click column per link.
     let urls = std::fs::read_to_string(a.join("urls.csv")).unwrap();
     let header = urls.lines().next().unwrap();
-    assert_eq!(header, "campaign_id,recipient_id,variant,token,pixel_url,click_l-shop,click_l-blog,click_l-news");
+    assert_eq!(
+        header,
+        "campaign_id,recipient_id,variant,token,pixel_url,click_l-shop,click_l-blog,click_l-news"
+    );
     let r01 = urls.lines().nth(1).unwrap();
     assert!(r01.contains(&format!("https://t.example.com/o/{first_token}.gif")));
     assert!(r01.contains(&format!("https://t.example.com/c/{first_token}/l-shop")));
@@ -195,7 +255,10 @@ fn mint_is_keyed_reproducible_and_refuses_bad_rows() {
         .env_remove("PIXELSIFT_SECRET"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("created a new secret"));
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(fresh.join("secret.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(fresh.join("secret.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 
     // Bad rows: each is named with its line; nothing is written.
@@ -208,7 +271,12 @@ fn mint_is_keyed_reproducible_and_refuses_bad_rows() {
     .unwrap();
     std::fs::write(bad.join("l.csv"), "campaign_id,link_id,url\nc1,l1,https://e.com/\nc1,l2,javascript:alert(1)\nc1,L1,https://e.com/x\n").unwrap();
     let out = bin()
-        .args(["mint", "--base-url", "https://t.example.com", "--secret-file"])
+        .args([
+            "mint",
+            "--base-url",
+            "https://t.example.com",
+            "--secret-file",
+        ])
         .arg(f.join("secret.key"))
         .arg("--recipients")
         .arg(bad.join("r.csv"))
@@ -220,10 +288,19 @@ fn mint_is_keyed_reproducible_and_refuses_bad_rows() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["r.csv:3: recipient_id \"bad id\"", "r.csv:4: sent_at \"yesterday\"", "r.csv:5: recipient ok appears twice", "l.csv:3: url \"javascript:alert(1)\"", "l.csv:4: link_id L1 appears twice"] {
+    for needle in [
+        "r.csv:3: recipient_id \"bad id\"",
+        "r.csv:4: sent_at \"yesterday\"",
+        "r.csv:5: recipient ok appears twice",
+        "l.csv:3: url \"javascript:alert(1)\"",
+        "l.csv:4: link_id L1 appears twice",
+    ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
-    assert!(!bad.join("out").exists(), "nothing may be written on bad input");
+    assert!(
+        !bad.join("out").exists(),
+        "nothing may be written on bad input"
+    );
 }
 
 fn nginx_binary() -> Option<PathBuf> {
@@ -231,7 +308,10 @@ fn nginx_binary() -> Option<PathBuf> {
     if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
         return Some(p);
     }
-    let found = Command::new("sh").args(["-c", "command -v nginx"]).output().ok()?;
+    let found = Command::new("sh")
+        .args(["-c", "command -v nginx"])
+        .output()
+        .ok()?;
     let p = String::from_utf8_lossy(&found.stdout).trim().to_string();
     (!p.is_empty()).then(|| PathBuf::from(p))
 }
@@ -239,7 +319,10 @@ fn nginx_binary() -> Option<PathBuf> {
 #[test]
 fn generated_nginx_conf_passes_nginx_t() {
     let Some(nginx) = nginx_binary() else {
-        assert!(std::env::var("CI").is_err(), "nginx is required in CI (.ci/run installs it)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "nginx is required in CI (.ci/run installs it)"
+        );
         eprintln!("skipping: nginx is not installed");
         return;
     };
@@ -260,8 +343,19 @@ fn generated_nginx_conf_passes_nginx_t() {
         ),
     )
     .unwrap();
-    let out = Command::new(nginx).arg("-t").arg("-p").arg(&prefix).arg("-c").arg(&main).output().unwrap();
-    assert!(out.status.success(), "nginx -t failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(nginx)
+        .arg("-t")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&main)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nginx -t failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -277,12 +371,31 @@ fn report_list_and_output_formats() {
     std::fs::write(&log, pixelsift::demo::ACCESS_LOG).unwrap();
     ingest(&manifest, &data, &[], &[&log]);
     let q = "SELECT campaign_id, count(*) AS n FROM manifest GROUP BY 1 ORDER BY 1";
-    let json = stdout(&run(bin().args(["sql", "--format", "json", "--data"]).arg(&data).arg(q)));
-    assert_eq!(json.trim(), r#"[{"campaign_id":"newsletter-47","n":4},{"campaign_id":"spring-sale","n":10}]"#);
-    let md = stdout(&run(bin().args(["sql", "--format", "markdown", "--data"]).arg(&data).arg(q)));
-    assert_eq!(md, "| campaign_id | n |\n|---|---|\n| newsletter-47 | 4 |\n| spring-sale | 10 |\n");
-    let empty = stdout(&run(bin().args(["sql", "--format", "csv", "--data"]).arg(&data).arg("SELECT token FROM events WHERE false")));
+    let json = stdout(&run(bin()
+        .args(["sql", "--format", "json", "--data"])
+        .arg(&data)
+        .arg(q)));
+    assert_eq!(
+        json.trim(),
+        r#"[{"campaign_id":"newsletter-47","n":4},{"campaign_id":"spring-sale","n":10}]"#
+    );
+    let md = stdout(&run(bin()
+        .args(["sql", "--format", "markdown", "--data"])
+        .arg(&data)
+        .arg(q)));
+    assert_eq!(
+        md,
+        "| campaign_id | n |\n|---|---|\n| newsletter-47 | 4 |\n| spring-sale | 10 |\n"
+    );
+    let empty = stdout(&run(bin()
+        .args(["sql", "--format", "csv", "--data"])
+        .arg(&data)
+        .arg("SELECT token FROM events WHERE false")));
     assert_eq!(empty, "token\n");
     let table = stdout(&run(bin().args(["sql", "--data"]).arg(&data).arg(q)));
-    assert_eq!(table.lines().filter(|l| l.starts_with("| ")).count(), 3, "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("| ")).count(),
+        3,
+        "{table}"
+    );
 }

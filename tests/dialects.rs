@@ -13,15 +13,28 @@ fn bin() -> Command {
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn mint(dir: &Path) -> PathBuf {
     let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
     let out = dir.join("minted");
-    ok(bin().args(["mint", "--base-url", "https://t.example.com"]).arg("--recipients").arg(f.join("recipients.csv"))
-        .arg("--links").arg(f.join("links.csv")).arg("--secret-file").arg(f.join("secret.key")).arg("--out").arg(&out));
+    ok(bin()
+        .args(["mint", "--base-url", "https://t.example.com"])
+        .arg("--recipients")
+        .arg(f.join("recipients.csv"))
+        .arg("--links")
+        .arg(f.join("links.csv"))
+        .arg("--secret-file")
+        .arg(f.join("secret.key"))
+        .arg("--out")
+        .arg(&out));
     out
 }
 
@@ -53,8 +66,17 @@ fn hits() -> Vec<Hit> {
 }
 
 fn summary(minted: &Path, data: &Path, log: &Path, extra: &[&str]) -> (String, String) {
-    let out = ok(bin().arg("ingest").arg("--manifest").arg(minted).arg("--data").arg(data).args(extra).arg(log));
-    let csv = ok(bin().args(["report", "campaign-summary", "--format", "csv", "--data"]).arg(data));
+    let out = ok(bin()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(minted)
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .arg(log));
+    let csv = ok(bin()
+        .args(["report", "campaign-summary", "--format", "csv", "--data"])
+        .arg(data));
     (out, csv)
 }
 
@@ -64,7 +86,11 @@ fn one_campaign_in_every_dialect_gives_one_summary() {
     let dir = tmp.path();
     let minted = mint(dir);
     let hits = hits();
-    assert_eq!(hits.len(), 24, "the demo's 27 lines less a blank, a malformed and a bad-time line");
+    assert_eq!(
+        hits.len(),
+        24,
+        "the demo's 27 lines less a blank, a malformed and a bad-time line"
+    );
 
     let mut logs: Vec<(&str, String, Vec<&str>)> = Vec::new();
     logs.push(("combined", pixelsift::demo::ACCESS_LOG.to_string(), vec![]));
@@ -73,7 +99,18 @@ fn one_campaign_in_every_dialect_gives_one_summary() {
     let mut custom = String::new();
     for h in &hits {
         let ua = h.ua.replace('"', "\\x22");
-        writeln!(custom, "{} [{}] \"{} {} HTTP/1.1\" {} {} \"{ua}\" rt=0.001", h.ip, h.ts.to_rfc3339_opts(chrono::SecondsFormat::Secs, false).replace("Z", "+00:00"), h.method, h.target, h.status, h.bytes).unwrap();
+        writeln!(
+            custom,
+            "{} [{}] \"{} {} HTTP/1.1\" {} {} \"{ua}\" rt=0.001",
+            h.ip,
+            h.ts.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+                .replace("Z", "+00:00"),
+            h.method,
+            h.target,
+            h.status,
+            h.bytes
+        )
+        .unwrap();
     }
     logs.push(("log_format", custom, vec!["--log-format", fmt]));
 
@@ -100,7 +137,17 @@ fn one_campaign_in_every_dialect_gives_one_summary() {
     for h in &hits {
         let (stem, query) = h.target.split_once('?').unwrap_or((&h.target, "-"));
         let ua = h.ua.replace(' ', "%20");
-        writeln!(cf, "{}\t{}\tLAX1\t{}\t{}\t{}\tt.example.com\t{stem}\t{}\t-\t{ua}\t{query}", h.ts.format("%Y-%m-%d"), h.ts.format("%H:%M:%S"), h.bytes, h.ip, h.method, h.status).unwrap();
+        writeln!(
+            cf,
+            "{}\t{}\tLAX1\t{}\t{}\t{}\tt.example.com\t{stem}\t{}\t-\t{ua}\t{query}",
+            h.ts.format("%Y-%m-%d"),
+            h.ts.format("%H:%M:%S"),
+            h.bytes,
+            h.ip,
+            h.method,
+            h.status
+        )
+        .unwrap();
     }
     logs.push(("cloudfront", cf, vec![]));
 
@@ -109,7 +156,10 @@ fn one_campaign_in_every_dialect_gives_one_summary() {
         let log = dir.join(format!("{name}.log"));
         std::fs::write(&log, text).unwrap();
         let (out, csv) = summary(&minted, &dir.join(format!("data-{name}")), &log, extra);
-        assert!(out.contains(&format!("as {name}:")), "{name} was not recognised:\n{out}");
+        assert!(
+            out.contains(&format!("as {name}:")),
+            "{name} was not recognised:\n{out}"
+        );
         match &first {
             None => first = Some(csv),
             Some(want) => assert_eq!(&csv, want, "{name} gives another summary"),
@@ -126,22 +176,65 @@ fn one_campaign_in_every_dialect_gives_one_summary() {
 fn client_ip_from_x_forwarded_for_skips_trusted_proxies() {
     let tmp = tempfile::tempdir().unwrap();
     let minted = mint(tmp.path());
-    let token = std::fs::read_to_string(minted.join("manifest.csv")).unwrap().lines().nth(1).unwrap().split(',').next().unwrap().to_string();
+    let token = std::fs::read_to_string(minted.join("manifest.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
     let fmt = r#"$remote_addr [$time_local] "$request" $status $body_bytes_sent "$http_user_agent" "$http_x_forwarded_for""#;
     // The client claims 1.1.1.1; the CDN (10.1.0.0/16) saw 17.58.0.5 and the load balancer (10.0.0.0/16) connected.
     let line = format!("10.0.0.2 [20/Nov/2026:10:02:00 +0100] \"GET /o/{token}.gif HTTP/1.1\" 200 43 \"Mozilla/5.0\" \"1.1.1.1, 17.58.0.5, 10.1.2.3\"\n");
     let log = tmp.path().join("x.log");
     std::fs::write(&log, line).unwrap();
     let data = tmp.path().join("d");
-    ok(bin().arg("ingest").arg("--manifest").arg(&minted).arg("--data").arg(&data).args(["--log-format", fmt, "--client-ip", "x_forwarded_for", "--trusted-proxy", "10.0.0.0/16", "--trusted-proxy", "10.1.0.0/16", "--ip-policy", "keep"]).arg(&log));
-    let got = ok(bin().args(["sql", "--format", "csv", "--data"]).arg(&data).arg("SELECT ip, class FROM events"));
+    ok(bin()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(&minted)
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "--log-format",
+            fmt,
+            "--client-ip",
+            "x_forwarded_for",
+            "--trusted-proxy",
+            "10.0.0.0/16",
+            "--trusted-proxy",
+            "10.1.0.0/16",
+            "--ip-policy",
+            "keep",
+        ])
+        .arg(&log));
+    let got = ok(bin()
+        .args(["sql", "--format", "csv", "--data"])
+        .arg(&data)
+        .arg("SELECT ip, class FROM events"));
     assert_eq!(got, "ip,class\n17.58.0.5,apple_mpp\n");
 }
 
 #[test]
 fn formats_lists_every_dialect() {
     let out = ok(bin().arg("formats"));
-    for name in ["combined", "common", "log_format", "nginx-json", "caddy", "cloudflare", "json", "cloudfront", "s3", "alb"] {
-        assert!(out.lines().any(|l| l.starts_with(name)), "{name} missing:\n{out}");
+    for name in [
+        "combined",
+        "common",
+        "log_format",
+        "nginx-json",
+        "caddy",
+        "cloudflare",
+        "json",
+        "cloudfront",
+        "s3",
+        "alb",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{out}"
+        );
     }
 }

@@ -12,7 +12,12 @@ use common::{bin, mint_demo, parquet_files, run, stdout};
 
 fn ingest_cmd(manifest: &Path, data: &Path, logs: &[&Path]) -> Command {
     let mut c = bin();
-    c.arg("ingest").arg("--manifest").arg(manifest).arg("--data").arg(data).args(logs);
+    c.arg("ingest")
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--data")
+        .arg(data)
+        .args(logs);
     c
 }
 
@@ -21,7 +26,10 @@ fn ingest(manifest: &Path, data: &Path, logs: &[&Path]) -> String {
 }
 
 fn sql(data: &Path, q: &str) -> String {
-    stdout(&run(bin().args(["sql", "--format", "csv", "--data"]).arg(data).arg(q)))
+    stdout(&run(bin()
+        .args(["sql", "--format", "csv", "--data"])
+        .arg(data)
+        .arg(q)))
 }
 
 /// Every row of a table as a sorted multiset (see `common::rows`).
@@ -52,7 +60,10 @@ fn rerun_adds_nothing() {
     let before = dataset_rows(&data);
     assert_eq!(rows(&data, "events", &[]).len(), 16);
     let again = ingest(&m, &data, &[&log]);
-    assert!(again.contains("lines read: 0") && again.contains("after 27 lines taken by earlier runs"), "{again}");
+    assert!(
+        again.contains("lines read: 0") && again.contains("after 27 lines taken by earlier runs"),
+        "{again}"
+    );
     assert!(again.contains("nothing new"), "{again}");
     assert_eq!(dataset_rows(&data), before);
 }
@@ -74,7 +85,10 @@ fn a_growing_log_continues_where_it_stopped() {
     let half = &lines[10][..lines[10].len() / 2];
     std::fs::write(&log, format!("{first}{half}")).unwrap();
     let out = ingest(&m, &grown, &[&log]);
-    assert!(out.contains("10 lines") && out.contains("unfinished last line"), "{out}");
+    assert!(
+        out.contains("10 lines") && out.contains("unfinished last line"),
+        "{out}"
+    );
     std::fs::write(&log, &full).unwrap();
     let out = ingest(&m, &grown, &[&log]);
     assert!(out.contains("17 lines (after 10 lines taken"), "{out}");
@@ -104,7 +118,10 @@ fn a_rotated_and_compressed_log_is_not_taken_twice() {
     assert!(out.contains("lines read: 13"), "{out}");
     // Next night: access.log.1 is compressed (delaycompress) and ingested again by a careless glob.
     let gz = dir.join("access.log.1.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
     enc.write_all(text(a).as_bytes()).unwrap();
     enc.finish().unwrap();
     std::fs::remove_file(&rotated).unwrap();
@@ -117,7 +134,10 @@ fn a_rotated_and_compressed_log_is_not_taken_twice() {
     ingest(&m, &clean, &[&all]);
     let drop = ["source_file", "source_line"];
     assert_eq!(rows(&data, "events", &drop), rows(&clean, "events", &drop));
-    assert_eq!(rows(&data, "rejects", &drop), rows(&clean, "rejects", &drop));
+    assert_eq!(
+        rows(&data, "rejects", &drop),
+        rows(&clean, "rejects", &drop)
+    );
 }
 
 /// A log big enough that an ingest takes a while: the demo lines, repeated.
@@ -139,17 +159,30 @@ fn two_ingests_started_together_take_each_line_once() {
     let clean = tmp.path().join("clean");
     ingest(&m, &clean, &[&log]);
     let data = tmp.path().join("data");
-    let a = ingest_cmd(&m, &data, &[&log]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let b = ingest_cmd(&m, &data, &[&log]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let a = ingest_cmd(&m, &data, &[&log])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = ingest_cmd(&m, &data, &[&log])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success() && b.status.success());
     let outs = [stdout(&a), stdout(&b)];
-    assert_eq!(outs.iter().filter(|o| o.contains("nothing new")).count(), 1, "{outs:?}");
+    assert_eq!(
+        outs.iter().filter(|o| o.contains("nothing new")).count(),
+        1,
+        "{outs:?}"
+    );
     assert_eq!(dataset_rows(&data), dataset_rows(&clean));
     // With --no-wait, a second writer exits with a clear message instead.
     let ds = pixelsift::commit::Dataset::open(&data).unwrap();
     let _held = ds.lock(false).unwrap().expect("free");
-    let out = ingest_cmd(&m, &data, &[&log]).arg("--no-wait").output().unwrap();
+    let out = ingest_cmd(&m, &data, &[&log])
+        .arg("--no-wait")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("another pixelsift is writing to"));
 }
@@ -168,17 +201,27 @@ fn sigkill_at_random_moments_then_rerun_equals_one_clean_run() {
     assert_eq!(rows(&clean, "events", &[]).len(), 16 * reps);
 
     let data = tmp.path().join("data");
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     eprintln!("kill test seed {seed}, span {span} ms");
     let (mut kills, mut completed, mut trials) = (0, 0, 0);
     while kills < 20 {
         trials += 1;
-        assert!(trials < 80, "only {kills} of {trials} runs were killed mid-way");
+        assert!(
+            trials < 80,
+            "only {kills} of {trials} runs were killed mid-way"
+        );
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let at = seed % span;
-        let mut child = ingest_cmd(&m, &data, &[&log]).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = ingest_cmd(&m, &data, &[&log])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(at));
         let finished = child.try_wait().unwrap().is_some();
         if !finished {
@@ -188,11 +231,18 @@ fn sigkill_at_random_moments_then_rerun_equals_one_clean_run() {
         let status = child.wait().unwrap();
         // Whatever moment it died at, readers see a whole commit or none.
         let n = if data.join("_log").exists() {
-            sql(&data, "SELECT count(*) AS n FROM events").lines().nth(1).map(str::to_string).unwrap_or_default()
+            sql(&data, "SELECT count(*) AS n FROM events")
+                .lines()
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_default()
         } else {
             "0".into()
         };
-        assert!(n == "0" || n == (16 * reps).to_string(), "a reader saw a partial dataset: {n} events");
+        assert!(
+            n == "0" || n == (16 * reps).to_string(),
+            "a reader saw a partial dataset: {n} events"
+        );
         if finished || status.success() {
             // A run that completed took everything: compare, and start again.
             completed += 1;
@@ -204,7 +254,13 @@ fn sigkill_at_random_moments_then_rerun_equals_one_clean_run() {
     // Rerun after the last kill: exactly one clean run's rows.
     ingest(&m, &data, &[&log]);
     assert_eq!(dataset_rows(&data), want);
-    assert!(std::fs::read_dir(data.join("_staging")).unwrap().next().is_none(), "staging is cleaned up");
+    assert!(
+        std::fs::read_dir(data.join("_staging"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "staging is cleaned up"
+    );
 }
 
 #[test]
@@ -215,27 +271,61 @@ fn forget_erases_a_person_everywhere_and_nothing_else() {
     std::fs::write(&log, pixelsift::demo::ACCESS_LOG).unwrap();
     let data = tmp.path().join("data");
     ingest(&m, &data, &[&log]);
-    let token = std::fs::read_to_string(m.join("manifest.csv")).unwrap().lines().nth(1).unwrap().split(',').next().unwrap().to_string();
+    let token = std::fs::read_to_string(m.join("manifest.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
     let before = dataset_rows(&data);
-    let r01: Vec<&String> = before.iter().filter(|r| r.contains("\"r01\"") || r.contains(&token)).collect();
+    let r01: Vec<&String> = before
+        .iter()
+        .filter(|r| r.contains("\"r01\"") || r.contains(&token))
+        .collect();
     // r01: 3 events, 1 reject (the unknown link carries its token), 1 manifest row.
     assert_eq!(r01.len(), 5, "{r01:#?}");
 
-    let out = stdout(&run(bin().args(["forget", "--recipient", "r01", "--campaign", "spring-sale", "--data"]).arg(&data)));
+    let out = stdout(&run(bin()
+        .args([
+            "forget",
+            "--recipient",
+            "r01",
+            "--campaign",
+            "spring-sale",
+            "--data",
+        ])
+        .arg(&data)));
     assert!(out.contains("removed from events    3"), "{out}");
     assert!(out.contains("removed from rejects   1"), "{out}");
     assert!(out.contains("removed from manifest  1"), "{out}");
     for t in ["events", "rejects", "manifest"] {
-        let q = format!("SELECT count(*) AS n FROM {t} WHERE CAST({t}.* AS VARCHAR) LIKE '%{token}%'");
-        let q = q.replace(&format!("CAST({t}.* AS VARCHAR)"), match t {
-            "rejects" => "raw_line",
-            _ => "token",
-        });
+        let q =
+            format!("SELECT count(*) AS n FROM {t} WHERE CAST({t}.* AS VARCHAR) LIKE '%{token}%'");
+        let q = q.replace(
+            &format!("CAST({t}.* AS VARCHAR)"),
+            match t {
+                "rejects" => "raw_line",
+                _ => "token",
+            },
+        );
         assert_eq!(sql(&data, &q), "n\n0\n", "{t}");
     }
-    assert_eq!(sql(&data, "SELECT count(*) AS n FROM events WHERE recipient_id = 'r01'"), "n\n0\n");
+    assert_eq!(
+        sql(
+            &data,
+            "SELECT count(*) AS n FROM events WHERE recipient_id = 'r01'"
+        ),
+        "n\n0\n"
+    );
     let after = dataset_rows(&data);
-    let expected: Vec<String> = before.iter().filter(|r| !r01.contains(r)).cloned().collect();
+    let expected: Vec<String> = before
+        .iter()
+        .filter(|r| !r01.contains(r))
+        .cloned()
+        .collect();
     assert_eq!(after, expected, "every other row is unchanged");
     // The log records the erasure without the id.
     let log_text: String = std::fs::read_dir(data.join("_log"))
@@ -265,10 +355,19 @@ fn compact_keeps_rows_and_purge_drops_old_days() {
     assert_eq!(rows(&data, "events", &[]), before);
 
     // Events fall on 2026-11-20 (spring-sale) and 2026-11-21 (newsletter-47).
-    let out = stdout(&run(bin().args(["purge", "--before", "2026-11-21", "--data"]).arg(&data)));
+    let out = stdout(&run(bin()
+        .args(["purge", "--before", "2026-11-21", "--data"])
+        .arg(&data)));
     assert!(out.contains("dropped"), "{out}");
-    assert_eq!(sql(&data, "SELECT DISTINCT campaign_id FROM events"), "campaign_id\nnewsletter-47\n");
-    assert!(!data.join("events/date=2026-11-20").read_dir().map(|mut d| d.next().is_some()).unwrap_or(false));
+    assert_eq!(
+        sql(&data, "SELECT DISTINCT campaign_id FROM events"),
+        "campaign_id\nnewsletter-47\n"
+    );
+    assert!(!data
+        .join("events/date=2026-11-20")
+        .read_dir()
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false));
 }
 
 #[test]
@@ -278,7 +377,8 @@ fn a_truncated_gzip_fails_by_name_or_keeps_what_was_read_when_asked() {
     // A gzip cut in the middle, as a copy interrupted by a full disk leaves it.
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     for _ in 0..400 {
-        enc.write_all(pixelsift::demo::ACCESS_LOG.as_bytes()).unwrap();
+        enc.write_all(pixelsift::demo::ACCESS_LOG.as_bytes())
+            .unwrap();
     }
     let full = enc.finish().unwrap();
     let gz = tmp.path().join("access.log.2.gz");
@@ -287,11 +387,32 @@ fn a_truncated_gzip_fails_by_name_or_keeps_what_was_read_when_asked() {
     let out = ingest_cmd(&m, &data, &[&gz]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("access.log.2.gz") && err.contains("reading stopped after"), "{err}");
-    assert!(!data.join("_log").exists() || std::fs::read_dir(data.join("_log")).unwrap().next().is_none(), "nothing committed");
+    assert!(
+        err.contains("access.log.2.gz") && err.contains("reading stopped after"),
+        "{err}"
+    );
+    assert!(
+        !data.join("_log").exists()
+            || std::fs::read_dir(data.join("_log"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "nothing committed"
+    );
 
     let out = stdout(&run(ingest_cmd(&m, &data, &[&gz]).arg("--keep-partial")));
-    assert!(out.contains("is damaged") && out.contains("--keep-partial"), "{out}");
-    let n: usize = sql(&data, "SELECT count(*) AS n FROM events").lines().nth(1).unwrap().parse().unwrap();
-    assert!(n > 0 && n < 16 * 400, "kept {n} events of the part before the damage");
+    assert!(
+        out.contains("is damaged") && out.contains("--keep-partial"),
+        "{out}"
+    );
+    let n: usize = sql(&data, "SELECT count(*) AS n FROM events")
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        n > 0 && n < 16 * 400,
+        "kept {n} events of the part before the damage"
+    );
 }

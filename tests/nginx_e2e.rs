@@ -16,7 +16,10 @@ fn nginx_binary() -> Option<PathBuf> {
     if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
         return Some(p);
     }
-    let found = Command::new("sh").args(["-c", "command -v nginx"]).output().ok()?;
+    let found = Command::new("sh")
+        .args(["-c", "command -v nginx"])
+        .output()
+        .ok()?;
     let p = String::from_utf8_lossy(&found.stdout).trim().to_string();
     (!p.is_empty()).then(|| PathBuf::from(p))
 }
@@ -27,7 +30,12 @@ fn pixelsift() -> Command {
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("runs");
-    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -45,7 +53,11 @@ impl Drop for Nginx {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts nginx in the foreground as a child, with its own prefix, pid, logs
@@ -69,8 +81,19 @@ fn start_nginx(nginx: &Path, dir: &Path, minted: &Path, port: u16, log: PathBuf)
         ),
     )
     .unwrap();
-    let t = Command::new(nginx).arg("-t").arg("-p").arg(&prefix).arg("-c").arg(&main).output().unwrap();
-    assert!(t.status.success(), "nginx -t: {}", String::from_utf8_lossy(&t.stderr));
+    let t = Command::new(nginx)
+        .arg("-t")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&main)
+        .output()
+        .unwrap();
+    assert!(
+        t.status.success(),
+        "nginx -t: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
     let child = Command::new(nginx)
         .arg("-p")
         .arg(&prefix)
@@ -82,7 +105,11 @@ fn start_nginx(nginx: &Path, dir: &Path, minted: &Path, port: u16, log: PathBuf)
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start; see {}", prefix.join("logs/error.log").display());
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not start; see {}",
+            prefix.join("logs/error.log").display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     Nginx { child, port, log }
@@ -96,7 +123,10 @@ struct Response {
 
 impl Response {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -105,7 +135,8 @@ impl Response {
 fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: t.example.com\r\nConnection: close\r\n");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: t.example.com\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -113,39 +144,72 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Res
     s.write_all(req.as_bytes()).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
-    Response { status, headers, body: raw[split + 4..].to_vec() }
+    Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
 }
 
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const GIMG: &str = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
-const APPLEMAIL: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)";
+const GIMG: &str =
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+const APPLEMAIL: &str =
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)";
 const SLACK: &str = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)";
 const TBIRD: &str = "Mozilla/5.0 (Windows NT 10.0; WOW64; rv:60.0) Gecko/20100101 Thunderbird/60.7.0 Lightning/6.2.7";
 
 fn check_pixel(r: &Response) {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Type"), Some("image/gif"));
-    assert!(r.header("Cache-Control").is_some_and(|c| c.contains("no-store")), "{:?}", r.headers);
+    assert!(
+        r.header("Cache-Control")
+            .is_some_and(|c| c.contains("no-store")),
+        "{:?}",
+        r.headers
+    );
     let b = &r.body;
-    assert!(b.starts_with(b"GIF89a") || b.starts_with(b"GIF87a"), "not a GIF: {b:?}");
+    assert!(
+        b.starts_with(b"GIF89a") || b.starts_with(b"GIF87a"),
+        "not a GIF: {b:?}"
+    );
     assert_eq!(u16::from_le_bytes([b[6], b[7]]), 1, "width");
     assert_eq!(u16::from_le_bytes([b[8], b[9]]), 1, "height");
     // A transparent GIF carries a Graphic Control Extension with its
     // transparency flag set.
-    let gce = b.windows(3).position(|w| w == [0x21, 0xF9, 0x04]).expect("graphic control extension");
+    let gce = b
+        .windows(3)
+        .position(|w| w == [0x21, 0xF9, 0x04])
+        .expect("graphic control extension");
     assert_eq!(b[gce + 3] & 1, 1, "transparency flag");
 }
 
 fn run_loop(style: &str) {
     let Some(nginx) = nginx_binary() else {
-        assert!(std::env::var("CI").is_err(), "nginx is required in CI (.ci/run installs it)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "nginx is required in CI (.ci/run installs it)"
+        );
         eprintln!("skipping: nginx is not installed");
         return;
     };
@@ -156,7 +220,10 @@ fn run_loop(style: &str) {
     let sent = sent.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut recipients = String::from("campaign_id,recipient_id,variant,sent_at\n");
     for r in 1..=10 {
-        recipients.push_str(&format!("spring,r{r:02},{},{sent}\n", if r % 2 == 0 { "B" } else { "A" }));
+        recipients.push_str(&format!(
+            "spring,r{r:02},{},{sent}\n",
+            if r % 2 == 0 { "B" } else { "A" }
+        ));
     }
     for r in 1..=4 {
         recipients.push_str(&format!("news,s{r:02},,{sent}\n"));
@@ -167,14 +234,26 @@ fn run_loop(style: &str) {
         "campaign_id,link_id,url\nspring,l-shop,https://shop.example.com/spring?utm_source=mail\nspring,l-blog,https://example.com/blog\nnews,l-news,https://example.com/news/47\n",
     )
     .unwrap();
-    std::fs::write(dir.join("secret.key"), "e2e-secret-for-tests-only-0123456789").unwrap();
+    std::fs::write(
+        dir.join("secret.key"),
+        "e2e-secret-for-tests-only-0123456789",
+    )
+    .unwrap();
 
     // The deployment steps of README.md: mint, include the config, start nginx.
     let port = free_port();
     let log = dir.join("nginx/logs/pixelsift.access.log");
     let minted = dir.join("minted");
     ok(pixelsift()
-        .args(["mint", "--base-url", "https://t.example.com", "--real-ip-from", "127.0.0.1", "--log-style", style])
+        .args([
+            "mint",
+            "--base-url",
+            "https://t.example.com",
+            "--real-ip-from",
+            "127.0.0.1",
+            "--log-style",
+            style,
+        ])
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--access-log")
@@ -190,91 +269,216 @@ fn run_loop(style: &str) {
     let nginx = start_nginx(&nginx, dir, &minted, port, log);
     let urls = std::fs::read_to_string(minted.join("urls.csv")).unwrap();
     let token = |rid: &str| -> String {
-        let row = urls.lines().find(|l| l.split(',').nth(1) == Some(rid)).unwrap();
+        let row = urls
+            .lines()
+            .find(|l| l.split(',').nth(1) == Some(rid))
+            .unwrap();
         row.split(',').nth(3).unwrap().to_string()
     };
     let p = nginx.port;
     let xff = |ip: &'static str| ("X-Forwarded-For", ip);
 
     // r01: a person in Chrome opens twice (the second a revalidation) and clicks a link.
-    let r = request(p, "GET", &format!("/o/{}.gif", token("r01")), &[("User-Agent", CHROME), xff("203.0.113.10")]);
+    let r = request(
+        p,
+        "GET",
+        &format!("/o/{}.gif", token("r01")),
+        &[("User-Agent", CHROME), xff("203.0.113.10")],
+    );
     check_pixel(&r);
     let r = request(
         p,
         "GET",
         &format!("/o/{}.gif", token("r01")),
-        &[("User-Agent", CHROME), xff("203.0.113.10"), ("If-None-Match", "\"x\""), ("If-Modified-Since", "Thu, 01 Jan 2026 00:00:00 GMT")],
+        &[
+            ("User-Agent", CHROME),
+            xff("203.0.113.10"),
+            ("If-None-Match", "\"x\""),
+            ("If-Modified-Since", "Thu, 01 Jan 2026 00:00:00 GMT"),
+        ],
     );
     assert!(r.status == 200 || r.status == 304, "{}", r.status);
-    let r = request(p, "GET", &format!("/c/{}/l-shop", token("r01")), &[("User-Agent", CHROME), xff("203.0.113.10")]);
+    let r = request(
+        p,
+        "GET",
+        &format!("/c/{}/l-shop", token("r01")),
+        &[("User-Agent", CHROME), xff("203.0.113.10")],
+    );
     assert_eq!(r.status, 302);
-    assert_eq!(r.header("Location"), Some("https://shop.example.com/spring?utm_source=mail"));
+    assert_eq!(
+        r.header("Location"),
+        Some("https://shop.example.com/spring?utm_source=mail")
+    );
     // r07: another person follows the other link (one person clicking two
     // links within seconds would look like a link scanner's burst).
-    let r = request(p, "GET", &format!("/c/{}/l-blog", token("r07")), &[("User-Agent", CHROME), xff("198.51.100.20")]);
+    let r = request(
+        p,
+        "GET",
+        &format!("/c/{}/l-blog", token("r07")),
+        &[("User-Agent", CHROME), xff("198.51.100.20")],
+    );
     assert_eq!(r.header("Location"), Some("https://example.com/blog"));
     // r02: Gmail's image proxy.
-    check_pixel(&request(p, "GET", &format!("/o/{}.gif", token("r02")), &[("User-Agent", GIMG), xff("66.249.84.10")]));
+    check_pixel(&request(
+        p,
+        "GET",
+        &format!("/o/{}.gif", token("r02")),
+        &[("User-Agent", GIMG), xff("66.249.84.10")],
+    ));
     // r03: Apple Mail Privacy Protection prefetch from Apple's network.
-    check_pixel(&request(p, "GET", &format!("/o/{}.gif", token("r03")), &[("User-Agent", "Mozilla/5.0"), xff("17.58.0.5")]));
+    check_pixel(&request(
+        p,
+        "GET",
+        &format!("/o/{}.gif", token("r03")),
+        &[("User-Agent", "Mozilla/5.0"), xff("17.58.0.5")],
+    ));
     // r04: a security gateway: HEAD on one link, GET from Exchange Online Protection on the other.
-    let r = request(p, "HEAD", &format!("/c/{}/l-shop", token("r04")), &[("User-Agent", CHROME), xff("192.0.2.50")]);
+    let r = request(
+        p,
+        "HEAD",
+        &format!("/c/{}/l-shop", token("r04")),
+        &[("User-Agent", CHROME), xff("192.0.2.50")],
+    );
     assert_eq!(r.status, 302);
     assert!(r.body.is_empty());
-    let r = request(p, "GET", &format!("/c/{}/l-blog", token("r04")), &[("User-Agent", CHROME), xff("40.92.1.10")]);
+    let r = request(
+        p,
+        "GET",
+        &format!("/c/{}/l-blog", token("r04")),
+        &[("User-Agent", CHROME), xff("40.92.1.10")],
+    );
     assert_eq!(r.status, 302);
     // r05: a link preview bot.
-    assert_eq!(request(p, "GET", &format!("/c/{}/l-shop", token("r05")), &[("User-Agent", SLACK), xff("198.51.100.30")]).status, 302);
+    assert_eq!(
+        request(
+            p,
+            "GET",
+            &format!("/c/{}/l-shop", token("r05")),
+            &[("User-Agent", SLACK), xff("198.51.100.30")]
+        )
+        .status,
+        302
+    );
     // r06: Apple Mail on a Mac, with the token's first character percent-encoded.
     let t6 = token("r06");
     let enc = format!("/o/%{:02X}{}.gif", t6.as_bytes()[0], &t6[1..]);
-    check_pixel(&request(p, "GET", &enc, &[("User-Agent", APPLEMAIL), xff("198.51.100.7")]));
+    check_pixel(&request(
+        p,
+        "GET",
+        &enc,
+        &[("User-Agent", APPLEMAIL), xff("198.51.100.7")],
+    ));
     // No mail client HEADs an image: a HEAD on a pixel is a scanner, whatever its user agent.
-    let r = request(p, "HEAD", &format!("/o/{}.gif", token("s01")), &[("User-Agent", TBIRD), xff("203.0.113.99")]);
+    let r = request(
+        p,
+        "HEAD",
+        &format!("/o/{}.gif", token("s01")),
+        &[("User-Agent", TBIRD), xff("203.0.113.99")],
+    );
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
     // s01 opens for real too.
-    check_pixel(&request(p, "GET", &format!("/o/{}.gif", token("s01")), &[("User-Agent", TBIRD), xff("203.0.113.99")]));
+    check_pixel(&request(
+        p,
+        "GET",
+        &format!("/o/{}.gif", token("s01")),
+        &[("User-Agent", TBIRD), xff("203.0.113.99")],
+    ));
 
     // Requests that must not count: each is answered, logged, and accounted for.
-    check_pixel(&request(p, "GET", "/o/AAAAAAAAAAAAAAAAAAAAAA.gif", &[("User-Agent", CHROME)])); // unknown token
-    let r = request(p, "GET", &format!("/c/{}/l-nope", token("r01")), &[("User-Agent", CHROME)]);
+    check_pixel(&request(
+        p,
+        "GET",
+        "/o/AAAAAAAAAAAAAAAAAAAAAA.gif",
+        &[("User-Agent", CHROME)],
+    )); // unknown token
+    let r = request(
+        p,
+        "GET",
+        &format!("/c/{}/l-nope", token("r01")),
+        &[("User-Agent", CHROME)],
+    );
     assert_eq!(r.status, 404, "unknown link");
     assert!(r.header("Location").is_none(), "no open redirect");
-    let r = request(p, "GET", &format!("/c/{}/https:%2F%2Fevil.example", token("r01")), &[("User-Agent", CHROME)]);
+    let r = request(
+        p,
+        "GET",
+        &format!("/c/{}/https:%2F%2Fevil.example", token("r01")),
+        &[("User-Agent", CHROME)],
+    );
     assert_eq!(r.status, 404);
     assert!(r.header("Location").is_none(), "no open redirect");
     let long = format!("/o/{}.gif", "A".repeat(3000));
-    assert_eq!(request(p, "GET", &long, &[("User-Agent", CHROME)]).status, 404); // malformed path
-    assert_eq!(request(p, "GET", "/favicon.ico", &[("User-Agent", CHROME)]).status, 404); // not ours
+    assert_eq!(
+        request(p, "GET", &long, &[("User-Agent", CHROME)]).status,
+        404
+    ); // malformed path
+    assert_eq!(
+        request(p, "GET", "/favicon.ico", &[("User-Agent", CHROME)]).status,
+        404
+    ); // not ours
     let log = nginx.log.clone();
     drop(nginx);
 
     // Ingest nginx's own log.
     let data = dir.join("data");
-    let out = ok(pixelsift().arg("ingest").arg("--manifest").arg(&minted).arg("--data").arg(&data).arg(&log));
-    let want_dialect = if style == "json" { "nginx-json" } else { "combined" };
+    let out = ok(pixelsift()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(&minted)
+        .arg("--data")
+        .arg(&data)
+        .arg(&log));
+    let want_dialect = if style == "json" {
+        "nginx-json"
+    } else {
+        "combined"
+    };
     // 17 requests: 12 tracking hits, 4 rejects, 1 not ours.
-    assert!(out.contains(&format!("as {want_dialect}: 17 lines")), "{out}");
+    assert!(
+        out.contains(&format!("as {want_dialect}: 17 lines")),
+        "{out}"
+    );
     assert!(out.contains("events:   12"), "{out}");
     assert!(out.contains("open  scanner      1"), "{out}");
     assert!(out.contains("rejects:  4"), "{out}");
     assert!(out.contains("ignored:  1"), "{out}");
-    let csv = ok(pixelsift().args(["report", "campaign-summary", "--format", "csv", "--data"]).arg(&data));
-    let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let csv = ok(pixelsift()
+        .args(["report", "campaign-summary", "--format", "csv", "--data"])
+        .arg(&data));
+    let rows: Vec<Vec<String>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
     // news: s01 opened (its HEAD was a scanner) -> 1 of 4; nothing else.
-    assert_eq!(rows[0][..6], ["news", "4", "1", "0", "0", "0"].map(String::from), "{csv}");
+    assert_eq!(
+        rows[0][..6],
+        ["news", "4", "1", "0", "0", "0"].map(String::from),
+        "{csv}"
+    );
     // spring: opened r01, r02 (proxy), r06, r07 (by its click) -> 4; r03 MPP only -> 1;
     // clicked r01, r07 -> 2; bot clicks: r04 HEAD + r04 EOP + r05 Slackbot -> 3.
-    assert_eq!(rows[1][..6], ["spring", "10", "4", "1", "2", "3"].map(String::from), "{csv}");
-    assert_eq!(rows[1][6..9], ["0.4", "0.2", "0.5"].map(String::from), "{csv}");
+    assert_eq!(
+        rows[1][..6],
+        ["spring", "10", "4", "1", "2", "3"].map(String::from),
+        "{csv}"
+    );
+    assert_eq!(
+        rows[1][6..9],
+        ["0.4", "0.2", "0.5"].map(String::from),
+        "{csv}"
+    );
     let median: f64 = rows[1][9].parse().unwrap();
     assert!((3590.0..3900.0).contains(&median), "median {median}");
     let rejects = ok(pixelsift()
         .args(["sql", "--format", "csv", "--data"])
         .arg(&data)
         .arg("SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 1"));
-    assert_eq!(rejects, "reason,n\nmalformed_tracking_path,2\nunknown_link,1\nunknown_token,1\n");
+    assert_eq!(
+        rejects,
+        "reason,n\nmalformed_tracking_path,2\nunknown_link,1\nunknown_token,1\n"
+    );
     let ips = ok(pixelsift()
         .args(["sql", "--format", "csv", "--data"])
         .arg(&data)

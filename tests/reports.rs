@@ -12,7 +12,12 @@ fn bin() -> Command {
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("pixelsift runs");
-    assert!(out.status.success(), "failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -28,7 +33,8 @@ fn data() -> &'static Path {
 
 fn report(name: &str, params: &[&str]) -> String {
     let mut c = bin();
-    c.args(["report", name, "--format", "csv", "--data"]).arg(data());
+    c.args(["report", name, "--format", "csv", "--data"])
+        .arg(data());
     for p in params {
         c.args(["--param", p]);
     }
@@ -49,14 +55,18 @@ fn variants_with_z_test() {
     assert_eq!(rows[1], "newsletter-47,,,4,2,1,0.5,0.25,0.0,,,,0.0,,,");
     assert_eq!(rows[2], "spring-sale,A,A,5,2,2,0.4,0.4,0.0,,,,0.0,,,");
     let b: Vec<&str> = rows[3].split(',').collect();
-    assert_eq!(b[..8], ["spring-sale", "B", "A", "5", "3", "0", "0.6", "0.0"]);
+    assert_eq!(
+        b[..8],
+        ["spring-sale", "B", "A", "5", "3", "0", "0.6", "0.0"]
+    );
     let f = |i: usize| b[i].parse::<f64>().unwrap();
     // Independent values: Python 3.11, math.erfc(abs(z) / math.sqrt(2)) with
     // z = (p2 - p1) / sqrt(p (1 - p) (1/n1 + 1/n2)), p pooled:
     //   opens  z = 0.6324555320336757  -> p = 0.5270892568655383
     //   clicks z = -1.5811388300841895 -> p = 0.11384629800665812
     // Wald 95% intervals: (p2 - p1) +- 1.959963984540054 sqrt(p1 q1 / n1 + p2 q2 / n2).
-    let close = |got: f64, want: f64, tol: f64| assert!((got - want).abs() < tol, "{got} vs {want}");
+    let close =
+        |got: f64, want: f64, tol: f64| assert!((got - want).abs() < tol, "{got} vs {want}");
     close(f(8), 0.2, 1e-12);
     close(f(9), 0.5270892568655383, 1e-6);
     close(f(10), -0.40727262970319683, 1e-12);
@@ -134,16 +144,29 @@ fn bots_by_class_and_rule_and_day_pruning() {
     assert!(rows.contains(&"spring-sale,2026-11-20,open,apple_mpp,apple_mpp.prefetch,Apple Mail Privacy Protection prefetch (Apple prefetch user agent from an Apple/Private Relay network),2"));
     // since/until prune the day partitions (and filter): only the 21st is left.
     let out = report("bots", &["since=2026-11-21", "until=2026-11-21"]);
-    assert!(lines(&out)[1..].iter().all(|r| r.starts_with("newsletter-47,2026-11-21,")), "{out}");
+    assert!(
+        lines(&out)[1..]
+            .iter()
+            .all(|r| r.starts_with("newsletter-47,2026-11-21,")),
+        "{out}"
+    );
     assert_eq!(lines(&out).len(), 4);
     let out = report("bots", &["campaign=spring-sale"]);
-    assert!(lines(&out)[1..].iter().all(|r| r.starts_with("spring-sale,")), "{out}");
+    assert!(
+        lines(&out)[1..]
+            .iter()
+            .all(|r| r.starts_with("spring-sale,")),
+        "{out}"
+    );
 }
 
 #[test]
 fn inactive_recipients() {
     // Nobody received 3 campaigns: none with the default n=3.
-    assert_eq!(report("inactive", &[]), "recipient_id,campaigns,last_sent_at\n");
+    assert_eq!(
+        report("inactive", &[]),
+        "recipient_id,campaigns,last_sent_at\n"
+    );
     // With n=1: no human signal in their one campaign (r03 MPP only, r05 scanned, r06 crawled,
     // r09 and r10 only rejected lines; s03 MPP only, s04 nothing).
     assert_eq!(
@@ -158,7 +181,10 @@ fn inactive_recipients() {
 #[test]
 fn leads_ranked_by_the_documented_score() {
     let out = report("leads", &[]);
-    let rows: Vec<Vec<&str>> = lines(&out)[1..].iter().map(|l| l.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = lines(&out)[1..]
+        .iter()
+        .map(|l| l.split(',').collect())
+        .collect();
     // newest event: s02's click, 2026-11-21T07:56:00Z.
     let newest = chrono::DateTime::parse_from_rfc3339("2026-11-21T07:56:00Z").unwrap();
     let score = |opens: f64, clicks: f64, days: f64, last: &str| {
@@ -178,7 +204,11 @@ fn leads_ranked_by_the_documented_score() {
     assert_eq!(rows.len(), want.len(), "{out}");
     for (i, (r, (id, o, c, d, last))) in rows.iter().zip(want).enumerate() {
         assert_eq!(r[0], (i + 1).to_string());
-        assert_eq!((r[1], r[2], r[3], r[4], r[5]), (id, &*o.to_string(), &*c.to_string(), &*d.to_string(), last), "{out}");
+        assert_eq!(
+            (r[1], r[2], r[3], r[4], r[5]),
+            (id, &*o.to_string(), &*c.to_string(), &*d.to_string(), last),
+            "{out}"
+        );
         let got: f64 = r[6].parse().unwrap();
         assert!((got - score(o, c, d, last)).abs() < 1e-9, "{id}: {got}");
     }
@@ -186,10 +216,19 @@ fn leads_ranked_by_the_documented_score() {
 
 #[test]
 fn parameters_are_checked_and_bound_not_pasted() {
-    let out = bin().args(["report", "links", "--param", "nope=1", "--data"]).arg(data()).output().unwrap();
+    let out = bin()
+        .args(["report", "links", "--param", "nope=1", "--data"])
+        .arg(data())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("has no parameter \"nope\"; it takes: campaign, since, until"));
-    let out = bin().args(["report", "bots", "--param", "since=yesterday", "--data"]).arg(data()).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("has no parameter \"nope\"; it takes: campaign, since, until"));
+    let out = bin()
+        .args(["report", "bots", "--param", "since=yesterday", "--data"])
+        .arg(data())
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected a date"));
     // A value that would be an injection if pasted is just a campaign name that matches nothing.
     assert_eq!(lines(&report("links", &["campaign=x' OR '1'='1"])).len(), 1);
@@ -198,68 +237,153 @@ fn parameters_are_checked_and_bound_not_pasted() {
 #[test]
 fn output_formats_files_and_csv_safety() {
     let q = "SELECT '=HYPERLINK(1)' AS f, '+1' AS p, 'plain' AS s, -5 AS n";
-    let csv = String::from_utf8(run(bin().args(["sql", "--format", "csv", "--data"]).arg(data()).arg(q)).stdout).unwrap();
+    let csv = String::from_utf8(
+        run(bin()
+            .args(["sql", "--format", "csv", "--data"])
+            .arg(data())
+            .arg(q))
+        .stdout,
+    )
+    .unwrap();
     assert_eq!(csv, "f,p,s,n\n'=HYPERLINK(1),'+1,plain,-5\n");
-    let nd = String::from_utf8(run(bin().args(["sql", "--format", "ndjson", "--data"]).arg(data()).arg("SELECT link_id FROM links ORDER BY 1")).stdout).unwrap();
-    assert_eq!(nd, "{\"link_id\":\"l-blog\"}\n{\"link_id\":\"l-news\"}\n{\"link_id\":\"l-shop\"}\n");
+    let nd = String::from_utf8(
+        run(bin()
+            .args(["sql", "--format", "ndjson", "--data"])
+            .arg(data())
+            .arg("SELECT link_id FROM links ORDER BY 1"))
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        nd,
+        "{\"link_id\":\"l-blog\"}\n{\"link_id\":\"l-news\"}\n{\"link_id\":\"l-shop\"}\n"
+    );
     let dir = tempfile::tempdir().unwrap();
     let pq = dir.path().join("summary.parquet");
-    run(bin().args(["report", "campaign-summary", "--format", "parquet", "--out"]).arg(&pq).arg("--data").arg(data()));
+    run(bin()
+        .args(["report", "campaign-summary", "--format", "parquet", "--out"])
+        .arg(&pq)
+        .arg("--data")
+        .arg(data()));
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let r = SerializedFileReader::new(std::fs::File::open(&pq).unwrap()).unwrap();
     assert_eq!(r.metadata().file_metadata().num_rows(), 2);
     let html = dir.path().join("t.html");
-    run(bin().args(["report", "links", "--format", "html", "--out"]).arg(&html).arg("--data").arg(data()));
+    run(bin()
+        .args(["report", "links", "--format", "html", "--out"])
+        .arg(&html)
+        .arg("--data")
+        .arg(data()));
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains("<td>https://shop.example.com/spring?utm_source=mail</td>"), "{page}");
-    let out = bin().args(["report", "links", "--format", "parquet", "--data"]).arg(data()).output().unwrap();
+    assert!(
+        page.contains("<td>https://shop.example.com/spring?utm_source=mail</td>"),
+        "{page}"
+    );
+    let out = bin()
+        .args(["report", "links", "--format", "parquet", "--data"])
+        .arg(data())
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
 }
 
 fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].iter().map(PathBuf::from).find(|p| p.exists())
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 #[test]
 fn nightly_html_renders_in_headless_chromium_and_fetches_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("nightly");
-    run(bin().args(["report", "nightly", "--out"]).arg(&out).arg("--data").arg(data()));
-    for r in ["campaign-summary", "variants", "time-to-open", "clients", "geo", "links", "bots", "inactive", "leads", "daily"] {
+    run(bin()
+        .args(["report", "nightly", "--out"])
+        .arg(&out)
+        .arg("--data")
+        .arg(data()));
+    for r in [
+        "campaign-summary",
+        "variants",
+        "time-to-open",
+        "clients",
+        "geo",
+        "links",
+        "bots",
+        "inactive",
+        "leads",
+        "daily",
+    ] {
         assert!(out.join(format!("{r}.csv")).exists(), "{r}.csv");
     }
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     // Self-contained: nothing that could make a browser fetch, and a policy forbidding it.
     assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
-    for bad in ["<script", "<link", "<img", "<iframe", "src=", "href=", "url(", "@import"] {
+    for bad in [
+        "<script", "<link", "<img", "<iframe", "src=", "href=", "url(", "@import",
+    ] {
         assert!(!html.contains(bad), "the page contains {bad}");
     }
     let Some(chromium) = chromium() else {
-        assert!(std::env::var("CI").is_err(), "chromium is required in CI (.ci/run installs it)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "chromium is required in CI (.ci/run installs it)"
+        );
         eprintln!("skipping the browser check: chromium is not installed");
         return;
     };
     let profile = dir.path().join("profile");
     let dom = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
         .arg(format!("file://{}", out.join("index.html").display()))
         .output()
         .unwrap();
-    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
     let dom = String::from_utf8_lossy(&dom.stdout);
     // The rendered page has the charts and the numbers.
-    assert!(dom.matches("<svg").count() >= 4, "charts: {}", dom.matches("<svg").count());
-    for text in ["Hits per day", "Time to first open", "Share of human opens by client", "What was counted, and what was filtered"] {
+    assert!(
+        dom.matches("<svg").count() >= 4,
+        "charts: {}",
+        dom.matches("<svg").count()
+    );
+    for text in [
+        "Hits per day",
+        "Time to first open",
+        "Share of human opens by client",
+        "What was counted, and what was filtered",
+    ] {
         assert!(dom.contains(text), "missing {text}");
     }
     // campaign-summary rows, the MPP count and the A/B p-value from the hand-checked tests.
     assert!(dom.contains("<td>spring-sale</td><td style=\"text-align:right\">10</td><td style=\"text-align:right\">5</td>"), "summary row");
     assert!(dom.contains("apple_mpp.prefetch"));
     assert!(dom.contains("0.5271"), "variant p-value");
-    assert!(dom.contains("33.3%"), "Chrome's share of human opens (2 of 6)");
+    assert!(
+        dom.contains("33.3%"),
+        "Chrome's share of human opens (2 of 6)"
+    );
 }
 
 #[test]
@@ -298,15 +422,21 @@ fn recipient_tiers() {
     // a direct open; r05 scanned, r06 crawled: machines only; r07 clicked; r08 opened (304);
     // r09 and r10 only rejected lines: silent. newsletter-47: s01 and s02 opened, s03 MPP, s04 nothing.
     let out = report("recipients", &[]);
-    let tiers: Vec<String> = lines(&out)[1..].iter().map(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        format!("{}:{}", f[1], f[2])
-    }).collect();
+    let tiers: Vec<String> = lines(&out)[1..]
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{}:{}", f[1], f[2])
+        })
+        .collect();
     assert_eq!(
         tiers.join(" "),
         "s01:engaged s02:engaged s03:machine_only s04:silent \
          r01:engaged r02:proxied r03:machine_only r04:engaged r05:machine_only r06:machine_only \
          r07:engaged r08:engaged r09:silent r10:silent"
     );
-    assert!(out.contains("spring-sale,r01,engaged,2,0,1,0,2026-11-20T09:02:00Z"), "{out}");
+    assert!(
+        out.contains("spring-sale,r01,engaged,2,0,1,0,2026-11-20T09:02:00Z"),
+        "{out}"
+    );
 }

@@ -35,7 +35,11 @@ pub struct MessageConfig {
 
 impl Default for MessageConfig {
     fn default() -> Self {
-        MessageConfig { burst_window_seconds: 10, burst_min_links: 2, trap_link_prefix: TRAP_PREFIX.to_string() }
+        MessageConfig {
+            burst_window_seconds: 10,
+            burst_min_links: 2,
+            trap_link_prefix: TRAP_PREFIX.to_string(),
+        }
     }
 }
 
@@ -45,7 +49,8 @@ pub const TRAP_PREFIX: &str = "pixelsift-trap-";
 /// The rule id of a link burst.
 pub const BURST_RULE: &str = "message.link_burst";
 /// The reason of a link burst.
-pub const BURST_REASON: &str = "several links of one message followed within seconds: a link scanner";
+pub const BURST_REASON: &str =
+    "several links of one message followed within seconds: a link scanner";
 /// The rule id of a trap link hit.
 pub const TRAP_RULE: &str = "message.trap_link";
 /// The reason of a trap link hit.
@@ -131,12 +136,15 @@ pub fn analyse(hits: &mut [HitKey], cfg: &MessageConfig) -> HashMap<(i64, u32), 
             }
         }
         // Forwarding: a human open from another country and network than the first.
-        let first = group.iter().enumerate().find(|(j, h)| h.kind == Kind::Open && h.class == Class::Human && machine[*j].is_none());
+        let first = group.iter().enumerate().find(|(j, h)| {
+            h.kind == Kind::Open && h.class == Class::Human && machine[*j].is_none()
+        });
         let mut forwarded = vec![false; group.len()];
         if let Some((f, first)) = first {
             let mut seen = false;
             for (j, h) in group.iter().enumerate().skip(f + 1) {
-                let human_open = h.kind == Kind::Open && h.class == Class::Human && machine[j].is_none();
+                let human_open =
+                    h.kind == Kind::Open && h.class == Class::Human && machine[j].is_none();
                 if human_open
                     && h.country.is_some()
                     && first.country.is_some()
@@ -150,11 +158,19 @@ pub fn analyse(hits: &mut [HitKey], cfg: &MessageConfig) -> HashMap<(i64, u32), 
         }
         for (j, h) in group.iter().enumerate() {
             let class = match machine[j] {
-                Some((rule, reason)) if h.class == Class::Human => Some((Class::Scanner, rule, reason)),
+                Some((rule, reason)) if h.class == Class::Human => {
+                    Some((Class::Scanner, rule, reason))
+                }
                 _ => None,
             };
             if class.is_some() || forwarded[j] {
-                out.insert((h.day, h.row), Change { class, forwarded: forwarded[j] });
+                out.insert(
+                    (h.day, h.row),
+                    Change {
+                        class,
+                        forwarded: forwarded[j],
+                    },
+                );
             }
         }
     }
@@ -166,7 +182,18 @@ mod tests {
     use super::*;
 
     fn hit(row: u32, token: u32, secs: i64, kind: Kind, link: Option<u32>, class: Class) -> HitKey {
-        HitKey { day: 0, row, token, ts: secs * 1_000_000, kind, link, trap: false, class, country: None, asn: None }
+        HitKey {
+            day: 0,
+            row,
+            token,
+            ts: secs * 1_000_000,
+            kind,
+            link,
+            trap: false,
+            class,
+            country: None,
+            asn: None,
+        }
     }
 
     #[test]
@@ -199,15 +226,26 @@ mod tests {
         hits.extend([fwd1, fwd2]);
         let ch = analyse(&mut hits, &cfg);
         let class_of = |row: u32| ch.get(&(0, row)).and_then(|c| c.class).map(|c| c.1);
-        assert_eq!([class_of(0), class_of(1), class_of(2)], [Some(BURST_RULE); 3]);
+        assert_eq!(
+            [class_of(0), class_of(1), class_of(2)],
+            [Some(BURST_RULE); 3]
+        );
         assert_eq!(class_of(3), None);
-        assert_eq!((class_of(4), class_of(5), class_of(6), class_of(7)), (None, None, None, None));
+        assert_eq!(
+            (class_of(4), class_of(5), class_of(6), class_of(7)),
+            (None, None, None, None)
+        );
         assert_eq!(class_of(8), Some(TRAP_RULE));
         assert_eq!(class_of(9), None, "only human verdicts change");
         assert!(!ch.contains_key(&(0, 10)));
         // Many hits in one second: still linear, still a burst.
-        let mut many: Vec<HitKey> = (0..200_000u32).map(|i| hit(i, 9, 5, Kind::Click, Some(i % 2), Class::Human)).collect();
+        let mut many: Vec<HitKey> = (0..200_000u32)
+            .map(|i| hit(i, 9, 5, Kind::Click, Some(i % 2), Class::Human))
+            .collect();
         assert_eq!(analyse(&mut many, &cfg).len(), 200_000);
-        assert_eq!(ch.get(&(0, 11)).map(|c| (c.class, c.forwarded)), Some((None, true)));
+        assert_eq!(
+            ch.get(&(0, 11)).map(|c| (c.class, c.forwarded)),
+            Some((None, true))
+        );
     }
 }

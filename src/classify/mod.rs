@@ -30,7 +30,13 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 5] = [Class::Human, Class::ImageProxy, Class::AppleMpp, Class::Scanner, Class::Crawler];
+    pub const ALL: [Class; 5] = [
+        Class::Human,
+        Class::ImageProxy,
+        Class::AppleMpp,
+        Class::Scanner,
+        Class::Crawler,
+    ];
 
     /// The stored name.
     pub fn as_str(&self) -> &'static str {
@@ -118,7 +124,8 @@ struct RuleSpec {
 }
 
 /// Built-in user-agent pattern lists a rule can name with `ua_regex_list`.
-pub const UA_LISTS: &[(&str, &str)] = &[("crawlers", include_str!("../../rules/crawler-patterns.txt"))];
+pub const UA_LISTS: &[(&str, &str)] =
+    &[("crawlers", include_str!("../../rules/crawler-patterns.txt"))];
 
 /// Case-insensitive regular expressions, any one matching. Patterns the
 /// `regex` crate accepts go into one `RegexSet` (a single pass over the
@@ -138,7 +145,10 @@ impl UaPatterns {
             if regex::Regex::new(p).is_ok() {
                 plain.push(format!("(?i){p}"));
             } else {
-                fancy.push(fancy_regex::Regex::new(&format!("(?i){p}")).map_err(|e| format!("pattern {p:?}: {e}"))?);
+                fancy.push(
+                    fancy_regex::Regex::new(&format!("(?i){p}"))
+                        .map_err(|e| format!("pattern {p:?}: {e}"))?,
+                );
             }
         }
         let set = regex::RegexSet::new(&plain).map_err(|e| format!("patterns: {e}"))?;
@@ -147,8 +157,12 @@ impl UaPatterns {
 
     /// Parses a list file: one pattern per line, `#` comments.
     pub fn from_list(text: &str) -> Result<Self, String> {
-        let pats: Vec<String> =
-            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+        let pats: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
         Self::new(&pats)
     }
 
@@ -166,7 +180,9 @@ pub struct UaProfile {
 
 impl UaProfile {
     fn get(&self, i: usize) -> bool {
-        self.bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.bits
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 }
 
@@ -202,10 +218,19 @@ impl Rule {
         if !self.ua_equals.is_empty() && !self.ua_equals.iter().any(|u| u == ua) {
             return false;
         }
-        if !self.ua_contains.is_empty() && !self.ua_contains.iter().any(|p| ua_lower.contains(p.as_str())) {
+        if !self.ua_contains.is_empty()
+            && !self
+                .ua_contains
+                .iter()
+                .any(|p| ua_lower.contains(p.as_str()))
+        {
             return false;
         }
-        if self.unless_ua_contains.iter().any(|p| ua_lower.contains(p.as_str())) {
+        if self
+            .unless_ua_contains
+            .iter()
+            .any(|p| ua_lower.contains(p.as_str()))
+        {
             return false;
         }
         if let Some(p) = &self.ua_patterns {
@@ -264,13 +289,17 @@ impl Classifier {
         let mut rules = Vec::with_capacity(file.rule.len());
         let mut ids = std::collections::HashSet::new();
         #[allow(clippy::type_complexity)]
-        let mut compiled_lists: Vec<((Option<Vec<String>>, Option<String>), std::sync::Arc<UaPatterns>)> = Vec::new();
+        let mut compiled_lists: Vec<(
+            (Option<Vec<String>>, Option<String>),
+            std::sync::Arc<UaPatterns>,
+        )> = Vec::new();
         for s in file.rule {
             let at = |msg: String| format!("rule {:?}: {msg}", s.id);
             if !ids.insert(s.id.clone()) {
                 return Err(at("the id is used twice".into()));
             }
-            let class = Class::parse(&s.class).ok_or_else(|| at(format!("unknown class {:?}", s.class)))?;
+            let class =
+                Class::parse(&s.class).ok_or_else(|| at(format!("unknown class {:?}", s.class)))?;
             let kind = match s.kind.as_deref() {
                 None => None,
                 Some("open") => Some(Kind::Open),
@@ -290,7 +319,12 @@ impl Classifier {
                     .find(|(n, _)| n == list)
                     .map(|(_, t)| *t)
                     .ok_or_else(|| at(format!("no built-in user-agent list {list:?}")))?;
-                pats.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
+                pats.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(str::to_string),
+                );
             }
             let ua_patterns = if pats.is_empty() {
                 None
@@ -308,21 +342,40 @@ impl Classifier {
             };
             rules.push(Rule {
                 ua_patterns,
-                unless_ua_contains: s.unless_ua_contains.clone().unwrap_or_default().into_iter().map(|p| p.to_lowercase()).collect(),
+                unless_ua_contains: s
+                    .unless_ua_contains
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| p.to_lowercase())
+                    .collect(),
                 id: s.id,
                 class,
                 reason: s.reason,
                 kind,
-                methods: s.methods.unwrap_or_default().into_iter().map(|m| m.to_ascii_uppercase().into_bytes()).collect(),
+                methods: s
+                    .methods
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| m.to_ascii_uppercase().into_bytes())
+                    .collect(),
                 statuses: s.statuses.unwrap_or_default(),
-                ua_contains: s.ua_contains.unwrap_or_default().into_iter().map(|p| p.to_lowercase()).collect(),
+                ua_contains: s
+                    .ua_contains
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| p.to_lowercase())
+                    .collect(),
                 ua_equals: s.ua_equals.unwrap_or_default(),
                 ua_empty: s.ua_empty,
                 network_roles,
                 max_seconds_since_sent: s.max_seconds_since_sent,
             });
         }
-        Ok(Classifier { rules, message: file.message })
+        Ok(Classifier {
+            rules,
+            message: file.message,
+        })
     }
 
     /// Thresholds of the message-level rules.
@@ -349,9 +402,23 @@ impl Classifier {
 
     /// Classifies one hit: the first matching rule, else human.
     pub fn classify(&self, f: &Features<'_>) -> Verdict<'_> {
-        match self.rules.iter().enumerate().find(|(i, r)| r.matches(*i, f)).map(|(_, r)| r) {
-            Some(r) => Verdict { class: r.class, rule_id: &r.id, reason: &r.reason },
-            None => Verdict { class: Class::Human, rule_id: DEFAULT_RULE_ID, reason: DEFAULT_REASON },
+        match self
+            .rules
+            .iter()
+            .enumerate()
+            .find(|(i, r)| r.matches(*i, f))
+            .map(|(_, r)| r)
+        {
+            Some(r) => Verdict {
+                class: r.class,
+                rule_id: &r.id,
+                reason: &r.reason,
+            },
+            None => Verdict {
+                class: Class::Human,
+                rule_id: DEFAULT_RULE_ID,
+                reason: DEFAULT_REASON,
+            },
         }
     }
 }
@@ -360,8 +427,24 @@ impl Classifier {
 mod tests {
     use super::*;
 
-    fn f<'a>(kind: Kind, method: &'a [u8], ua: &'a str, ua_lower: &'a str, role: Option<Role>, secs: Option<i64>) -> Features<'a> {
-        Features { kind, method, ua, ua_lower, ua_profile: None, network_roles: role.into_iter().collect(), seconds_since_sent: secs, status: 200 }
+    fn f<'a>(
+        kind: Kind,
+        method: &'a [u8],
+        ua: &'a str,
+        ua_lower: &'a str,
+        role: Option<Role>,
+        secs: Option<i64>,
+    ) -> Features<'a> {
+        Features {
+            kind,
+            method,
+            ua,
+            ua_lower,
+            ua_profile: None,
+            network_roles: role.into_iter().collect(),
+            seconds_since_sent: secs,
+            status: 200,
+        }
     }
 
     #[test]
@@ -388,11 +471,32 @@ max_seconds_since_sent = 60
         assert_eq!((v.class, v.rule_id), (Class::Scanner, "a.head"));
         let v = c.classify(&f(Kind::Open, b"HEAD", "x", "x", None, None));
         assert_eq!(v.rule_id, DEFAULT_RULE_ID);
-        let v = c.classify(&f(Kind::Click, b"GET", "x", "x", Some(Role::Datacenter), Some(30)));
+        let v = c.classify(&f(
+            Kind::Click,
+            b"GET",
+            "x",
+            "x",
+            Some(Role::Datacenter),
+            Some(30),
+        ));
         assert_eq!(v.rule_id, "b.dc-fast");
-        let v = c.classify(&f(Kind::Click, b"GET", "x", "x", Some(Role::Datacenter), Some(61)));
+        let v = c.classify(&f(
+            Kind::Click,
+            b"GET",
+            "x",
+            "x",
+            Some(Role::Datacenter),
+            Some(61),
+        ));
         assert_eq!(v.class, Class::Human);
-        let v = c.classify(&f(Kind::Click, b"GET", "x", "x", Some(Role::Datacenter), None));
+        let v = c.classify(&f(
+            Kind::Click,
+            b"GET",
+            "x",
+            "x",
+            Some(Role::Datacenter),
+            None,
+        ));
         assert_eq!(v.class, Class::Human);
     }
 
@@ -406,12 +510,18 @@ max_seconds_since_sent = 60
         let mut wrong = Vec::new();
         for line in include_str!("../../rules/ua-fixtures.tsv").lines().skip(1) {
             let mut cols = line.split('\t');
-            let (Some(expected), Some(ua)) = (cols.next(), cols.next()) else { continue };
+            let (Some(expected), Some(ua)) = (cols.next(), cols.next()) else {
+                continue;
+            };
             let ua = ua.trim();
             let lower = ua.to_lowercase();
             let v = c.classify(&f(Kind::Open, b"GET", ua, &lower, None, Some(86_400)));
             if v.class.as_str() != expected {
-                wrong.push(format!("{ua:?}: expected {expected}, classed {} by {}", v.class.as_str(), v.rule_id));
+                wrong.push(format!(
+                    "{ua:?}: expected {expected}, classed {} by {}",
+                    v.class.as_str(),
+                    v.rule_id
+                ));
             }
             checked += 1;
         }
@@ -423,6 +533,9 @@ max_seconds_since_sent = 60
     fn bad_rules_are_refused_by_name() {
         let e = Classifier::from_toml("[[rule]]\nid='x'\nclass='robot'\nreason='r'\n").unwrap_err();
         assert!(e.contains("\"x\"") && e.contains("robot"), "{e}");
-        assert!(Classifier::from_toml("[[rule]]\nid='x'\nclass='human'\nreason='r'\nbogus=1\n").is_err());
+        assert!(
+            Classifier::from_toml("[[rule]]\nid='x'\nclass='human'\nreason='r'\nbogus=1\n")
+                .is_err()
+        );
     }
 }

@@ -102,8 +102,10 @@ impl Networks {
     /// The built-in lists.
     pub fn builtin() -> Self {
         let mut n = Networks::default();
-        n.add_cidr_csv(DEFAULT_NETWORKS).expect("built-in networks.csv parses");
-        n.add_asn_csv(DEFAULT_ASNS).expect("built-in asns.csv parses");
+        n.add_cidr_csv(DEFAULT_NETWORKS)
+            .expect("built-in networks.csv parses");
+        n.add_asn_csv(DEFAULT_ASNS)
+            .expect("built-in asns.csv parses");
         n
     }
 
@@ -114,12 +116,32 @@ impl Networks {
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
-            let rec = rdr.records().next().and_then(|r| r.ok()).ok_or(format!("networks line {}: unreadable", i + 1))?;
-            let (cidr, operator, role) = (rec.get(0).unwrap_or(""), rec.get(1).unwrap_or(""), rec.get(2).unwrap_or(""));
-            let role = Role::parse(role).ok_or(format!("networks line {}: unknown role {role:?}", i + 1))?;
-            let (addr, len) = parse_cidr(cidr).ok_or(format!("networks line {}: {cidr:?} is not a CIDR", i + 1))?;
-            self.insert(addr, len, NetMatch { role, operator: operator.into() });
+            let mut rdr = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(line.as_bytes());
+            let rec = rdr
+                .records()
+                .next()
+                .and_then(|r| r.ok())
+                .ok_or(format!("networks line {}: unreadable", i + 1))?;
+            let (cidr, operator, role) = (
+                rec.get(0).unwrap_or(""),
+                rec.get(1).unwrap_or(""),
+                rec.get(2).unwrap_or(""),
+            );
+            let role = Role::parse(role)
+                .ok_or(format!("networks line {}: unknown role {role:?}", i + 1))?;
+            let (addr, len) = parse_cidr(cidr)
+                .ok_or(format!("networks line {}: {cidr:?} is not a CIDR", i + 1))?;
+            self.insert(
+                addr,
+                len,
+                NetMatch {
+                    role,
+                    operator: operator.into(),
+                },
+            );
             added += 1;
         }
         Ok(added)
@@ -132,16 +154,27 @@ impl Networks {
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line.as_bytes());
-            let rec = rdr.records().next().and_then(|r| r.ok()).ok_or(format!("asns line {}: unreadable", i + 1))?;
+            let mut rdr = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(line.as_bytes());
+            let rec = rdr
+                .records()
+                .next()
+                .and_then(|r| r.ok())
+                .ok_or(format!("asns line {}: unreadable", i + 1))?;
             let asn_s = rec.get(0).unwrap_or("");
             let asn: u32 = asn_s
                 .trim_start_matches("AS")
                 .parse()
                 .map_err(|_| format!("asns line {}: {asn_s:?} is not an AS number", i + 1))?;
             let role_s = rec.get(2).unwrap_or("");
-            let role = Role::parse(role_s).ok_or(format!("asns line {}: unknown role {role_s:?}", i + 1))?;
-            self.entries.push(NetMatch { role, operator: rec.get(1).unwrap_or("").into() });
+            let role = Role::parse(role_s)
+                .ok_or(format!("asns line {}: unknown role {role_s:?}", i + 1))?;
+            self.entries.push(NetMatch {
+                role,
+                operator: rec.get(1).unwrap_or("").into(),
+            });
             self.asns.insert(asn, self.entries.len() as u32 - 1);
             added += 1;
         }
@@ -180,11 +213,17 @@ impl Networks {
         match ip {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
-                self.v4.iter().filter_map(|(len, t)| t.get(&mask4(a, *len))).for_each(|&i| visit(i));
+                self.v4
+                    .iter()
+                    .filter_map(|(len, t)| t.get(&mask4(a, *len)))
+                    .for_each(|&i| visit(i));
             }
             IpAddr::V6(a) => {
                 let a = u128::from(a);
-                self.v6.iter().filter_map(|(len, t)| t.get(&mask6(a, *len))).for_each(|&i| visit(i));
+                self.v6
+                    .iter()
+                    .filter_map(|(len, t)| t.get(&mask6(a, *len)))
+                    .for_each(|&i| visit(i));
             }
         }
         (first.map(|i| &self.entries[i as usize]), roles)
@@ -279,14 +318,30 @@ mod tests {
         let mut n = Networks::default();
         n.add_cidr_csv("cidr,operator,role,source\n10.0.0.0/8,Cloud,datacenter,x\n10.1.0.0/16,Gate,scanner,y\n2001:db8::/32,V6,apple_mpp,z\n")
             .unwrap();
-        assert_eq!(n.lookup("10.1.2.3".parse().unwrap()).unwrap().role, Role::Scanner);
-        assert_eq!(n.lookup("10.2.2.3".parse().unwrap()).unwrap().role, Role::Datacenter);
-        assert_eq!(n.lookup("::ffff:10.2.2.3".parse().unwrap()).unwrap().role, Role::Datacenter);
-        assert_eq!(n.lookup("2001:db8:1::5".parse().unwrap()).unwrap().role, Role::AppleMpp);
+        assert_eq!(
+            n.lookup("10.1.2.3".parse().unwrap()).unwrap().role,
+            Role::Scanner
+        );
+        assert_eq!(
+            n.lookup("10.2.2.3".parse().unwrap()).unwrap().role,
+            Role::Datacenter
+        );
+        assert_eq!(
+            n.lookup("::ffff:10.2.2.3".parse().unwrap()).unwrap().role,
+            Role::Datacenter
+        );
+        assert_eq!(
+            n.lookup("2001:db8:1::5".parse().unwrap()).unwrap().role,
+            Role::AppleMpp
+        );
         assert!(n.lookup("11.0.0.1".parse().unwrap()).is_none());
         let (m, roles) = n.lookup_all("10.1.2.3".parse().unwrap());
         assert_eq!(m.unwrap().operator.as_ref(), "Gate");
-        assert!(roles.contains(Role::Scanner) && roles.contains(Role::Datacenter) && !roles.contains(Role::Apple));
+        assert!(
+            roles.contains(Role::Scanner)
+                && roles.contains(Role::Datacenter)
+                && !roles.contains(Role::Apple)
+        );
         assert!(n.add_cidr_csv("h\n10.0.0.0/33,x,scanner\n").is_err());
         assert!(n.add_cidr_csv("h\n10.0.0.0/8,x,nobody\n").is_err());
     }

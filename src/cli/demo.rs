@@ -4,13 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use pixelsift::classify::{Classifier, Networks};
+use pixelsift::commit::Dataset;
 use pixelsift::dialect::Dialect;
 use pixelsift::enrich::agent::AgentParser;
 use pixelsift::enrich::geo::{Geo, GeoDb};
 use pixelsift::input::Input;
 use pixelsift::manifest::Manifest;
 use pixelsift::mint::{mint, LogStyle, MintConfig, SecretSource};
-use pixelsift::commit::Dataset;
 use pixelsift::pipeline::{ingest, IngestConfig};
 use pixelsift::privacy::IpPolicy;
 use pixelsift::query;
@@ -51,7 +51,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let cfg = IngestConfig {
         manifest: Manifest::load(&out)?,
         data: data.clone(),
-        geo: Geo::new(vec![GeoDb::open(&files.geoip_city)?, GeoDb::open(&files.geoip_asn)?]),
+        geo: Geo::new(vec![
+            GeoDb::open(&files.geoip_city)?,
+            GeoDb::open(&files.geoip_asn)?,
+        ]),
         classifier: Classifier::builtin(),
         networks: Networks::builtin(),
         agents: AgentParser::default(),
@@ -63,10 +66,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         inputs: vec![Input::File(files.access_log.clone())],
     };
     let dataset = Dataset::create(&data)?;
-    let lock = dataset.lock(true)?.expect("a blocking lock is always taken");
+    let lock = dataset
+        .lock(true)?
+        .expect("a blocking lock is always taken");
     let summary = ingest(&cfg, &dataset, &lock, None)?;
     drop(lock);
-    println!("pixelsift demo: minted {} and ingested {}", out.display(), files.access_log.display());
+    println!(
+        "pixelsift demo: minted {} and ingested {}",
+        out.display(),
+        files.access_log.display()
+    );
     super::ingest::print_summary(&summary, &data);
     println!();
     println!("campaign-summary:");

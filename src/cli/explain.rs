@@ -15,7 +15,11 @@ pub struct Args {
     #[arg(long)]
     data: PathBuf,
     /// The message's token.
-    #[arg(long, required_unless_present = "recipient", conflicts_with = "recipient")]
+    #[arg(
+        long,
+        required_unless_present = "recipient",
+        conflicts_with = "recipient"
+    )]
     token: Option<String>,
     /// The recipient (with --campaign for one message).
     #[arg(long)]

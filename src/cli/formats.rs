@@ -9,7 +9,9 @@ pub struct Args {}
 /// Runs `formats`.
 pub fn run(_: Args) -> anyhow::Result<ExitCode> {
     println!("ingest recognises the format of each file from its first lines (--format auto);");
-    println!("--format NAME, --log-format, --nginx-conf/--log-format-name or --json-map choose one.\n");
+    println!(
+        "--format NAME, --log-format, --nginx-conf/--log-format-name or --json-map choose one.\n"
+    );
     for (name, what, example) in pixelsift::dialect::EXAMPLES {
         println!("{name:<11} {what}\n            {example}\n");
     }

@@ -7,17 +7,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
+use pixelsift::classify::networks::parse_cidr;
 use pixelsift::classify::{Classifier, Networks};
+use pixelsift::commit::Dataset;
+use pixelsift::dialect::json::JsonMap;
+use pixelsift::dialect::log_format::{from_nginx_conf, Escape, LogFormat};
 use pixelsift::dialect::Dialect;
 use pixelsift::enrich::agent::AgentParser;
 use pixelsift::enrich::geo::{FieldMap, Geo, GeoDb};
 use pixelsift::input::Input;
 use pixelsift::manifest::Manifest;
-use pixelsift::commit::Dataset;
 use pixelsift::mint::read_secret;
-use pixelsift::classify::networks::parse_cidr;
-use pixelsift::dialect::json::JsonMap;
-use pixelsift::dialect::log_format::{from_nginx_conf, Escape, LogFormat};
 use pixelsift::pipeline::{ingest, ClientIp, IngestConfig, IngestSummary};
 use pixelsift::privacy::IpPolicy;
 
@@ -108,26 +108,36 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let geo = Geo::new(dbs).with_map(FieldMap::parse(&a.geoip_map)?);
     let classifier = match &a.rules {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             Classifier::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
         }
         None => Classifier::builtin(),
     };
     let dialect = if let Some(fmt) = &a.log_format {
-        let f = LogFormat::compile(fmt, Escape::Default).map_err(|e| anyhow::anyhow!("--log-format: {e}"))?;
+        let f = LogFormat::compile(fmt, Escape::Default)
+            .map_err(|e| anyhow::anyhow!("--log-format: {e}"))?;
         Some(Dialect::LogFormat(Arc::new(f), "log_format"))
     } else if let (Some(conf), Some(name)) = (&a.nginx_conf, &a.log_format_name) {
-        let text = std::fs::read_to_string(conf).with_context(|| format!("reading {}", conf.display()))?;
-        let (fmt, esc) = from_nginx_conf(&text, name).map_err(|e| anyhow::anyhow!("{}: {e}", conf.display()))?;
-        let f = LogFormat::compile(&fmt, esc).map_err(|e| anyhow::anyhow!("{}: log_format {name}: {e}", conf.display()))?;
+        let text =
+            std::fs::read_to_string(conf).with_context(|| format!("reading {}", conf.display()))?;
+        let (fmt, esc) =
+            from_nginx_conf(&text, name).map_err(|e| anyhow::anyhow!("{}: {e}", conf.display()))?;
+        let f = LogFormat::compile(&fmt, esc)
+            .map_err(|e| anyhow::anyhow!("{}: log_format {name}: {e}", conf.display()))?;
         Some(Dialect::LogFormat(Arc::new(f), "log_format"))
     } else if let Some(spec) = &a.json_map {
-        Some(Dialect::Json(Arc::new(JsonMap::parse("json", spec).map_err(|e| anyhow::anyhow!(e))?)))
+        Some(Dialect::Json(Arc::new(
+            JsonMap::parse("json", spec).map_err(|e| anyhow::anyhow!(e))?,
+        )))
     } else {
         match a.format.as_str() {
             "auto" => None,
             name => Some(Dialect::from_name(name).ok_or_else(|| {
-                anyhow::anyhow!("--format {name}: unknown; use auto, {} (see `pixelsift formats`)", Dialect::NAMES.join(", "))
+                anyhow::anyhow!(
+                    "--format {name}: unknown; use auto, {} (see `pixelsift formats`)",
+                    Dialect::NAMES.join(", ")
+                )
             })?),
         }
     };
@@ -140,7 +150,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         trusted: a
             .trusted_proxy
             .iter()
-            .map(|c| parse_cidr(c).ok_or_else(|| anyhow::anyhow!("--trusted-proxy {c:?} is not an address or CIDR")))
+            .map(|c| {
+                parse_cidr(c).ok_or_else(|| {
+                    anyhow::anyhow!("--trusted-proxy {c:?} is not an address or CIDR")
+                })
+            })
             .collect::<anyhow::Result<_>>()?,
     };
     let inputs: Vec<Input> = Input::expand(&a.logs, &a.glob)?;
@@ -183,12 +197,19 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             a.data.display()
         ),
         None => {
-            eprintln!("another pixelsift is writing to {}; waiting for it to finish", a.data.display());
-            dataset.lock(true)?.expect("a blocking lock is always taken")
+            eprintln!(
+                "another pixelsift is writing to {}; waiting for it to finish",
+                a.data.display()
+            );
+            dataset
+                .lock(true)?
+                .expect("a blocking lock is always taken")
         }
     };
     let started = std::time::Instant::now();
-    let summary = with_progress(total, |counter| ingest(&cfg, &dataset, &lock, Some(counter)))?;
+    let summary = with_progress(total, |counter| {
+        ingest(&cfg, &dataset, &lock, Some(counter))
+    })?;
     print_summary(&summary, &a.data);
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
@@ -207,8 +228,10 @@ pub(crate) fn with_progress<T>(total: u64, f: impl FnOnce(Arc<AtomicU64>) -> T) 
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template"),
     );
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ticker = {
@@ -230,7 +253,9 @@ pub(crate) fn with_progress<T>(total: u64, f: impl FnOnce(Arc<AtomicU64>) -> T) 
 /// Prints the accounting of a run: every line is an event, a reject or ignored.
 pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
     for (file, err) in &s.partial {
-        println!("warning: {file} is damaged: {err}; the lines before it were kept (--keep-partial)");
+        println!(
+            "warning: {file} is damaged: {err}; the lines before it were kept (--keep-partial)"
+        );
     }
     for f in &s.files {
         print!("read {} as {}: {} lines", f.name, f.dialect, f.lines);
@@ -238,7 +263,10 @@ pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
             print!(" (after {} lines taken by earlier runs)", f.already_taken);
         }
         if f.held_back > 0 {
-            print!(" ({} bytes of an unfinished last line left for the next run)", f.held_back);
+            print!(
+                " ({} bytes of an unfinished last line left for the next run)",
+                f.held_back
+            );
         }
         println!();
     }
@@ -247,7 +275,11 @@ pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
     for ((kind, class), n) in &s.classes {
         println!("    {kind:<5} {class:<12} {n}");
     }
-    println!("  rejects:  {} (kept in {}/rejects)", s.rejected(), data.display());
+    println!(
+        "  rejects:  {} (kept in {}/rejects)",
+        s.rejected(),
+        data.display()
+    );
     for (reason, n) in &s.rejects {
         println!("    {reason:<24} {n}");
     }

@@ -5,9 +5,14 @@ use std::process::ExitCode;
 
 use pixelsift::maintain;
 
-fn open(data: &std::path::Path) -> anyhow::Result<(pixelsift::commit::Dataset, pixelsift::commit::WriterLock)> {
+fn open(
+    data: &std::path::Path,
+) -> anyhow::Result<(pixelsift::commit::Dataset, pixelsift::commit::WriterLock)> {
     Ok(maintain::writer(data, true, || {
-        eprintln!("another pixelsift is writing to {}; waiting for it to finish", data.display())
+        eprintln!(
+            "another pixelsift is writing to {}; waiting for it to finish",
+            data.display()
+        )
     })?)
 }
 
@@ -24,7 +29,10 @@ pub fn compact(a: CompactArgs) -> anyhow::Result<ExitCode> {
     let (ds, lock) = open(&a.data)?;
     let r = maintain::compact(&ds, &lock)?;
     match r.commit {
-        Some(seq) => println!("merged {} files into {} ({} rows unchanged); commit {seq}", r.files_removed, r.files_written, r.rows),
+        Some(seq) => println!(
+            "merged {} files into {} ({} rows unchanged); commit {seq}",
+            r.files_removed, r.files_written, r.rows
+        ),
         None => println!("nothing to compact: every partition has one file"),
     }
     Ok(ExitCode::SUCCESS)
@@ -48,9 +56,15 @@ pub struct ForgetArgs {
 pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
     let (ds, lock) = open(&a.data)?;
     let r = maintain::forget(&ds, &lock, &a.recipient, a.campaign.as_deref())?;
-    println!("recipient {}: {} token(s) in the manifest copy", a.recipient, r.tokens);
+    println!(
+        "recipient {}: {} token(s) in the manifest copy",
+        a.recipient, r.tokens
+    );
     for table in ["events", "rejects", "manifest"] {
-        println!("  removed from {table:<9} {}", r.removed.get(table).copied().unwrap_or(0));
+        println!(
+            "  removed from {table:<9} {}",
+            r.removed.get(table).copied().unwrap_or(0)
+        );
     }
     match r.commit {
         Some(seq) => println!("committed as commit {seq}; the files that held them are deleted"),
@@ -75,7 +89,10 @@ pub fn purge(a: PurgeArgs) -> anyhow::Result<ExitCode> {
     let (ds, lock) = open(&a.data)?;
     let r = maintain::purge(&ds, &lock, &a.before)?;
     match r.commit {
-        Some(seq) => println!("dropped {} files ({} rows) before {}; commit {seq}", r.files_removed, r.rows, a.before),
+        Some(seq) => println!(
+            "dropped {} files ({} rows) before {}; commit {seq}",
+            r.files_removed, r.rows, a.before
+        ),
         None => println!("nothing before {}", a.before),
     }
     Ok(ExitCode::SUCCESS)

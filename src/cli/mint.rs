@@ -67,7 +67,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let s = mint(&cfg).context("mint refused its input; nothing was written")?;
     if let Some(p) = &s.created_secret {
-        eprintln!("created a new secret in {} (mode 0600): keep it to mint the same tokens again", p.display());
+        eprintln!(
+            "created a new secret in {} (mode 0600): keep it to mint the same tokens again",
+            p.display()
+        );
     }
     if let Some(p) = &s.reused_secret {
         eprintln!("using the secret in {}", p.display());

@@ -99,7 +99,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
 /// A tokio runtime for DataFusion.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Prints a query result to stdout, or writes it atomically to `out`.
@@ -117,7 +119,10 @@ pub(crate) fn print_result(
             pixelsift::mint::write_atomic(path, &buf)?;
         }
         None => {
-            anyhow::ensure!(!format.is_binary(), "this format is binary: write it to a file with --out FILE");
+            anyhow::ensure!(
+                !format.is_binary(),
+                "this format is binary: write it to a file with --out FILE"
+            );
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
             pixelsift::output::write(&mut w, format, schema, batches)?;
@@ -129,5 +134,7 @@ pub(crate) fn print_result(
 
 /// Parses `name=value` for `--param`.
 pub(crate) fn parse_param(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| format!("{s:?} is not name=value"))
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not name=value"))
 }

@@ -43,14 +43,24 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 println!("{:<18}   params: {}", "", ps.join(" "));
             }
         }
-        println!("{:<18} every report as CSV and an HTML page with charts (--out DIR)", "nightly");
+        println!(
+            "{:<18} every report as CSV and an HTML page with charts (--out DIR)",
+            "nightly"
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let name = a.name.expect("clap requires it");
     let data = a.data.expect("clap requires it");
     if name == "nightly" {
-        let out = a.out.ok_or_else(|| anyhow::anyhow!("report nightly writes a directory: give it with --out DIR"))?;
-        let n = super::runtime()?.block_on(pixelsift::nightly::nightly(&data, &out, a.queries.as_deref(), &a.params))?;
+        let out = a.out.ok_or_else(|| {
+            anyhow::anyhow!("report nightly writes a directory: give it with --out DIR")
+        })?;
+        let n = super::runtime()?.block_on(pixelsift::nightly::nightly(
+            &data,
+            &out,
+            a.queries.as_deref(),
+            &a.params,
+        ))?;
         println!("wrote {} and {} CSV files", n.index.display(), n.csvs.len());
         return Ok(ExitCode::SUCCESS);
     }

@@ -85,7 +85,11 @@ fn execute(
     true
 }
 
-fn shell(a: &Args, params: &query::Params, rt: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+fn shell(
+    a: &Args,
+    params: &query::Params,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
     let ctx = rt.block_on(query::context_for(&a.data, &params.days))?;
     if !std::io::stdin().is_terminal() {
         // Statements from a pipe or file: `;` ends a statement, a dot command its line.
@@ -113,10 +117,17 @@ fn shell(a: &Args, params: &query::Params, rt: &tokio::runtime::Runtime) -> anyh
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
-    println!("pixelsift sql on {}: tables events, rejects, manifest, links. .help for help.", a.data.display());
+    println!(
+        "pixelsift sql on {}: tables events, rejects, manifest, links. .help for help.",
+        a.data.display()
+    );
     let mut pending = String::new();
     loop {
-        let prompt = if pending.is_empty() { "pixelsift> " } else { "      ...> " };
+        let prompt = if pending.is_empty() {
+            "pixelsift> "
+        } else {
+            "      ...> "
+        };
         match rl.readline(prompt) {
             Ok(line) => {
                 if pending.is_empty() && line.trim_start().starts_with('.') {

@@ -70,7 +70,9 @@ impl W3cFields {
     pub fn parse_line<'a>(&self, line: &'a [u8]) -> Result<RawHit<'a>, LineError> {
         let cols: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
         if cols.len() < self.names.len() {
-            return Err(LineError::Malformed("the #Fields columns (too few tab-separated fields)"));
+            return Err(LineError::Malformed(
+                "the #Fields columns (too few tab-separated fields)",
+            ));
         }
         let col = |i: usize| cols[i];
         let opt = |i: Option<usize>| i.map(|i| dash(cols[i])).unwrap_or(&[]);
@@ -79,7 +81,11 @@ impl W3cFields {
         let ts = iso8601(&[date, b"T", time, b"Z"].concat()).ok_or(LineError::BadTime)?;
         let stem = col(self.stem);
         let query = opt(self.query);
-        let target = if query.is_empty() { Cow::Borrowed(stem) } else { Cow::Owned([stem, b"?", query].concat()) };
+        let target = if query.is_empty() {
+            Cow::Borrowed(stem)
+        } else {
+            Cow::Owned([stem, b"?", query].concat())
+        };
         Ok(RawHit {
             ip: Cow::Borrowed(col(self.ip)),
             ts,
@@ -164,7 +170,9 @@ mod tests {
     use super::*;
 
     fn at(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros()
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_micros()
     }
 
     #[test]
@@ -178,7 +186,10 @@ mod tests {
         assert_eq!(&*h.target, b"/o/AAAAAAAAAAAAAAAAAAAAAA.gif?a=1");
         assert_eq!((h.status, h.bytes), (200, Some(392)));
         assert!(h.referer.is_empty());
-        assert_eq!(&*h.user_agent, b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36");
+        assert_eq!(
+            &*h.user_agent,
+            b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"
+        );
         assert!(f.parse_line(b"2019-12-04\t21:02:31").is_err());
     }
 
@@ -187,7 +198,10 @@ mod tests {
         let line = br#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be DOC-EXAMPLE-BUCKET1 [06/Feb/2019:00:00:38 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be 3E57427F3EXAMPLE REST.GET.OBJECT o/x.gif "GET /o/x.gif HTTP/1.1" 200 - 43 43 7 - "https://mail.example/" "S3Console/0.4" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader DOC-EXAMPLE-BUCKET1.s3.us-west-1.amazonaws.com TLSV1.2 - -"#;
         let h = parse_s3(line).unwrap();
         assert_eq!(h.ts, at("2019-02-06T00:00:38Z"));
-        assert_eq!((&*h.ip, &*h.method, &*h.target), (&b"192.0.2.3"[..], &b"GET"[..], &b"/o/x.gif"[..]));
+        assert_eq!(
+            (&*h.ip, &*h.method, &*h.target),
+            (&b"192.0.2.3"[..], &b"GET"[..], &b"/o/x.gif"[..])
+        );
         assert_eq!((h.status, h.bytes), (200, Some(43)));
         assert_eq!(&*h.referer, b"https://mail.example/");
         assert_eq!(&*h.user_agent, b"S3Console/0.4");

@@ -25,7 +25,8 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
     let ts = parse_time_local(time).ok_or(LineError::BadTime)?;
     let (rest, request) = quoted(rest).map_err(|_| m("request"))?;
     let (rest, _) = tag::<_, _, ()>(&b" "[..])(rest).map_err(|_| m("status"))?;
-    let (rest, status) = take_while_m_n::<_, _, ()>(3, 3, |c: u8| c.is_ascii_digit())(rest).map_err(|_| m("status"))?;
+    let (rest, status) = take_while_m_n::<_, _, ()>(3, 3, |c: u8| c.is_ascii_digit())(rest)
+        .map_err(|_| m("status"))?;
     let (rest, bytes) = sp_token(rest).map_err(|_| m("body_bytes_sent"))?;
     let bytes = match bytes {
         b"-" => None,
@@ -44,7 +45,9 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
         ts,
         method: Cow::Borrowed(method),
         target: Cow::Borrowed(target),
-        status: (status[0] - b'0') as u16 * 100 + (status[1] - b'0') as u16 * 10 + (status[2] - b'0') as u16,
+        status: (status[0] - b'0') as u16 * 100
+            + (status[1] - b'0') as u16 * 10
+            + (status[2] - b'0') as u16,
         bytes,
         referer: dash_empty(unescape(referer)),
         user_agent: dash_empty(unescape(ua)),
@@ -109,19 +112,30 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 19 {
         return None;
     }
-    b.iter().try_fold(0u64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u64))
+    b.iter().try_fold(0u64, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u64)
+    })
 }
 
 fn num(b: &[u8]) -> Option<i64> {
     if b.is_empty() {
         return None;
     }
-    b.iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as i64))
+    b.iter().try_fold(0i64, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as i64)
+    })
 }
 
 /// `10/Oct/2000:13:55:36 -0700` to microseconds UTC (nginx `$time_local`).
 pub fn parse_time_local(t: &[u8]) -> Option<i64> {
-    if t.len() != 26 || t[2] != b'/' || t[6] != b'/' || t[11] != b':' || t[14] != b':' || t[17] != b':' || t[20] != b' ' {
+    if t.len() != 26
+        || t[2] != b'/'
+        || t[6] != b'/'
+        || t[11] != b':'
+        || t[14] != b':'
+        || t[17] != b':'
+        || t[20] != b' '
+    {
         return None;
     }
     let day = num(&t[0..2])?;
@@ -148,7 +162,14 @@ pub fn parse_time_local(t: &[u8]) -> Option<i64> {
         _ => return None,
     };
     let (oh, om) = (num(&t[22..24])?, num(&t[24..26])?);
-    if day == 0 || day > days_in_month(year, month) || h > 23 || mi > 59 || s > 60 || oh > 23 || om > 59 {
+    if day == 0
+        || day > days_in_month(year, month)
+        || h > 23
+        || mi > 59
+        || s > 60
+        || oh > 23
+        || om > 59
+    {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -191,7 +212,9 @@ mod tests {
         assert_eq!(h.bytes, Some(43));
         assert!(h.referer.is_empty());
         assert_eq!(&*h.user_agent, b"Mozilla/5.0 (x)");
-        let utc = chrono::DateTime::parse_from_rfc3339("2026-11-21T09:00:05Z").unwrap().timestamp_micros();
+        let utc = chrono::DateTime::parse_from_rfc3339("2026-11-21T09:00:05Z")
+            .unwrap()
+            .timestamp_micros();
         assert_eq!(h.ts, utc);
     }
 
@@ -207,9 +230,15 @@ mod tests {
     #[test]
     fn names_the_broken_field() {
         assert_eq!(parse(b"").unwrap_err(), LineError::Malformed("remote_addr"));
-        assert_eq!(parse(b"1.2.3.4 - - [bad] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"").unwrap_err(), LineError::BadTime);
+        assert_eq!(
+            parse(b"1.2.3.4 - - [bad] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"").unwrap_err(),
+            LineError::BadTime
+        );
         let trunc = br#"1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 1 "-" "Mozilla/5.0 (compatible; Googlebot/2.1"#;
-        assert_eq!(parse(trunc).unwrap_err(), LineError::Malformed("http_user_agent"));
+        assert_eq!(
+            parse(trunc).unwrap_err(),
+            LineError::Malformed("http_user_agent")
+        );
         assert_eq!(parse_time_local(b"31/Feb/2024:00:00:00 +0000"), None);
     }
 

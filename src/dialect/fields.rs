@@ -55,18 +55,24 @@ pub fn number(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    b.iter().try_fold(0u64, |a, &c| a.checked_mul(10)?.checked_add((c - b'0') as u64))
+    b.iter().try_fold(0u64, |a, &c| {
+        a.checked_mul(10)?.checked_add((c - b'0') as u64)
+    })
 }
 
 /// An HTTP status, 100-599.
 pub fn status(b: &[u8]) -> Option<u16> {
-    number(b).filter(|s| (100..600).contains(s)).map(|s| s as u16)
+    number(b)
+        .filter(|s| (100..600).contains(s))
+        .map(|s| s as u16)
 }
 
 /// Parses an RFC 3339 / ISO 8601 time with offset or `Z` to microseconds.
 pub fn iso8601(b: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(b).ok()?;
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_micros())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_micros())
 }
 
 /// Drops `scheme://host[:port]` from an absolute request target.
@@ -88,9 +94,21 @@ mod tests {
     #[test]
     fn splits_quotes_and_brackets() {
         let f = split(br#"a [06/Feb/2019:00:00:38 +0000] "GET /x HTTP/1.1" "q\"uote" -"#).unwrap();
-        assert_eq!(f, vec![&b"a"[..], b"06/Feb/2019:00:00:38 +0000", b"GET /x HTTP/1.1", br#"q\"uote"#, b"-"]);
+        assert_eq!(
+            f,
+            vec![
+                &b"a"[..],
+                b"06/Feb/2019:00:00:38 +0000",
+                b"GET /x HTTP/1.1",
+                br#"q\"uote"#,
+                b"-"
+            ]
+        );
         assert!(split(br#"a "open"#).is_none());
-        assert_eq!(path_of(b"https://www.example.com:443/o/x.gif?a=1"), b"/o/x.gif?a=1");
+        assert_eq!(
+            path_of(b"https://www.example.com:443/o/x.gif?a=1"),
+            b"/o/x.gif?a=1"
+        );
         assert_eq!(path_of(b"http://h"), b"/");
         assert_eq!(status(b"404"), Some(404));
         assert_eq!(status(b"99"), None);

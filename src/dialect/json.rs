@@ -72,10 +72,13 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
     if !trimmed.starts_with(b"{") {
         return Err(LineError::Malformed("a JSON object"));
     }
-    let l: Line<'_> = serde_json::from_slice(trimmed).map_err(|_| LineError::Malformed("a JSON object"))?;
+    let l: Line<'_> =
+        serde_json::from_slice(trimmed).map_err(|_| LineError::Malformed("a JSON object"))?;
     let ts = match (&l.msec, &l.ts) {
         (Some(m), _) => parse_msec(&m.as_str()).ok_or(LineError::BadTime)?,
-        (None, Some(t)) => chrono::DateTime::parse_from_rfc3339(t).map_err(|_| LineError::BadTime)?.timestamp_micros(),
+        (None, Some(t)) => chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|_| LineError::BadTime)?
+            .timestamp_micros(),
         (None, None) => return Err(LineError::Malformed("msec or time_iso8601")),
     };
     let ip = l.ip.ok_or(LineError::Malformed("remote_addr"))?;
@@ -89,7 +92,10 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
         None => None,
         Some(b) => match b.as_str().as_ref() {
             "-" | "" => None,
-            s => Some(s.parse::<u64>().map_err(|_| LineError::Malformed("body_bytes_sent"))?),
+            s => Some(
+                s.parse::<u64>()
+                    .map_err(|_| LineError::Malformed("body_bytes_sent"))?,
+            ),
         },
     };
     Ok(RawHit {
@@ -108,11 +114,19 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
 /// nginx `$msec`: seconds since the epoch with milliseconds, `1763629200.123`.
 pub(crate) fn parse_msec(s: &str) -> Option<i64> {
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 6 {
+    if secs.is_empty()
+        || !secs.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 6
+    {
         return None;
     }
     let secs: i64 = secs.parse().ok()?;
-    let micros: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse().ok()? };
+    let micros: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<6}").parse().ok()?
+    };
     secs.checked_mul(1_000_000)?.checked_add(micros)
 }
 
@@ -136,11 +150,25 @@ mod tests {
     #[test]
     fn iso_time_numbers_and_errors() {
         let h = parse(br#"{"time_iso8601":"2026-11-20T10:02:00+01:00","ip":"::1","method":"HEAD","uri":"/x","status":304,"bytes":0}"#).unwrap();
-        assert_eq!(h.ts, chrono::DateTime::parse_from_rfc3339("2026-11-20T09:02:00Z").unwrap().timestamp_micros());
+        assert_eq!(
+            h.ts,
+            chrono::DateTime::parse_from_rfc3339("2026-11-20T09:02:00Z")
+                .unwrap()
+                .timestamp_micros()
+        );
         assert_eq!(h.status, 304);
-        assert_eq!(parse(b"{not json").unwrap_err(), LineError::Malformed("a JSON object"));
-        assert_eq!(parse(br#"{"msec":"abc","ip":"1.2.3.4","status":"200"}"#).unwrap_err(), LineError::BadTime);
-        assert_eq!(parse(br#"{"msec":"1.5","status":"200"}"#).unwrap_err(), LineError::Malformed("remote_addr"));
+        assert_eq!(
+            parse(b"{not json").unwrap_err(),
+            LineError::Malformed("a JSON object")
+        );
+        assert_eq!(
+            parse(br#"{"msec":"abc","ip":"1.2.3.4","status":"200"}"#).unwrap_err(),
+            LineError::BadTime
+        );
+        assert_eq!(
+            parse(br#"{"msec":"1.5","status":"200"}"#).unwrap_err(),
+            LineError::Malformed("remote_addr")
+        );
         assert_eq!(parse_msec("1763629320"), Some(1_763_629_320_000_000));
     }
 }
@@ -183,7 +211,9 @@ impl JsonMap {
     pub fn parse(name: &'static str, spec: &str) -> Result<JsonMap, String> {
         let mut paths = Vec::new();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (k, v) = item.split_once('=').ok_or_else(|| format!("--json-map {item:?}: expected field=path"))?;
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| format!("--json-map {item:?}: expected field=path"))?;
             let f = match k.trim() {
                 "ts" | "time" => Field::Ts,
                 "ip" => Field::Ip,
@@ -244,13 +274,16 @@ impl JsonMap {
     /// and its time used when the JSON has none.
     pub fn parse_line<'a>(&self, line: &'a [u8]) -> Result<RawHit<'a>, LineError> {
         let start = memchr::memchr(b'{', line).ok_or(LineError::Malformed("a JSON object"))?;
-        let v: serde_json::Value = serde_json::from_slice(&line[start..]).map_err(|_| LineError::Malformed("a JSON object"))?;
+        let v: serde_json::Value = serde_json::from_slice(&line[start..])
+            .map_err(|_| LineError::Malformed("a JSON object"))?;
         if !v.is_object() {
             return Err(LineError::Malformed("a JSON object"));
         }
         let text = |f: Field| -> Cow<'a, [u8]> {
             match self.get(&v, f) {
-                Some(serde_json::Value::String(s)) if s != "-" => Cow::Owned(s.clone().into_bytes()),
+                Some(serde_json::Value::String(s)) if s != "-" => {
+                    Cow::Owned(s.clone().into_bytes())
+                }
                 Some(serde_json::Value::Number(n)) => Cow::Owned(n.to_string().into_bytes()),
                 _ => Cow::Borrowed(&[]),
             }
@@ -265,7 +298,10 @@ impl JsonMap {
             return Err(LineError::Malformed("the client address field"));
         }
         let status = text(Field::Status);
-        let status = std::str::from_utf8(&status).ok().and_then(|s| s.parse::<u16>().ok()).filter(|s| (100..600).contains(s));
+        let status = std::str::from_utf8(&status)
+            .ok()
+            .and_then(|s| s.parse::<u16>().ok())
+            .filter(|s| (100..600).contains(s));
         let bytes = text(Field::Bytes);
         Ok(RawHit {
             ip,
@@ -273,7 +309,9 @@ impl JsonMap {
             method: text(Field::Method),
             target: Cow::Owned(super::fields::path_of(&text(Field::Uri)).to_vec()),
             status: status.ok_or(LineError::Malformed("the status field"))?,
-            bytes: std::str::from_utf8(&bytes).ok().and_then(|b| b.parse().ok()),
+            bytes: std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|b| b.parse().ok()),
             referer: text(Field::Referer),
             user_agent: text(Field::Ua),
             xff: text(Field::Xff),
@@ -290,16 +328,28 @@ fn json_time(v: &serde_json::Value) -> Option<i64> {
         serde_json::Value::String(s) => s.clone(),
         _ => return None,
     };
-    epoch_decimal(&text).or_else(|| chrono::DateTime::parse_from_rfc3339(&text).ok().map(|t| t.timestamp_micros()))
+    epoch_decimal(&text).or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .ok()
+            .map(|t| t.timestamp_micros())
+    })
 }
 
 fn epoch_decimal(t: &str) -> Option<i64> {
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || int.len() > 19 {
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || int.len() > 19
+    {
         return None;
     }
     let i: i64 = int.parse().ok()?;
-    let frac_digits = |n: usize| -> i64 { format!("{:0<n$}", &frac[..frac.len().min(n)]).parse().unwrap_or(0) };
+    let frac_digits = |n: usize| -> i64 {
+        format!("{:0<n$}", &frac[..frac.len().min(n)])
+            .parse()
+            .unwrap_or(0)
+    };
     Some(match i {
         i if i >= 100_000_000_000_000_000 => i / 1000,
         i if i >= 100_000_000_000_000 => i,
@@ -312,7 +362,9 @@ fn epoch_decimal(t: &str) -> Option<i64> {
 fn console_time(prefix: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(prefix).ok()?;
     let t = s.split('\t').next()?.trim();
-    chrono::NaiveDateTime::parse_from_str(t, "%Y/%m/%d %H:%M:%S%.f").ok().map(|d| d.and_utc().timestamp_micros())
+    chrono::NaiveDateTime::parse_from_str(t, "%Y/%m/%d %H:%M:%S%.f")
+        .ok()
+        .map(|d| d.and_utc().timestamp_micros())
 }
 
 #[cfg(test)]
@@ -331,7 +383,12 @@ mod map_tests {
         assert_eq!(&*h.user_agent, b"curl/7.82.0");
         let console = "2023/12/08 20:24:51.157\tINFO\thttp.log.access\thandled request\t{\"request\": {\"client_ip\": \"127.0.0.1\", \"method\": \"GET\", \"uri\": \"/\", \"headers\": {\"User-Agent\": [\"curl/8.4.0\"]}}, \"size\": 0, \"status\": 308}";
         let h = m.parse_line(console.as_bytes()).unwrap();
-        assert_eq!(h.ts, chrono::DateTime::parse_from_rfc3339("2023-12-08T20:24:51.157Z").unwrap().timestamp_micros());
+        assert_eq!(
+            h.ts,
+            chrono::DateTime::parse_from_rfc3339("2023-12-08T20:24:51.157Z")
+                .unwrap()
+                .timestamp_micros()
+        );
         assert_eq!(h.status, 308);
     }
 
@@ -341,9 +398,17 @@ mod map_tests {
         let a = br#"{"ClientIP":"89.163.242.206","ClientRequestHost":"www.theburritobot.com","ClientRequestMethod":"GET","ClientRequestURI":"/static/img/testimonial-hipster.png","EdgeEndTimestamp":1506702504461999900,"EdgeResponseBytes":69045,"EdgeResponseStatus":200,"EdgeStartTimestamp":1506702504433000200,"RayID":"3a6050bcbe121a87"}"#;
         let h = m.parse_line(a).unwrap();
         assert_eq!(h.ts, 1_506_702_504_433_000);
-        assert_eq!((&*h.ip, h.status, h.bytes), (&b"89.163.242.206"[..], 200, Some(69045)));
+        assert_eq!(
+            (&*h.ip, h.status, h.bytes),
+            (&b"89.163.242.206"[..], 200, Some(69045))
+        );
         let b = br#"{ "ClientIP": "89.163.253.200", "ClientRequestMethod": "GET", "ClientRequestURI": "/x", "EdgeResponseBytes": 69045, "EdgeResponseStatus": 200, "EdgeStartTimestamp": "2023-03-03T05:29:05Z" }"#;
-        assert_eq!(m.parse_line(b).unwrap().ts, chrono::DateTime::parse_from_rfc3339("2023-03-03T05:29:05Z").unwrap().timestamp_micros());
+        assert_eq!(
+            m.parse_line(b).unwrap().ts,
+            chrono::DateTime::parse_from_rfc3339("2023-03-03T05:29:05Z")
+                .unwrap()
+                .timestamp_micros()
+        );
         assert!(JsonMap::parse("json", "ip=a").is_err());
     }
 }

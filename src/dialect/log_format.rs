@@ -82,10 +82,10 @@ pub struct LogFormat {
 }
 
 /// nginx's predefined `combined`.
-pub const COMBINED: &str =
-    r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+pub const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
 /// NCSA/Apache `common`: `combined` without referer and user agent.
-pub const COMMON: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent"#;
+pub const COMMON: &str =
+    r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent"#;
 
 impl LogFormat {
     /// Compiles a `log_format` string.
@@ -97,7 +97,11 @@ impl LogFormat {
         while i < b.len() {
             if b[i] == b'$' {
                 let (name, next) = if b.get(i + 1) == Some(&b'{') {
-                    let end = format[i + 2..].find('}').ok_or_else(|| format!("unclosed ${{ at byte {i}"))? + i + 2;
+                    let end = format[i + 2..]
+                        .find('}')
+                        .ok_or_else(|| format!("unclosed ${{ at byte {i}"))?
+                        + i
+                        + 2;
                     (&format[i + 2..end], end + 1)
                 } else {
                     let mut j = i + 1;
@@ -147,7 +151,11 @@ impl LogFormat {
                 }
             }
         }
-        let has = |v: &[Var]| merged.iter().any(|s| matches!(s, Seg::Var(x) if v.contains(x)));
+        let has = |v: &[Var]| {
+            merged
+                .iter()
+                .any(|s| matches!(s, Seg::Var(x) if v.contains(x)))
+        };
         let mut missing = Vec::new();
         if !has(&[Var::TimeLocal, Var::TimeIso8601, Var::Msec]) {
             missing.push("a time ($time_local, $time_iso8601 or $msec)");
@@ -164,7 +172,11 @@ impl LogFormat {
         if !missing.is_empty() {
             return Err(format!("the format lacks {}", missing.join(", ")));
         }
-        Ok(LogFormat { segs: merged, escape, source: format.to_string() })
+        Ok(LogFormat {
+            segs: merged,
+            escape,
+            source: format.to_string(),
+        })
     }
 
     /// Reads one line.
@@ -197,7 +209,8 @@ impl LogFormat {
                     } else {
                         match self.segs.get(k + 1) {
                             Some(Seg::Lit(l)) => {
-                                pos + memchr::memmem::find(&line[pos..], l).ok_or(LineError::Malformed(var_name(v)))?
+                                pos + memchr::memmem::find(&line[pos..], l)
+                                    .ok_or(LineError::Malformed(var_name(v)))?
                             }
                             _ => line.len(),
                         }
@@ -210,9 +223,19 @@ impl LogFormat {
                     let val = || self.unescape(raw);
                     match v {
                         Var::RemoteAddr => hit.ip = Cow::Borrowed(raw),
-                        Var::TimeLocal => hit.ts = super::combined::parse_time_local(raw).ok_or(LineError::BadTime)?,
-                        Var::TimeIso8601 => hit.ts = super::fields::iso8601(raw).ok_or(LineError::BadTime)?,
-                        Var::Msec => hit.ts = super::json::parse_msec(std::str::from_utf8(raw).map_err(|_| LineError::BadTime)?).ok_or(LineError::BadTime)?,
+                        Var::TimeLocal => {
+                            hit.ts =
+                                super::combined::parse_time_local(raw).ok_or(LineError::BadTime)?
+                        }
+                        Var::TimeIso8601 => {
+                            hit.ts = super::fields::iso8601(raw).ok_or(LineError::BadTime)?
+                        }
+                        Var::Msec => {
+                            hit.ts = super::json::parse_msec(
+                                std::str::from_utf8(raw).map_err(|_| LineError::BadTime)?,
+                            )
+                            .ok_or(LineError::BadTime)?
+                        }
                         Var::Request => {
                             let (m, t) = super::combined::split_request(raw);
                             hit.method = Cow::Borrowed(m);
@@ -222,12 +245,18 @@ impl LogFormat {
                         Var::RequestUri => hit.target = Cow::Borrowed(raw),
                         Var::Uri => uri = raw,
                         Var::Args => args = raw,
-                        Var::Status => hit.status = super::fields::status(raw).ok_or(LineError::Malformed("status"))?,
+                        Var::Status => {
+                            hit.status =
+                                super::fields::status(raw).ok_or(LineError::Malformed("status"))?
+                        }
                         Var::BodyBytesSent | Var::BytesSent => {
                             if hit.bytes.is_none() || *v == Var::BodyBytesSent {
                                 hit.bytes = match raw {
                                     b"-" => None,
-                                    b => Some(super::fields::number(b).ok_or(LineError::Malformed(var_name(v)))?),
+                                    b => Some(
+                                        super::fields::number(b)
+                                            .ok_or(LineError::Malformed(var_name(v)))?,
+                                    ),
                                 };
                             }
                         }
@@ -253,7 +282,14 @@ impl LogFormat {
             };
         }
         if hit.ip.is_empty() {
-            hit.ip = Cow::Owned(hit.xff.split(|&c| c == b',').next().unwrap_or(&[]).trim_ascii().to_vec());
+            hit.ip = Cow::Owned(
+                hit.xff
+                    .split(|&c| c == b',')
+                    .next()
+                    .unwrap_or(&[])
+                    .trim_ascii()
+                    .to_vec(),
+            );
         }
         Ok(hit)
     }
@@ -353,7 +389,9 @@ pub fn from_nginx_conf(conf: &str, name: &str) -> Result<(String, Escape), Strin
                 directive.push(String::from_utf8_lossy(&s).into_owned());
             }
             b';' | b'{' | b'}' => {
-                if directive.first().map(String::as_str) == Some("log_format") && directive.get(1).map(String::as_str) == Some(name) {
+                if directive.first().map(String::as_str) == Some("log_format")
+                    && directive.get(1).map(String::as_str) == Some(name)
+                {
                     found = directive.clone();
                 }
                 directive.clear();
@@ -361,7 +399,10 @@ pub fn from_nginx_conf(conf: &str, name: &str) -> Result<(String, Escape), Strin
             }
             _ => {
                 let start = i;
-                while i < b.len() && !b[i].is_ascii_whitespace() && !matches!(b[i], b';' | b'{' | b'}' | b'\'' | b'"') {
+                while i < b.len()
+                    && !b[i].is_ascii_whitespace()
+                    && !matches!(b[i], b';' | b'{' | b'}' | b'\'' | b'"')
+                {
                     i += 1;
                 }
                 directive.push(conf[start..i].to_string());
@@ -398,7 +439,12 @@ mod tests {
         .unwrap();
         let h = f.parse(br#"10.0.0.1 [2026-11-20T10:02:00+01:00] "GET /o/x.gif?a=1" 200 312 "UA \x22q\x22" "203.0.113.9, 10.0.0.1" 0.001"#).unwrap();
         assert_eq!(&*h.ip, b"10.0.0.1");
-        assert_eq!(h.ts, chrono::DateTime::parse_from_rfc3339("2026-11-20T09:02:00Z").unwrap().timestamp_micros());
+        assert_eq!(
+            h.ts,
+            chrono::DateTime::parse_from_rfc3339("2026-11-20T09:02:00Z")
+                .unwrap()
+                .timestamp_micros()
+        );
         assert_eq!(&*h.method, b"GET");
         assert_eq!(&*h.target, b"/o/x.gif?a=1");
         assert_eq!((h.status, h.bytes), (200, Some(312)));
@@ -410,18 +456,31 @@ mod tests {
     fn combined_and_common_as_formats() {
         let f = LogFormat::compile(COMBINED, Escape::Default).unwrap();
         let line = br#"203.0.113.9 - - [21/Nov/2026:10:00:05 +0100] "GET /o/AAAAAAAAAAAAAAAAAAAAAA.gif HTTP/1.1" 200 43 "-" "Mozilla/5.0 (x)""#;
-        assert_eq!(f.parse(line).unwrap(), super::super::combined::parse(line).unwrap());
+        assert_eq!(
+            f.parse(line).unwrap(),
+            super::super::combined::parse(line).unwrap()
+        );
         let c = LogFormat::compile(COMMON, Escape::Default).unwrap();
         let h = c.parse(br#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#).unwrap();
         assert_eq!(&*h.target, b"/apache_pb.gif");
         assert!(h.user_agent.is_empty());
-        assert_eq!(c.parse(b"127.0.0.1 - frank [bad").unwrap_err(), LineError::Malformed("$time_local"));
+        assert_eq!(
+            c.parse(b"127.0.0.1 - frank [bad").unwrap_err(),
+            LineError::Malformed("$time_local")
+        );
     }
 
     #[test]
     fn refuses_formats_it_cannot_read() {
-        assert!(LogFormat::compile("$remote_addr $status", Escape::Default).unwrap_err().contains("a time"));
-        assert!(LogFormat::compile("$remote_addr$status [$time_local] $request", Escape::Default).unwrap_err().contains("nothing between"));
+        assert!(LogFormat::compile("$remote_addr $status", Escape::Default)
+            .unwrap_err()
+            .contains("a time"));
+        assert!(LogFormat::compile(
+            "$remote_addr$status [$time_local] $request",
+            Escape::Default
+        )
+        .unwrap_err()
+        .contains("nothing between"));
     }
 
     #[test]
@@ -435,7 +494,10 @@ mod tests {
             }"#;
         let (fmt, esc) = from_nginx_conf(conf, "main").unwrap();
         assert_eq!(esc, Escape::Json);
-        assert_eq!(fmt, r#"{"t":"$msec","ip":"$remote_addr","r":"$request","s":$status,"ua":"$http_user_agent"}"#);
+        assert_eq!(
+            fmt,
+            r#"{"t":"$msec","ip":"$remote_addr","r":"$request","s":$status,"ua":"$http_user_agent"}"#
+        );
         let f = LogFormat::compile(&fmt, esc).unwrap();
         let h = f.parse(br#"{"t":"1763629320.250","ip":"203.0.113.9","r":"GET /c/x/y HTTP/1.1","s":302,"ua":"A \"b\" \u00e9"}"#).unwrap();
         assert_eq!(&*h.user_agent, "A \"b\" é".as_bytes());

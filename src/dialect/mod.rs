@@ -132,7 +132,8 @@ impl Dialect {
             "caddy" => Dialect::Json(Arc::new(json::JsonMap::caddy())),
             "cloudflare" => Dialect::Json(Arc::new(json::JsonMap::cloudflare())),
             "cloudfront" => Dialect::CloudFront(Arc::new(
-                cloud::W3cFields::parse(cloud::CLOUDFRONT_FIELDS).expect("the documented fields parse"),
+                cloud::W3cFields::parse(cloud::CLOUDFRONT_FIELDS)
+                    .expect("the documented fields parse"),
             )),
             "s3" => Dialect::S3,
             "alb" => Dialect::Alb,
@@ -143,13 +144,25 @@ impl Dialect {
     /// NCSA/Apache `common`.
     pub fn common() -> Dialect {
         Dialect::LogFormat(
-            Arc::new(log_format::LogFormat::compile(log_format::COMMON, log_format::Escape::Default).expect("valid")),
+            Arc::new(
+                log_format::LogFormat::compile(log_format::COMMON, log_format::Escape::Default)
+                    .expect("valid"),
+            ),
             "common",
         )
     }
 
     /// Names `from_name` knows, for messages.
-    pub const NAMES: [&'static str; 8] = ["combined", "common", "nginx-json", "caddy", "cloudflare", "cloudfront", "s3", "alb"];
+    pub const NAMES: [&'static str; 8] = [
+        "combined",
+        "common",
+        "nginx-json",
+        "caddy",
+        "cloudflare",
+        "cloudfront",
+        "s3",
+        "alb",
+    ];
 
     /// Adapts a dialect to a file's own header (CloudFront's `#Fields:`).
     pub fn for_sample(self, sample: &[u8]) -> Dialect {

@@ -37,7 +37,10 @@ pub fn parse_clients(text: &str) -> Result<Vec<ClientPattern>, String> {
         }
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < 3 || f[0].is_empty() {
-            return Err(format!("email-client table line {}: expected pattern, client, category[, os]", i + 1));
+            return Err(format!(
+                "email-client table line {}: expected pattern, client, category[, os]",
+                i + 1
+            ));
         }
         out.push(ClientPattern {
             pattern: f[0].to_string(),
@@ -57,7 +60,9 @@ pub struct AgentParser {
 
 impl Default for AgentParser {
     fn default() -> Self {
-        AgentParser { clients: parse_clients(DEFAULT_CLIENTS).expect("the built-in table parses") }
+        AgentParser {
+            clients: parse_clients(DEFAULT_CLIENTS).expect("the built-in table parses"),
+        }
     }
 }
 
@@ -73,13 +78,19 @@ impl AgentParser {
             return AgentInfo::default();
         }
         let w = woothee::parser::Parser::new().parse(ua);
-        let known = |s: &str| (!s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN).then(|| s.to_string());
+        let known = |s: &str| {
+            (!s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN).then(|| s.to_string())
+        };
         let mut info = AgentInfo {
             ua_name: w.as_ref().and_then(|w| known(w.name)),
             ua_category: w.as_ref().and_then(|w| known(w.category)),
             os: w.as_ref().and_then(|w| known(w.os)),
         };
-        if let Some(c) = self.clients.iter().find(|c| ua.contains(c.pattern.as_str())) {
+        if let Some(c) = self
+            .clients
+            .iter()
+            .find(|c| ua.contains(c.pattern.as_str()))
+        {
             info.ua_name = Some(c.client.clone());
             info.ua_category = Some(c.category.clone());
             if !c.os.is_empty() {

@@ -80,9 +80,13 @@ impl GeoDb {
 
     /// Opens a database from memory; `path` names it in messages.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
-        let reader = Reader::from_source(bytes)
-            .map_err(|e| Error::Config(format!("{}: not a MaxMind DB file ({e})", path.display())))?;
-        Ok(GeoDb { path: path.to_path_buf(), reader })
+        let reader = Reader::from_source(bytes).map_err(|e| {
+            Error::Config(format!("{}: not a MaxMind DB file ({e})", path.display()))
+        })?;
+        Ok(GeoDb {
+            path: path.to_path_buf(),
+            reader,
+        })
     }
 
     /// The `database_type` from its metadata.
@@ -98,7 +102,12 @@ impl GeoDb {
     fn lookup(&self, ip: IpAddr) -> Option<AnyRecord> {
         // A corrupt record is treated like a missing one: enrichment is
         // best effort and must never stop an ingest.
-        self.reader.lookup(ip).ok()?.decode::<AnyRecord>().ok().flatten()
+        self.reader
+            .lookup(ip)
+            .ok()?
+            .decode::<AnyRecord>()
+            .ok()
+            .flatten()
     }
 }
 
@@ -130,9 +139,11 @@ impl FieldMap {
     pub fn parse(items: &[String]) -> Result<Self> {
         let mut paths = Vec::new();
         for item in items {
-            let (k, v) = item
-                .split_once('=')
-                .ok_or_else(|| Error::Config(format!("--geoip-map {item:?}: expected field=path.in.record")))?;
+            let (k, v) = item.split_once('=').ok_or_else(|| {
+                Error::Config(format!(
+                    "--geoip-map {item:?}: expected field=path.in.record"
+                ))
+            })?;
             let field = match k.trim() {
                 "country" => GeoField::Country,
                 "city" => GeoField::City,
@@ -151,7 +162,10 @@ impl FieldMap {
     }
 
     fn path(&self, f: GeoField) -> Option<&[String]> {
-        self.paths.iter().find(|(g, _)| *g == f).map(|(_, p)| p.as_slice())
+        self.paths
+            .iter()
+            .find(|(g, _)| *g == f)
+            .map(|(_, p)| p.as_slice())
     }
 }
 
@@ -165,7 +179,10 @@ pub struct Geo {
 impl Geo {
     /// Combines databases; earlier ones win per field.
     pub fn new(dbs: Vec<GeoDb>) -> Self {
-        Geo { dbs: dbs.into_iter().map(Arc::new).collect(), map: FieldMap::default() }
+        Geo {
+            dbs: dbs.into_iter().map(Arc::new).collect(),
+            map: FieldMap::default(),
+        }
     }
 
     /// Reads fields from these record paths first.
@@ -183,7 +200,10 @@ impl Geo {
             .collect();
         paths.sort();
         if paths.is_empty() {
-            return Err(Error::Config(format!("{}: no .mmdb files here", dir.display())));
+            return Err(Error::Config(format!(
+                "{}: no .mmdb files here",
+                dir.display()
+            )));
         }
         paths.iter().map(|p| GeoDb::open(p)).collect()
     }
@@ -202,7 +222,9 @@ impl Geo {
     pub fn lookup(&self, ip: IpAddr) -> GeoInfo {
         let mut out = GeoInfo::default();
         for db in &self.dbs {
-            let Ok(res) = db.reader.lookup(ip) else { continue };
+            let Ok(res) = db.reader.lookup(ip) else {
+                continue;
+            };
             let path_of = |f: GeoField| -> Option<Vec<maxminddb::PathElement<'_>>> {
                 self.map.path(f).map(|p| {
                     p.iter()
@@ -213,19 +235,29 @@ impl Geo {
                         .collect()
                 })
             };
-            let text = |f: GeoField| path_of(f).and_then(|p| res.decode_path::<String>(&p).ok().flatten());
+            let text =
+                |f: GeoField| path_of(f).and_then(|p| res.decode_path::<String>(&p).ok().flatten());
             out.country = out.country.take().or_else(|| text(GeoField::Country));
             out.city = out.city.take().or_else(|| text(GeoField::City));
             out.time_zone = out.time_zone.take().or_else(|| text(GeoField::TimeZone));
             out.as_org = out.as_org.take().or_else(|| text(GeoField::AsOrg));
             if out.asn.is_none() {
-                out.asn = path_of(GeoField::Asn).and_then(|p| res.decode_path::<u32>(&p).ok().flatten());
+                out.asn =
+                    path_of(GeoField::Asn).and_then(|p| res.decode_path::<u32>(&p).ok().flatten());
             }
         }
         for db in &self.dbs {
             let Some(r) = db.lookup(ip) else { continue };
-            let country = r.country.as_ref().and_then(|c| c.iso_code.clone()).or(r.country_code);
-            let city = r.city.as_ref().and_then(|c| c.names.get("en").cloned()).or(r.city_name);
+            let country = r
+                .country
+                .as_ref()
+                .and_then(|c| c.iso_code.clone())
+                .or(r.country_code);
+            let city = r
+                .city
+                .as_ref()
+                .and_then(|c| c.names.get("en").cloned())
+                .or(r.city_name);
             out.country = out.country.or(country);
             out.city = out.city.or(city);
             out.time_zone = out.time_zone.or(r.location.and_then(|l| l.time_zone));
@@ -248,18 +280,42 @@ mod tests {
     #[test]
     fn reads_city_asn_and_dbip_shapes() {
         let mut city = MmdbWriter::new("GeoLite2-City", "test");
-        city.insert("203.0.113.0".parse().unwrap(), 24, V::Map(vec![
-            ("country".into(), V::Map(vec![("iso_code".into(), s("FR"))])),
-            ("city".into(), V::Map(vec![("names".into(), V::Map(vec![("en".into(), s("Paris"))]))])),
-            ("location".into(), V::Map(vec![("time_zone".into(), s("Europe/Paris"))])),
-        ])).unwrap();
+        city.insert(
+            "203.0.113.0".parse().unwrap(),
+            24,
+            V::Map(vec![
+                ("country".into(), V::Map(vec![("iso_code".into(), s("FR"))])),
+                (
+                    "city".into(),
+                    V::Map(vec![(
+                        "names".into(),
+                        V::Map(vec![("en".into(), s("Paris"))]),
+                    )]),
+                ),
+                (
+                    "location".into(),
+                    V::Map(vec![("time_zone".into(), s("Europe/Paris"))]),
+                ),
+            ]),
+        )
+        .unwrap();
         let mut asn = MmdbWriter::new("GeoLite2-ASN", "test");
-        asn.insert("203.0.113.0".parse().unwrap(), 16, V::Map(vec![
-            ("autonomous_system_number".into(), V::U32(64500)),
-            ("autonomous_system_organization".into(), s("Example Net")),
-        ])).unwrap();
+        asn.insert(
+            "203.0.113.0".parse().unwrap(),
+            16,
+            V::Map(vec![
+                ("autonomous_system_number".into(), V::U32(64500)),
+                ("autonomous_system_organization".into(), s("Example Net")),
+            ]),
+        )
+        .unwrap();
         let mut dbip = MmdbWriter::new("dbip-country-lite", "test");
-        dbip.insert("198.51.100.0".parse().unwrap(), 24, V::Map(vec![("country_code".into(), s("DE"))])).unwrap();
+        dbip.insert(
+            "198.51.100.0".parse().unwrap(),
+            24,
+            V::Map(vec![("country_code".into(), s("DE"))]),
+        )
+        .unwrap();
         let geo = Geo::new(vec![
             GeoDb::from_bytes(Path::new("city"), city.to_bytes()).unwrap(),
             GeoDb::from_bytes(Path::new("asn"), asn.to_bytes()).unwrap(),
@@ -271,7 +327,12 @@ mod tests {
         assert_eq!(g.time_zone.as_deref(), Some("Europe/Paris"));
         assert_eq!(g.asn, Some(64500));
         assert_eq!(g.as_org.as_deref(), Some("Example Net"));
-        assert_eq!(geo.lookup("198.51.100.1".parse().unwrap()).country.as_deref(), Some("DE"));
+        assert_eq!(
+            geo.lookup("198.51.100.1".parse().unwrap())
+                .country
+                .as_deref(),
+            Some("DE")
+        );
         assert_eq!(geo.lookup("192.0.2.1".parse().unwrap()), GeoInfo::default());
         assert!(GeoDb::from_bytes(Path::new("junk"), b"not a db".to_vec()).is_err());
     }
@@ -279,12 +340,32 @@ mod tests {
     #[test]
     fn field_map_reads_other_record_shapes() {
         let mut w = MmdbWriter::new("ip-location-db", "test");
-        w.insert("203.0.113.0".parse().unwrap(), 24, V::Map(vec![
-            ("loc".into(), V::Map(vec![("cc".into(), s("NL")), ("tz".into(), s("Europe/Amsterdam"))])),
-            ("net".into(), V::Array(vec![V::U32(64999), s("Some ISP")])),
-        ])).unwrap();
-        let map = FieldMap::parse(&["country=loc.cc".into(), "time_zone=loc.tz".into(), "asn=net.0".into(), "as_org=net.1".into()]).unwrap();
-        let geo = Geo::new(vec![GeoDb::from_bytes(Path::new("x"), w.to_bytes()).unwrap()]).with_map(map);
+        w.insert(
+            "203.0.113.0".parse().unwrap(),
+            24,
+            V::Map(vec![
+                (
+                    "loc".into(),
+                    V::Map(vec![
+                        ("cc".into(), s("NL")),
+                        ("tz".into(), s("Europe/Amsterdam")),
+                    ]),
+                ),
+                ("net".into(), V::Array(vec![V::U32(64999), s("Some ISP")])),
+            ]),
+        )
+        .unwrap();
+        let map = FieldMap::parse(&[
+            "country=loc.cc".into(),
+            "time_zone=loc.tz".into(),
+            "asn=net.0".into(),
+            "as_org=net.1".into(),
+        ])
+        .unwrap();
+        let geo = Geo::new(vec![
+            GeoDb::from_bytes(Path::new("x"), w.to_bytes()).unwrap()
+        ])
+        .with_map(map);
         let g = geo.lookup("203.0.113.9".parse().unwrap());
         assert_eq!(g.country.as_deref(), Some("NL"));
         assert_eq!(g.time_zone.as_deref(), Some("Europe/Amsterdam"));

@@ -22,7 +22,10 @@ pub struct Memo<K, V> {
 impl<K: Hash + Eq, V> Memo<K, V> {
     /// A memo holding at most `cap` entries.
     pub fn new(cap: usize) -> Self {
-        Memo { map: HashMap::with_capacity(cap.min(1024)), cap }
+        Memo {
+            map: HashMap::with_capacity(cap.min(1024)),
+            cap,
+        }
     }
 
     /// The cached value for `key`, computing it on a miss.

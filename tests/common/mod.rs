@@ -38,7 +38,13 @@ pub fn mint_demo(dir: &Path) -> PathBuf {
     let out = dir.join("minted");
     let f = fixtures();
     run(bin()
-        .args(["mint", "--base-url", "https://t.example.com", "--listen", "127.0.0.1:8080"])
+        .args([
+            "mint",
+            "--base-url",
+            "https://t.example.com",
+            "--listen",
+            "127.0.0.1:8080",
+        ])
         .arg("--recipients")
         .arg(f.join("recipients.csv"))
         .arg("--links")
@@ -54,7 +60,9 @@ pub fn mint_demo(dir: &Path) -> PathBuf {
 /// Every Parquet file under a directory, partitions included.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in entries {
         let p = e.unwrap().path();
         if p.is_dir() {
@@ -73,7 +81,13 @@ pub fn rows(dir: &Path, drop: &[&str]) -> Vec<String> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let mut out = Vec::new();
     for p in parquet_files(dir) {
-        let part = p.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
+        let part = p
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
         let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
         for row in r.get_row_iter(None).unwrap() {
             let row = row.unwrap();
