@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{bin, fixtures, mint_demo, run, stdout};
+use common::{bin, fixtures, mint_demo, nginx_binary, run, stdout};
 
 fn geo_args(dir: &Path) -> Vec<std::ffi::OsString> {
     let city = dir.join("city.mmdb");
@@ -301,19 +301,6 @@ fn mint_is_keyed_reproducible_and_refuses_bad_rows() {
         !bad.join("out").exists(),
         "nothing may be written on bad input"
     );
-}
-
-fn nginx_binary() -> Option<PathBuf> {
-    let candidates = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"];
-    if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
-        return Some(p);
-    }
-    let found = Command::new("sh")
-        .args(["-c", "command -v nginx"])
-        .output()
-        .ok()?;
-    let p = String::from_utf8_lossy(&found.stdout).trim().to_string();
-    (!p.is_empty()).then(|| PathBuf::from(p))
 }
 
 #[test]

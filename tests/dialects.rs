@@ -3,24 +3,11 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use pixelsift::dialect::combined;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pixelsift"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{bin, ok};
 
 fn mint(dir: &Path) -> PathBuf {
     let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");

@@ -11,33 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn nginx_binary() -> Option<PathBuf> {
-    let candidates = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"];
-    if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
-        return Some(p);
-    }
-    let found = Command::new("sh")
-        .args(["-c", "command -v nginx"])
-        .output()
-        .ok()?;
-    let p = String::from_utf8_lossy(&found.stdout).trim().to_string();
-    (!p.is_empty()).then(|| PathBuf::from(p))
-}
-
-fn pixelsift() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pixelsift"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{nginx_binary, ok};
 
 struct Nginx {
     child: Child,
@@ -244,7 +219,7 @@ fn run_loop(style: &str) {
     let port = free_port();
     let log = dir.join("nginx/logs/pixelsift.access.log");
     let minted = dir.join("minted");
-    ok(pixelsift()
+    ok(common::bin()
         .args([
             "mint",
             "--base-url",
@@ -422,7 +397,7 @@ fn run_loop(style: &str) {
 
     // Ingest nginx's own log.
     let data = dir.join("data");
-    let out = ok(pixelsift()
+    let out = ok(common::bin()
         .arg("ingest")
         .arg("--manifest")
         .arg(&minted)
@@ -443,7 +418,7 @@ fn run_loop(style: &str) {
     assert!(out.contains("open  scanner      1"), "{out}");
     assert!(out.contains("rejects:  4"), "{out}");
     assert!(out.contains("ignored:  1"), "{out}");
-    let csv = ok(pixelsift()
+    let csv = ok(common::bin()
         .args(["report", "campaign-summary", "--format", "csv", "--data"])
         .arg(&data));
     let rows: Vec<Vec<String>> = csv
@@ -471,7 +446,7 @@ fn run_loop(style: &str) {
     );
     let median: f64 = rows[1][9].parse().unwrap();
     assert!((3590.0..3900.0).contains(&median), "median {median}");
-    let rejects = ok(pixelsift()
+    let rejects = ok(common::bin()
         .args(["sql", "--format", "csv", "--data"])
         .arg(&data)
         .arg("SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 1"));
@@ -479,7 +454,7 @@ fn run_loop(style: &str) {
         rejects,
         "reason,n\nmalformed_tracking_path,2\nunknown_link,1\nunknown_token,1\n"
     );
-    let ips = ok(pixelsift()
+    let ips = ok(common::bin()
         .args(["sql", "--format", "csv", "--data"])
         .arg(&data)
         .arg("SELECT DISTINCT ip FROM events WHERE recipient_id = 'r03'"));

@@ -3,23 +3,11 @@
 //! says who did what, when, from where).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pixelsift"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("pixelsift runs");
-    assert!(
-        out.status.success(),
-        "failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{bin, run};
 
 /// The demo dataset (with the fixture GeoIP databases), built once.
 fn data() -> &'static Path {

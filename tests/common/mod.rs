@@ -102,3 +102,22 @@ pub fn rows(dir: &Path, drop: &[&str]) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Runs a command and returns its stdout, failing the test if it fails.
+pub fn ok(cmd: &mut Command) -> String {
+    stdout(&run(cmd))
+}
+
+/// The nginx binary, if installed.
+pub fn nginx_binary() -> Option<PathBuf> {
+    let candidates = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"];
+    if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
+        return Some(p);
+    }
+    let found = Command::new("sh")
+        .args(["-c", "command -v nginx"])
+        .output()
+        .ok()?;
+    let p = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    (!p.is_empty()).then(|| PathBuf::from(p))
+}
