@@ -52,7 +52,36 @@ pub fn events_schema() -> SchemaRef {
         Field::new("forwarded", DataType::Boolean, false),
         Field::new("local_weekday", DataType::Int32, true),
         Field::new("local_hour", DataType::Int32, true),
+        // Evidence: what the verdict rested on that cannot be recomputed
+        // once the address is truncated or hashed, and the version of the
+        // rules and lists that made it.
+        s("rules_version"),
+        s("network_cidr"),
+        s("network_roles"),
+        Field::new("ip_prefix", DataType::Int32, true),
+        Field::new("burst_hits", DataType::Int32, true),
+        Field::new("burst_seconds", DataType::Float64, true),
+        Field::new("trap_hit", DataType::Boolean, true),
+        Field::new("read_seconds", DataType::Float64, true),
     ]))
+}
+
+/// A batch of `events` as read from a file of any earlier version, with
+/// the columns added since then filled with nulls.
+pub fn conform(batch: &RecordBatch) -> RecordBatch {
+    let schema = events_schema();
+    if batch.schema().fields().len() == schema.fields().len() {
+        return batch.clone();
+    }
+    let cols: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) => c.clone(),
+            None => arrow::array::new_null_array(f.data_type(), batch.num_rows()),
+        })
+        .collect();
+    RecordBatch::try_new(schema, cols).expect("added columns are nullable")
 }
 
 /// Schema of `rejects`.
@@ -151,6 +180,16 @@ pub struct EventRow<'a> {
     pub local_weekday: Option<u8>,
     /// Hour of day in the reader's time zone, when known.
     pub local_hour: Option<u8>,
+    /// Version of the rules and lists that made the verdict.
+    pub rules_version: &'a str,
+    /// The most specific listed range (or `AS…`) the address matched.
+    pub network_cidr: Option<&'a str>,
+    /// Roles of every listed network the address is in (empty = null).
+    pub network_roles: &'a str,
+    /// Leading bits of the address kept in `ip` (null when hashed).
+    pub ip_prefix: Option<u8>,
+    /// Seconds the read-time image stayed open, when measured.
+    pub read_seconds: Option<f64>,
 }
 
 fn opt(b: &mut StringBuilder, v: Option<&str>) {
@@ -172,6 +211,8 @@ pub struct EventBuilder {
     line: Int64Builder,
     local_weekday: Int32Builder,
     local_hour: Int32Builder,
+    ip_prefix: Int32Builder,
+    read_seconds: arrow::array::Float64Builder,
     len: usize,
     len_at_finish: usize,
 }
@@ -200,7 +241,10 @@ const S_CLASS: usize = 19;
 const S_RULE: usize = 20;
 const S_REASON: usize = 21;
 const S_FILE: usize = 22;
-const N_STRS: usize = 23;
+const S_RULES_VERSION: usize = 23;
+const S_NET_CIDR: usize = 24;
+const S_NET_ROLES: usize = 25;
+const N_STRS: usize = 26;
 
 impl EventBuilder {
     /// Builders sized for `cap` rows.
@@ -218,6 +262,8 @@ impl EventBuilder {
             line: Int64Builder::with_capacity(cap),
             local_weekday: Int32Builder::with_capacity(cap),
             local_hour: Int32Builder::with_capacity(cap),
+            ip_prefix: Int32Builder::with_capacity(cap),
+            read_seconds: arrow::array::Float64Builder::with_capacity(cap),
             len: 0,
             len_at_finish: 0,
         }
@@ -260,6 +306,11 @@ impl EventBuilder {
         s[S_RULE].append_value(r.rule_id);
         s[S_REASON].append_value(r.reason);
         s[S_FILE].append_value(r.source_file);
+        s[S_RULES_VERSION].append_value(r.rules_version);
+        opt(&mut s[S_NET_CIDR], r.network_cidr);
+        opt(&mut s[S_NET_ROLES], Some(r.network_roles));
+        self.ip_prefix.append_option(r.ip_prefix.map(i32::from));
+        self.read_seconds.append_option(r.read_seconds);
         self.sent_at.append_value(r.sent_at);
         self.secs
             .append_value((r.ts - r.sent_at).div_euclid(1_000_000));
@@ -273,8 +324,9 @@ impl EventBuilder {
         self.len += 1;
     }
 
-    /// Takes the pending rows as a batch. `forwarded` is false here: only
-    /// the message-level pass can tell.
+    /// Takes the pending rows as a batch. `forwarded`, `trap_hit` and the
+    /// burst columns are false and null here: only the message-level pass
+    /// can tell.
     pub fn finish(&mut self) -> RecordBatch {
         self.len_at_finish = self.len;
         self.len = 0;
@@ -322,6 +374,17 @@ impl EventBuilder {
             ])),
             Arc::new(self.local_weekday.finish()),
             Arc::new(self.local_hour.finish()),
+            take(S_RULES_VERSION),
+            take(S_NET_CIDR),
+            take(S_NET_ROLES),
+            Arc::new(self.ip_prefix.finish()),
+            arrow::array::new_null_array(&DataType::Int32, self.len_at_finish),
+            arrow::array::new_null_array(&DataType::Float64, self.len_at_finish),
+            Arc::new(arrow::array::BooleanArray::from(vec![
+                false;
+                self.len_at_finish
+            ])),
+            Arc::new(self.read_seconds.finish()),
         ];
         RecordBatch::try_new(events_schema(), cols).expect("event columns match the schema")
     }
@@ -503,65 +566,141 @@ pub fn links_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Link> {
     out
 }
 
-/// Replaces the verdict columns (`class`, `rule_id`, `reason`, `forwarded`)
-/// of the rows `change` returns a new value for.
-pub fn revise_verdicts(
-    batch: &RecordBatch,
-    mut change: impl FnMut(usize) -> Option<(Option<(&'static str, &'static str, &'static str)>, bool)>,
-) -> RecordBatch {
-    use arrow::array::{Array, BooleanArray, StringArray};
-    let schema = batch.schema();
-    let idx = |n: &str| schema.index_of(n).expect("events column");
-    let col = |n: &str| {
-        batch
-            .column(idx(n))
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("string column")
+/// The verdict of one stored event and the evidence it rests on: the
+/// columns that the message-level pass and `reclassify` may change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVerdict {
+    /// `class`.
+    pub class: String,
+    /// `rule_id`.
+    pub rule_id: String,
+    /// `reason`.
+    pub reason: String,
+    /// `forwarded`.
+    pub forwarded: bool,
+    /// `rules_version`.
+    pub rules_version: Option<String>,
+    /// `network`.
+    pub network: Option<String>,
+    /// `network_cidr`.
+    pub network_cidr: Option<String>,
+    /// `network_roles`.
+    pub network_roles: Option<String>,
+    /// `burst_hits`.
+    pub burst_hits: Option<i32>,
+    /// `burst_seconds`.
+    pub burst_seconds: Option<f64>,
+    /// `trap_hit`.
+    pub trap_hit: Option<bool>,
+}
+
+/// The verdict columns that [`StoredVerdict`] covers.
+const VERDICT_COLUMNS: [&str; 11] = [
+    "class",
+    "rule_id",
+    "reason",
+    "forwarded",
+    "rules_version",
+    "network",
+    "network_cidr",
+    "network_roles",
+    "burst_hits",
+    "burst_seconds",
+    "trap_hit",
+];
+
+/// Reads the verdict of every row of an `events` batch (any version).
+pub fn verdicts_of(batch: &RecordBatch) -> Vec<StoredVerdict> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, Int32Type};
+    let b = conform(batch);
+    let st = |n: &str| {
+        b.column_by_name(n)
+            .expect("conformed")
+            .as_string::<i32>()
             .clone()
     };
-    let (class, rule, reason) = (col("class"), col("rule_id"), col("reason"));
-    let fwd = batch
-        .column(idx("forwarded"))
-        .as_any()
-        .downcast_ref::<BooleanArray>()
-        .expect("bool column")
-        .clone();
-    let (mut c, mut r, mut w) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
+    let (class, rule, reason, version, network, cidr, roles) = (
+        st("class"),
+        st("rule_id"),
+        st("reason"),
+        st("rules_version"),
+        st("network"),
+        st("network_cidr"),
+        st("network_roles"),
     );
-    let mut f = Vec::with_capacity(batch.num_rows());
-    for i in 0..batch.num_rows() {
-        match change(i) {
-            Some((verdict, forwarded)) => {
-                match verdict {
-                    Some((cl, ru, re)) => {
-                        c.append_value(cl);
-                        r.append_value(ru);
-                        w.append_value(re);
-                    }
-                    None => {
-                        c.append_value(class.value(i));
-                        r.append_value(rule.value(i));
-                        w.append_value(reason.value(i));
-                    }
-                }
-                f.push(forwarded || fwd.value(i));
+    let fwd = b
+        .column_by_name("forwarded")
+        .expect("conformed")
+        .as_boolean()
+        .clone();
+    let trap = b
+        .column_by_name("trap_hit")
+        .expect("conformed")
+        .as_boolean()
+        .clone();
+    let bh = b
+        .column_by_name("burst_hits")
+        .expect("conformed")
+        .as_primitive::<Int32Type>()
+        .clone();
+    let bs = b
+        .column_by_name("burst_seconds")
+        .expect("conformed")
+        .as_primitive::<Float64Type>()
+        .clone();
+    let ostr =
+        |a: &arrow::array::StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+    (0..b.num_rows())
+        .map(|i| StoredVerdict {
+            class: class.value(i).to_string(),
+            rule_id: rule.value(i).to_string(),
+            reason: reason.value(i).to_string(),
+            forwarded: fwd.value(i),
+            rules_version: ostr(&version, i),
+            network: ostr(&network, i),
+            network_cidr: ostr(&cidr, i),
+            network_roles: ostr(&roles, i),
+            burst_hits: (!bh.is_null(i)).then(|| bh.value(i)),
+            burst_seconds: (!bs.is_null(i)).then(|| bs.value(i)),
+            trap_hit: (!trap.is_null(i)).then(|| trap.value(i)),
+        })
+        .collect()
+}
+
+/// The batch (conformed to the current schema) with its verdict columns
+/// replaced by `v`, one per row.
+pub fn with_verdicts(batch: &RecordBatch, v: &[StoredVerdict]) -> RecordBatch {
+    use arrow::array::{BooleanArray, Float64Array, Int32Array, StringArray};
+    assert_eq!(batch.num_rows(), v.len(), "one verdict per row");
+    let b = conform(batch);
+    let schema = b.schema();
+    let mut cols = b.columns().to_vec();
+    let strs = |f: &dyn Fn(&StoredVerdict) -> Option<&str>| -> ArrayRef {
+        Arc::new(v.iter().map(f).collect::<StringArray>())
+    };
+    for name in VERDICT_COLUMNS {
+        let col: ArrayRef = match name {
+            "class" => strs(&|x| Some(x.class.as_str())),
+            "rule_id" => strs(&|x| Some(x.rule_id.as_str())),
+            "reason" => strs(&|x| Some(x.reason.as_str())),
+            "rules_version" => strs(&|x| x.rules_version.as_deref()),
+            "network" => strs(&|x| x.network.as_deref()),
+            "network_cidr" => strs(&|x| x.network_cidr.as_deref()),
+            "network_roles" => strs(&|x| x.network_roles.as_deref()),
+            "forwarded" => Arc::new(
+                v.iter()
+                    .map(|x| Some(x.forwarded))
+                    .collect::<BooleanArray>(),
+            ),
+            "trap_hit" => Arc::new(v.iter().map(|x| x.trap_hit).collect::<BooleanArray>()),
+            "burst_hits" => Arc::new(v.iter().map(|x| x.burst_hits).collect::<Int32Array>()),
+            "burst_seconds" => {
+                Arc::new(v.iter().map(|x| x.burst_seconds).collect::<Float64Array>())
             }
-            None => {
-                c.append_value(class.value(i));
-                r.append_value(rule.value(i));
-                w.append_value(reason.value(i));
-                f.push(fwd.value(i));
-            }
-        }
+            _ => unreachable!("listed above"),
+        };
+        cols[schema.index_of(name).expect("events column")] = col;
     }
-    let mut cols = batch.columns().to_vec();
-    cols[idx("class")] = Arc::new(c.finish());
-    cols[idx("rule_id")] = Arc::new(r.finish());
-    cols[idx("reason")] = Arc::new(w.finish());
-    cols[idx("forwarded")] = Arc::new(BooleanArray::from(f));
     RecordBatch::try_new(schema, cols).expect("same schema")
 }

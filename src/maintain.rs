@@ -87,7 +87,10 @@ pub fn forget(
             } else {
                 root.join(&f.staged)
             };
-            let batches = read_parquet(&path)?;
+            let mut batches = read_parquet(&path)?;
+            if table == "events" {
+                batches = batches.iter().map(crate::batch::conform).collect();
+            }
             let mut kept = Vec::with_capacity(batches.len());
             let mut dropped = 0u64;
             for b in &batches {
@@ -185,6 +188,12 @@ pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
                     root.join(&f.staged)
                 };
                 for b in read_parquet(&path)? {
+                    // Files written before columns were added get them as nulls.
+                    let b = if table == "events" {
+                        crate::batch::conform(&b)
+                    } else {
+                        b
+                    };
                     staging.write(table, day, &b)?;
                 }
                 remove.push(f.path.clone());

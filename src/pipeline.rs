@@ -248,6 +248,7 @@ struct IpInfo {
     geo: GeoInfo,
     net: Option<NetMatch>,
     roles: RoleSet,
+    role_names: String,
     tz: Option<chrono_tz::Tz>,
 }
 
@@ -288,6 +289,7 @@ pub fn ingest(
     progress: Option<Arc<AtomicU64>>,
 ) -> Result<IngestSummary> {
     let snapshot = dataset.snapshot()?;
+    let version = cfg.classifier.version(&cfg.networks);
     let mut registry = snapshot.registry.clone();
     let mut staging = dataset.begin(lock)?;
     let today = chrono::Utc::now().date_naive().to_string();
@@ -371,7 +373,7 @@ pub fn ingest(
                     .map(|b| {
                         let slot = rayon::current_thread_index().unwrap_or(caches.len() - 1);
                         let mut cache = caches[slot].lock().unwrap_or_else(|p| p.into_inner());
-                        process_block(cfg, &d, &name, b, &mut cache)
+                        process_block(cfg, &version, &d, &name, b, &mut cache)
                     })
                     .collect();
                 for o in outs {
@@ -526,15 +528,15 @@ fn revise_by_message(
     let names: std::collections::HashSet<String> = days.keys().cloned().collect();
     staging.rewrite("events", &names, |name, first, batch| {
         let day = days[name];
-        Some(crate::batch::revise_verdicts(batch, |i| {
-            changes.get(&(day, (first + i as u64) as u32)).map(|c| {
-                (
-                    c.class
-                        .map(|(cl, rule, reason)| (cl.as_str(), rule, reason)),
-                    c.forwarded,
-                )
-            })
-        }))
+        let mut v = crate::batch::verdicts_of(batch);
+        let mut any = false;
+        for (i, row) in v.iter_mut().enumerate() {
+            if let Some(c) = changes.get(&(day, (first + i as u64) as u32)) {
+                message::apply(c, row);
+                any = true;
+            }
+        }
+        any.then(|| crate::batch::with_verdicts(batch, &v))
     })
 }
 
@@ -573,6 +575,7 @@ fn merge_by<T: Clone + PartialEq>(
 
 fn process_block(
     cfg: &IngestConfig,
+    version: &str,
     dialect: &Dialect,
     file: &str,
     block: &Block,
@@ -695,6 +698,7 @@ fn process_block(
                 parsed,
                 geo,
                 net,
+                role_names: roles.names(),
                 roles,
                 tz,
             }
@@ -774,6 +778,11 @@ fn process_block(
             source_line: n,
             local_weekday: local.map(|l| l.0),
             local_hour: local.map(|l| l.1),
+            rules_version: version,
+            network_cidr: ip.net.as_ref().map(|n| &*n.cidr),
+            network_roles: &ip.role_names,
+            ip_prefix: cfg.ip_policy.kept_bits(ip.parsed),
+            read_seconds: None,
         });
     }
     BlockOut {

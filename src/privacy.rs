@@ -30,6 +30,17 @@ impl IpPolicy {
         }
     }
 
+    /// How many leading bits of `ip` its stored form keeps (none when hashed).
+    pub fn kept_bits(&self, ip: Option<IpAddr>) -> Option<u8> {
+        match (self, ip?) {
+            (IpPolicy::Keep, IpAddr::V4(_)) => Some(32),
+            (IpPolicy::Keep, IpAddr::V6(_)) => Some(128),
+            (IpPolicy::Truncate, IpAddr::V4(_)) => Some(24),
+            (IpPolicy::Truncate, IpAddr::V6(_)) => Some(48),
+            (IpPolicy::Hash(_), _) => None,
+        }
+    }
+
     /// The stored form of an address (`raw` when it did not parse).
     pub fn apply(&self, ip: Option<IpAddr>, raw: &[u8]) -> String {
         match (self, ip) {

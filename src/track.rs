@@ -26,6 +26,13 @@ impl Kind {
             Kind::Click => "click",
         }
     }
+
+    /// Parses a stored `kind`.
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Open, Kind::Click]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
 }
 
 /// A hit joined to the manifest.

@@ -463,4 +463,63 @@ fn labelled_corpus_precision_and_recall_per_class() {
         "below 0.98: {failed:?}\n{}",
         wrong.join("\n")
     );
+
+    // Evidence: every verdict names its rule and the rules version, and the
+    // evidence each kind of rule looked at is there.
+    let ev = ok(bin()
+        .args(["sql", "--format", "csv", "--data"])
+        .arg(&data)
+        .arg(
+            "SELECT class, rule_id, count(*) AS n, count(rules_version) AS v, count(seconds_since_sent) AS s, \
+             count(network_cidr) AS cidr, count(network_roles) AS roles, count(ip_prefix) AS bits, \
+             count(CASE WHEN burst_hits >= 2 THEN 1 END) AS burst, count(CASE WHEN trap_hit THEN 1 END) AS trap \
+             FROM events GROUP BY class, rule_id ORDER BY class, rule_id",
+        ));
+    let mut classes_seen = std::collections::BTreeSet::new();
+    for l in ev.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let n: u64 = f[2].parse().unwrap();
+        let num = |i: usize| f[i].parse::<u64>().unwrap();
+        classes_seen.insert(f[0].to_string());
+        assert_eq!(
+            (num(3), num(4), num(7)),
+            (n, n, n),
+            "version, seconds and ip_prefix on every row: {l}"
+        );
+        assert!(f[3..].iter().all(|x| !x.is_empty()));
+        let network_rules = [
+            "scanner.network",
+            "apple_mpp.prefetch",
+            "apple_mpp.network",
+            "apple_mpp.prefetch_cdn",
+            "image_proxy.network",
+            "scanner.datacenter_fast",
+        ];
+        if network_rules.contains(&f[1]) {
+            assert_eq!((num(5), num(6)), (n, n), "the matched network is kept: {l}");
+        }
+        if f[1] == "message.link_burst" {
+            assert_eq!(num(8), n, "burst size is kept: {l}");
+        }
+        if f[1] == "message.trap_link" {
+            assert_eq!(num(9), n, "the trap hit is kept: {l}");
+        }
+    }
+    assert_eq!(classes_seen.len(), classes.len(), "{ev}");
+    let ex = ok(bin()
+        .args(["explain", "--format", "csv", "--data"])
+        .arg(&data)
+        .args(["--recipient", "c0001", "--campaign", "corpus"]));
+    let head = ex.lines().next().unwrap();
+    for c in [
+        "rule_id",
+        "rules_version",
+        "network_cidr",
+        "network_roles",
+        "burst_hits",
+        "trap_hit",
+        "seconds_since_sent",
+    ] {
+        assert!(head.split(',').any(|h| h == c), "explain shows {c}: {head}");
+    }
 }

@@ -13,6 +13,11 @@
 //!
 //! Only verdicts that said `human` are changed: a message-level pattern can
 //! prove a machine, never a person.
+//!
+//! Every hit also gets the evidence these rules looked at: the **burst** it
+//! belongs to (its message's hits chained by gaps of at most the window: how
+//! many, and the seconds from first to last) when that holds more than one
+//! hit, and whether a trap link was hit within the window of it.
 
 use std::collections::HashMap;
 
@@ -82,12 +87,30 @@ pub struct HitKey {
 }
 
 /// A changed verdict for one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Change {
     /// New class, if it changes.
     pub class: Option<(Class, &'static str, &'static str)>,
     /// The open was forwarded.
     pub forwarded: bool,
+    /// Hits and span in seconds of the burst the hit belongs to, when more than one.
+    pub burst: Option<(u32, f64)>,
+    /// A trap link was hit within the window of this hit.
+    pub trap: bool,
+}
+
+/// Applies a change to a stored verdict: a new class only where it said
+/// human, and the evidence always.
+pub fn apply(c: &Change, v: &mut crate::batch::StoredVerdict) {
+    if let Some((class, rule, reason)) = c.class {
+        v.class = class.as_str().to_string();
+        v.rule_id = rule.to_string();
+        v.reason = reason.to_string();
+    }
+    v.forwarded = c.forwarded;
+    v.burst_hits = c.burst.map(|b| b.0 as i32);
+    v.burst_seconds = c.burst.map(|b| b.1);
+    v.trap_hit = Some(c.trap);
 }
 
 /// Groups hits by token and returns the rows whose verdict changes.
@@ -97,6 +120,7 @@ pub fn analyse(hits: &mut [HitKey], cfg: &MessageConfig) -> HashMap<(i64, u32), 
     let window = cfg.burst_window_seconds.max(0) * 1_000_000;
     for group in hits.chunk_by(|a, b| a.token == b.token) {
         let mut machine = vec![None; group.len()];
+        let mut trap_near = vec![false; group.len()];
         // Trap links: the hit, and everything within the window around it.
         let traps: Vec<i64> = group.iter().filter(|h| h.trap).map(|h| h.ts).collect();
         if !traps.is_empty() {
@@ -104,7 +128,20 @@ pub fn analyse(hits: &mut [HitKey], cfg: &MessageConfig) -> HashMap<(i64, u32), 
                 let i = traps.partition_point(|&t| t < o.ts - window);
                 if traps.get(i).is_some_and(|&t| t <= o.ts + window) {
                     machine[j] = Some((TRAP_RULE, TRAP_REASON));
+                    trap_near[j] = true;
                 }
+            }
+        }
+        // Burst evidence: hits chained by gaps no longer than the window.
+        let mut burst = vec![None; group.len()];
+        let mut from = 0;
+        for j in 1..=group.len() {
+            if j == group.len() || group[j].ts - group[j - 1].ts > window {
+                if j - from > 1 {
+                    let span = (group[j - 1].ts - group[from].ts) as f64 / 1e6;
+                    burst[from..j].fill(Some(((j - from) as u32, span)));
+                }
+                from = j;
             }
         }
         // Bursts: a sliding window over the hits in time order, counting
@@ -163,12 +200,14 @@ pub fn analyse(hits: &mut [HitKey], cfg: &MessageConfig) -> HashMap<(i64, u32), 
                 }
                 _ => None,
             };
-            if class.is_some() || forwarded[j] {
+            if class.is_some() || forwarded[j] || burst[j].is_some() || trap_near[j] {
                 out.insert(
                     (h.day, h.row),
                     Change {
                         class,
                         forwarded: forwarded[j],
+                        burst: burst[j],
+                        trap: trap_near[j],
                     },
                 );
             }
@@ -237,6 +276,10 @@ mod tests {
         );
         assert_eq!(class_of(8), Some(TRAP_RULE));
         assert_eq!(class_of(9), None, "only human verdicts change");
+        assert!(ch[&(0, 9)].trap, "the evidence is kept whatever the class");
+        assert_eq!(ch[&(0, 0)].burst, Some((3, 3.0)));
+        assert_eq!(ch[&(0, 6)].burst, Some((2, 0.0)));
+        assert!(!ch.contains_key(&(0, 3)) && !ch.contains_key(&(0, 4)));
         assert!(!ch.contains_key(&(0, 10)));
         // Many hits in one second: still linear, still a burst.
         let mut many: Vec<HitKey> = (0..200_000u32)

@@ -275,6 +275,7 @@ impl Rule {
 pub struct Classifier {
     rules: Vec<Rule>,
     message: message::MessageConfig,
+    text_sha256: String,
 }
 
 impl Classifier {
@@ -372,10 +373,24 @@ impl Classifier {
                 max_seconds_since_sent: s.max_seconds_since_sent,
             });
         }
+        use sha2::Digest;
         Ok(Classifier {
             rules,
             message: file.message,
+            text_sha256: crate::commit::hex(&sha2::Sha256::digest(text.as_bytes())),
         })
+    }
+
+    /// The version of this rule set together with the network lists in
+    /// force: a content hash, stored with every verdict (`rules_version`),
+    /// that changes whenever a rule, a threshold or a listed range does.
+    pub fn version(&self, networks: &Networks) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.text_sha256.as_bytes());
+        h.update(b"\n");
+        h.update(networks.fingerprint().as_bytes());
+        format!("rs-{}", &crate::commit::hex(&h.finalize())[..12])
     }
 
     /// Thresholds of the message-level rules.

@@ -82,6 +82,64 @@ pub struct NetMatch {
     pub role: Role,
     /// The operator's name, e.g. "Mimecast (EU)".
     pub operator: Arc<str>,
+    /// The listed range (`40.92.0.0/15`), or `AS8075` for an ASN entry.
+    pub cidr: Arc<str>,
+    /// Prefix length of the range (0 for an ASN entry).
+    pub len: u8,
+}
+
+impl Role {
+    /// The name used in the lists, rules and the `network_roles` column.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Apple => "apple",
+            Role::AppleMpp => "apple_mpp",
+            Role::Scanner => "scanner",
+            Role::Datacenter => "datacenter",
+            Role::ImageProxy => "image_proxy",
+        }
+    }
+
+    /// Every role, in bit order.
+    pub const ALL: [Role; 5] = [
+        Role::Apple,
+        Role::AppleMpp,
+        Role::Scanner,
+        Role::Datacenter,
+        Role::ImageProxy,
+    ];
+}
+
+impl RoleSet {
+    /// The roles as a sorted comma list (`apple,apple_mpp`), empty for none.
+    pub fn names(&self) -> String {
+        Role::ALL
+            .iter()
+            .filter(|r| self.contains(**r))
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Parses [`RoleSet::names`]; unknown names are skipped.
+    pub fn from_names(s: &str) -> RoleSet {
+        s.split(',').filter_map(|r| Role::parse(r.trim())).collect()
+    }
+}
+
+/// One loaded list: where it came from and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetSource {
+    /// The list's name (`builtin:networks.csv`, or the name given to `networks add`).
+    pub name: String,
+    /// Where it was read from.
+    pub origin: String,
+    /// Address ranges it added.
+    pub ranges: usize,
+    /// ASNs it added.
+    pub asns: usize,
+    /// SHA-256 of its text, hex (the first 16 characters).
+    pub sha256: String,
 }
 
 /// The built-in address ranges.
@@ -96,17 +154,85 @@ pub struct Networks {
     v4: Vec<(u8, HashMap<u32, u32>)>,
     v6: Vec<(u8, HashMap<u128, u32>)>,
     asns: HashMap<u32, u32>,
+    sources: Vec<NetSource>,
 }
+
+/// Where `networks add` keeps lists inside a dataset.
+pub const DATASET_DIR: &str = "_networks";
 
 impl Networks {
     /// The built-in lists.
     pub fn builtin() -> Self {
         let mut n = Networks::default();
-        n.add_cidr_csv(DEFAULT_NETWORKS)
+        let r = n
+            .add_cidr_csv(DEFAULT_NETWORKS)
             .expect("built-in networks.csv parses");
-        n.add_asn_csv(DEFAULT_ASNS)
+        n.note_source(
+            "builtin:networks.csv",
+            "rules/networks.csv",
+            r,
+            0,
+            DEFAULT_NETWORKS,
+        );
+        let a = n
+            .add_asn_csv(DEFAULT_ASNS)
             .expect("built-in asns.csv parses");
+        n.note_source("builtin:asns.csv", "rules/asns.csv", 0, a, DEFAULT_ASNS);
         n
+    }
+
+    /// The built-in lists and every list added to the dataset at `root`
+    /// (`_networks/*.csv`, in name order).
+    pub fn for_dataset(root: &std::path::Path) -> Result<Self, String> {
+        let mut n = Networks::builtin();
+        let dir = root.join(DATASET_DIR);
+        let mut files: Vec<std::path::PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        };
+        files.sort();
+        for p in files {
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let r = n
+                .add_cidr_csv(&text)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            n.note_source(&name, &p.display().to_string(), r, 0, &text);
+        }
+        Ok(n)
+    }
+
+    fn note_source(&mut self, name: &str, origin: &str, ranges: usize, asns: usize, text: &str) {
+        use sha2::Digest;
+        let sha = crate::commit::hex(&sha2::Sha256::digest(text.as_bytes()));
+        self.sources.push(NetSource {
+            name: name.to_string(),
+            origin: origin.to_string(),
+            ranges,
+            asns,
+            sha256: sha[..16].to_string(),
+        });
+    }
+
+    /// The lists loaded, in load order.
+    pub fn sources(&self) -> &[NetSource] {
+        &self.sources
+    }
+
+    /// A fingerprint of everything loaded: the hashes of the lists in order.
+    pub fn fingerprint(&self) -> String {
+        self.sources
+            .iter()
+            .map(|s| format!("{}={}", s.name, s.sha256))
+            .collect::<Vec<_>>()
+            .join(";")
     }
 
     /// Adds rows `cidr,operator,role[,source]` (header line required).
@@ -140,6 +266,8 @@ impl Networks {
                 NetMatch {
                     role,
                     operator: operator.into(),
+                    cidr: format!("{}/{len}", mask_addr(addr, len)).into(),
+                    len,
                 },
             );
             added += 1;
@@ -174,6 +302,8 @@ impl Networks {
             self.entries.push(NetMatch {
                 role,
                 operator: rec.get(1).unwrap_or("").into(),
+                cidr: format!("AS{asn}").into(),
+                len: 0,
             });
             self.asns.insert(asn, self.entries.len() as u32 - 1);
             added += 1;
@@ -199,6 +329,13 @@ impl Networks {
     /// The most specific listed network containing `ip`, and the roles of
     /// every listed network containing it.
     pub fn lookup_all(&self, ip: IpAddr) -> (Option<&NetMatch>, RoleSet) {
+        self.lookup_upto(ip, 128)
+    }
+
+    /// Like [`Networks::lookup_all`] for an address of which only the first
+    /// `known_bits` are known (a truncated address): only ranges no longer
+    /// than that can be said to contain it.
+    pub fn lookup_upto(&self, ip: IpAddr, known_bits: u8) -> (Option<&NetMatch>, RoleSet) {
         let ip = match ip {
             IpAddr::V6(a) => a.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
@@ -215,6 +352,7 @@ impl Networks {
                 let a = u32::from(a);
                 self.v4
                     .iter()
+                    .filter(|(len, _)| *len <= known_bits)
                     .filter_map(|(len, t)| t.get(&mask4(a, *len)))
                     .for_each(|&i| visit(i));
             }
@@ -222,6 +360,7 @@ impl Networks {
                 let a = u128::from(a);
                 self.v6
                     .iter()
+                    .filter(|(len, _)| *len <= known_bits)
                     .filter_map(|(len, t)| t.get(&mask6(a, *len)))
                     .for_each(|&i| visit(i));
             }
@@ -248,6 +387,14 @@ impl Networks {
         Some(&self.entries[*idx as usize])
     }
 
+    /// The listed range whose text is `cidr` (as stored in `network_cidr`), if still listed.
+    pub fn find_cidr(&self, cidr: &str) -> Option<&NetMatch> {
+        let (addr, len) = parse_cidr(cidr)?;
+        let (m, _) = self.lookup_upto(addr, len);
+        m.filter(|m| m.len == len && &*m.cidr == cidr)
+            .or_else(|| self.entries.iter().find(|e| &*e.cidr == cidr))
+    }
+
     /// The listed operator of an AS number.
     pub fn lookup_asn(&self, asn: u32) -> Option<&NetMatch> {
         self.asns.get(&asn).map(|&i| &self.entries[i as usize])
@@ -264,6 +411,92 @@ impl Networks {
     }
 }
 
+/// The header of a list in pixelsift's own form.
+pub const LIST_HEADER: &str = "cidr,operator,role,source";
+
+/// Turns a list file into pixelsift's form (`cidr,operator,role,source`),
+/// checking every line. Accepted: that form itself (header first); Apple's
+/// iCloud Private Relay egress file (`prefix,country,region,city,`, role
+/// `apple_mpp` unless `role` says otherwise); or any file whose lines start
+/// with a CIDR (one per line, or CSV with the CIDR first), which needs `role`.
+/// Returns the text and the number of ranges.
+pub fn normalise_list(
+    text: &str,
+    role: Option<Role>,
+    operator: Option<&str>,
+    source: &str,
+) -> Result<(String, usize), String> {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    if first.to_ascii_lowercase().starts_with("cidr,") {
+        let n = Networks::default().add_cidr_csv(text)?;
+        return Ok((text.to_string(), n));
+    }
+    let clean = |s: &str| s.replace([',', '\n', '\r', '"'], " ").trim().to_string();
+    let source = clean(source);
+    let mut out = String::with_capacity(text.len() * 2);
+    out.push_str(LIST_HEADER);
+    out.push('\n');
+    let mut n = 0;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let cidr = fields[0].split_whitespace().next().unwrap_or("");
+        let (addr, len) = parse_cidr(cidr)
+            .ok_or_else(|| format!("line {}: {cidr:?} is not an address range (CIDR)", i + 1))?;
+        // Apple's egress file: prefix, country code, region, city.
+        let egress = fields.len() >= 4
+            && (fields[1].is_empty()
+                || (fields[1].len() == 2 && fields[1].bytes().all(|b| b.is_ascii_uppercase())));
+        let (r, op) = match (role, egress) {
+            (Some(r), _) => (r, operator.map(clean).unwrap_or_else(|| "listed".into())),
+            (None, true) => (
+                Role::AppleMpp,
+                operator
+                    .map(clean)
+                    .unwrap_or_else(|| "iCloud Private Relay egress".into()),
+            ),
+            (None, false) => {
+                return Err(format!(
+                    "line {}: a plain list of ranges needs a role (--role scanner, datacenter, image_proxy, apple or apple_mpp)",
+                    i + 1
+                ))
+            }
+        };
+        let place = if egress && fields[1..].iter().any(|f| !f.is_empty()) {
+            format!(
+                " ({})",
+                clean(
+                    &fields[1..4]
+                        .iter()
+                        .filter(|f| !f.is_empty())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            )
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{}/{len},{op}{place},{},{source}\n",
+            mask_addr(addr, len),
+            r.as_str()
+        ));
+        n += 1;
+    }
+    if n == 0 {
+        return Err("the list holds no address ranges".into());
+    }
+    Ok((out, n))
+}
+
 fn table<K>(tables: &mut Vec<(u8, HashMap<K, u32>)>, len: u8) -> &mut HashMap<K, u32> {
     let pos = match tables.iter().position(|(l, _)| *l <= len) {
         Some(p) if tables[p].0 == len => p,
@@ -277,6 +510,13 @@ fn table<K>(tables: &mut Vec<(u8, HashMap<K, u32>)>, len: u8) -> &mut HashMap<K,
         }
     };
     &mut tables[pos].1
+}
+
+fn mask_addr(addr: IpAddr, len: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => IpAddr::V4(mask4(u32::from(a), len).into()),
+        IpAddr::V6(a) => IpAddr::V6(mask6(u128::from(a), len).into()),
+    }
 }
 
 fn mask4(a: u32, len: u8) -> u32 {
@@ -344,6 +584,55 @@ mod tests {
         );
         assert!(n.add_cidr_csv("h\n10.0.0.0/33,x,scanner\n").is_err());
         assert!(n.add_cidr_csv("h\n10.0.0.0/8,x,nobody\n").is_err());
+    }
+
+    #[test]
+    fn lists_of_every_shape_normalise() {
+        let (t, n) = normalise_list(
+            "172.224.226.0/27,GB,GB-EN,London,\n2a02:26f7:b3c0:4000::/64,FR,FR-75,Paris,\n",
+            None,
+            None,
+            "mask-api.icloud.com egress-ip-ranges.csv",
+        )
+        .unwrap();
+        assert_eq!(n, 2);
+        let mut net = Networks::default();
+        assert_eq!(net.add_cidr_csv(&t).unwrap(), 2);
+        let m = net.lookup("172.224.226.9".parse().unwrap()).unwrap();
+        assert_eq!((m.role, &*m.cidr), (Role::AppleMpp, "172.224.226.0/27"));
+        assert!(m.operator.contains("London"));
+        let e = normalise_list("10.0.0.0/8\n", None, None, "x").unwrap_err();
+        assert!(e.contains("line 1") && e.contains("role"), "{e}");
+        let e = normalise_list("10.0.0.0/8\nnot-a-range\n", Some(Role::Scanner), None, "x")
+            .unwrap_err();
+        assert!(e.contains("line 2") && e.contains("not-a-range"), "{e}");
+        let (t, n) = normalise_list(
+            "# mine\n10.9.0.0/16\n",
+            Some(Role::Scanner),
+            Some("Acme, Inc."),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(n, 1);
+        assert!(t.contains("10.9.0.0/16,Acme  Inc.,scanner,x"), "{t}");
+        // A range with host bits set is stored as its network.
+        let (t, _) = normalise_list("10.9.1.7/16\n", Some(Role::Scanner), None, "x").unwrap();
+        assert!(t.contains("10.9.0.0/16,"), "{t}");
+    }
+
+    #[test]
+    fn truncated_addresses_match_only_coarser_ranges() {
+        let mut n = Networks::default();
+        n.add_cidr_csv("h\n10.1.2.128/25,Fine,scanner\n10.0.0.0/8,Coarse,datacenter\n")
+            .unwrap();
+        let (m, roles) = n.lookup_upto("10.1.2.0".parse().unwrap(), 24);
+        assert_eq!(m.unwrap().operator.as_ref(), "Coarse");
+        assert!(!roles.contains(Role::Scanner));
+        assert_eq!(
+            n.find_cidr("10.1.2.128/25").unwrap().operator.as_ref(),
+            "Fine"
+        );
+        assert_eq!(RoleSet::from_names(&roles.names()), roles);
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub struct Args {
 }
 
 const HITS: &str = "SELECT ts, kind, link_id, method, status, class, rule_id, reason, forwarded, seconds_since_sent, \
-    ip, network, asn, as_org, country, city, ua_name, ua_category, os, user_agent, source_file, source_line \
+    burst_hits, burst_seconds, trap_hit, read_seconds, ip, ip_prefix, network, network_cidr, network_roles, asn, as_org, \
+    country, city, ua_name, ua_category, os, user_agent, rules_version, source_file, source_line \
     FROM events \
     WHERE ($token <> '' AND token = $token) \
        OR ($token = '' AND recipient_id = $recipient AND ($campaign = '' OR campaign_id = $campaign)) \

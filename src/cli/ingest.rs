@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use pixelsift::classify::networks::parse_cidr;
-use pixelsift::classify::{Classifier, Networks};
+use pixelsift::classify::Networks;
 use pixelsift::commit::Dataset;
 use pixelsift::dialect::json::JsonMap;
 use pixelsift::dialect::log_format::{from_nginx_conf, Escape, LogFormat};
@@ -106,14 +106,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         eprintln!("GeoIP: {} ({})", db.path().display(), db.database_type());
     }
     let geo = Geo::new(dbs).with_map(FieldMap::parse(&a.geoip_map)?);
-    let classifier = match &a.rules {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            Classifier::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-        }
-        None => Classifier::builtin(),
-    };
+    let classifier = super::load_rules(a.rules.as_deref())?;
     let dialect = if let Some(fmt) = &a.log_format {
         let f = LogFormat::compile(fmt, Escape::Default)
             .map_err(|e| anyhow::anyhow!("--log-format: {e}"))?;
@@ -179,7 +172,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         data: a.data.clone(),
         geo,
         classifier,
-        networks: Networks::builtin(),
+        networks: Networks::for_dataset(&a.data).map_err(|e| anyhow::anyhow!(e))?,
         agents: AgentParser::default(),
         dialect,
         ip_policy,

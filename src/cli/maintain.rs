@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use pixelsift::maintain;
 
-fn open(
+pub(crate) fn open(
     data: &std::path::Path,
 ) -> anyhow::Result<(pixelsift::commit::Dataset, pixelsift::commit::WriterLock)> {
     Ok(maintain::writer(data, true, || {

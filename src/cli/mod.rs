@@ -9,6 +9,7 @@ mod maintain;
 mod mint;
 mod report;
 mod sql;
+mod verdicts;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,10 @@ enum Command {
     Forget(maintain::ForgetArgs),
     /// Drop event and reject partitions before a date.
     Purge(maintain::PurgeArgs),
+    /// Show the network lists verdicts rest on; add, remove or look up in them.
+    Networks(verdicts::NetworksArgs),
+    /// Apply the current rules and network lists to stored events again.
+    Reclassify(verdicts::ReclassifyArgs),
     /// Ingest bundled fixtures into a temporary dataset and print the campaign summary.
     Demo(demo::Args),
 }
@@ -94,6 +99,24 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Compact(a) => maintain::compact(a),
         Command::Forget(a) => maintain::forget(a),
         Command::Purge(a) => maintain::purge(a),
+        Command::Networks(a) => verdicts::networks(a),
+        Command::Reclassify(a) => verdicts::reclassify_cmd(a),
+    }
+}
+
+/// The rules in `path`, or the built-in ones.
+pub(crate) fn load_rules(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<pixelsift::classify::Classifier> {
+    use anyhow::Context;
+    match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            pixelsift::classify::Classifier::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        }
+        None => Ok(pixelsift::classify::Classifier::builtin()),
     }
 }
 
