@@ -169,6 +169,8 @@ fn ingest_end_to_end(bencher: Bencher) {
         log_style: Default::default(),
         real_ip_from: vec![],
         trap_link: false,
+        opt_out: None,
+        aggregate: false,
     })
     .unwrap();
     let bytes = std::fs::metadata(&log).unwrap().len() as usize;

@@ -1,22 +1,23 @@
 -- Recipients with no human signal (an open or a click) in their last N campaigns (param n, default 3): the list-hygiene export.
 -- param n=3
 --
--- Only recipients who received at least N campaigns are listed. An
--- image-proxy open counts as a signal (a person opened); MPP prefetches,
--- scanners and crawlers do not.
+-- Built on the view `tiers`: a campaign counts as active for a recipient
+-- when their tier in it is engaged or proxied (an image-proxy open is a
+-- person opening); machine_only (MPP prefetches, scanners, crawlers) and
+-- silent do not. Only recipients who received at least N tracked campaigns
+-- are listed; campaigns they opted out of do not count.
+-- `machine_only_campaigns` says how many of those N saw machines only: an
+-- Apple Mail user whose every open is a prefetch is inactive here, not active.
 WITH received AS (
-    SELECT recipient_id, campaign_id, sent_at,
+    SELECT recipient_id, campaign_id, sent_at, tier,
            row_number() OVER (PARTITION BY recipient_id ORDER BY sent_at DESC, campaign_id DESC) AS k
-    FROM manifest
+    FROM tiers
+    WHERE tier <> 'untracked'
 ),
-last_n AS (SELECT * FROM received WHERE k <= $n),
-signal AS (
-    SELECT DISTINCT campaign_id, recipient_id FROM events
-    WHERE (kind = 'open' AND class IN ('human', 'image_proxy')) OR (kind = 'click' AND class = 'human')
-)
-SELECT l.recipient_id, count(*) AS campaigns, max(l.sent_at) AS last_sent_at
-FROM last_n l
-LEFT JOIN signal s ON s.campaign_id = l.campaign_id AND s.recipient_id = l.recipient_id
-GROUP BY l.recipient_id
-HAVING count(*) = $n AND count(s.recipient_id) = 0
-ORDER BY l.recipient_id
+last_n AS (SELECT * FROM received WHERE k <= $n)
+SELECT recipient_id, count(*) AS campaigns, max(sent_at) AS last_sent_at,
+       count(CASE WHEN tier = 'machine_only' THEN 1 END) AS machine_only_campaigns
+FROM last_n
+GROUP BY recipient_id
+HAVING count(*) = $n AND count(CASE WHEN tier IN ('engaged', 'proxied') THEN 1 END) = 0
+ORDER BY recipient_id

@@ -103,6 +103,10 @@ pub fn manifest_schema() -> SchemaRef {
         Field::new("recipient_id", DataType::Utf8, false),
         Field::new("variant", DataType::Utf8, true),
         Field::new("sent_at", ts_type(), false),
+        // Opted-out rows are kept (tracked = false) so reports can say how
+        // many there were; `recipients` > 1 in aggregate mode.
+        Field::new("tracked", DataType::Boolean, true),
+        Field::new("recipients", DataType::Int64, true),
     ]))
 }
 
@@ -461,12 +465,16 @@ pub fn recipients_batch(rows: &[crate::manifest::Recipient]) -> RecordBatch {
         StringBuilder::new(),
     );
     let mut sent = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut tracked = arrow::array::BooleanBuilder::new();
+    let mut count = Int64Builder::new();
     for x in rows {
         t.append_value(&x.token);
         c.append_value(&x.campaign_id);
         r.append_value(&x.recipient_id);
         opt(&mut v, Some(&x.variant));
         sent.append_value(x.sent_at);
+        tracked.append_value(x.tracked);
+        count.append_value(x.recipients as i64);
     }
     RecordBatch::try_new(
         manifest_schema(),
@@ -476,6 +484,8 @@ pub fn recipients_batch(rows: &[crate::manifest::Recipient]) -> RecordBatch {
             Arc::new(r.finish()),
             Arc::new(v.finish()),
             Arc::new(sent.finish()),
+            Arc::new(tracked.finish()),
+            Arc::new(count.finish()),
         ],
     )
     .expect("manifest columns match the schema")
@@ -527,8 +537,18 @@ pub fn recipients_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Recipien
         }) else {
             continue;
         };
+        use arrow::array::AsArray;
+        let tracked = b.column_by_name("tracked").map(|c| c.as_boolean().clone());
+        let count = b
+            .column_by_name("recipients")
+            .map(|c| c.as_primitive::<arrow::datatypes::Int64Type>().clone());
         for i in 0..b.num_rows() {
             out.push(crate::manifest::Recipient {
+                tracked: tracked.as_ref().is_none_or(|a| a.is_null(i) || a.value(i)),
+                recipients: count
+                    .as_ref()
+                    .filter(|a| !a.is_null(i))
+                    .map_or(1, |a| a.value(i) as u32),
                 token: t.value(i).into(),
                 campaign_id: c.value(i).into(),
                 recipient_id: r.value(i).into(),

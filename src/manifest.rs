@@ -64,7 +64,15 @@ pub fn parse_rfc3339_micros(s: &str) -> std::result::Result<i64, String> {
         .map_err(|e| format!("sent_at {s:?} is not an RFC 3339 time ({e})"))
 }
 
-/// One recipient of one campaign.
+/// The `recipient_id` of a token that stands for every recipient of one
+/// campaign and variant (`mint --tracking aggregate`): no identity is kept.
+pub const AGGREGATE_ID: &str = "*";
+
+/// The `token` of an untracked (opted-out) row: it is in no URL.
+pub const UNTRACKED_TOKEN: &str = "-";
+
+/// One recipient of one campaign (or, in aggregate mode, all recipients of
+/// one campaign and variant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
     /// The recipient's token.
@@ -77,6 +85,29 @@ pub struct Recipient {
     pub variant: String,
     /// When the message was sent, microseconds since the epoch, UTC.
     pub sent_at: i64,
+    /// False for recipients who opted out: no pixel, unwrapped links.
+    pub tracked: bool,
+    /// How many people the row stands for (1, or a group in aggregate mode).
+    pub recipients: u32,
+}
+
+impl Recipient {
+    /// True for a token shared by a whole campaign and variant.
+    pub fn is_aggregate(&self) -> bool {
+        self.recipient_id == AGGREGATE_ID
+    }
+
+    /// The row's identity in the manifest copy: who (or which group), not which token.
+    pub fn key(&self) -> String {
+        if self.is_aggregate() {
+            format!(
+                "{}\0*\0{}\0{}",
+                self.campaign_id, self.variant, self.tracked
+            )
+        } else {
+            format!("{}\0{}", self.campaign_id, self.recipient_id)
+        }
+    }
 }
 
 /// One wrapped link.
@@ -104,6 +135,10 @@ impl Manifest {
     pub fn new(recipients: Vec<Recipient>, links: Vec<Link>) -> std::result::Result<Self, String> {
         let mut by_token = HashMap::with_capacity(recipients.len());
         for (i, r) in recipients.iter().enumerate() {
+            // Untracked rows have no token in any URL: nothing may join to them.
+            if !r.tracked {
+                continue;
+            }
             if by_token
                 .insert(r.token.as_bytes().into(), i as u32)
                 .is_some()
@@ -233,11 +268,14 @@ pub(crate) fn check_header(
 
 fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Recipient>> {
     let mut rdr = open_csv(path)?;
-    check_header(
+    let header = check_header(
         path,
         &mut rdr,
         &["token", "campaign_id", "recipient_id", "variant", "sent_at"],
     )?;
+    // Optional columns, found by name (manifests minted before them lack them).
+    let col_tracked = header.iter().position(|h| h == "tracked");
+    let col_count = header.iter().position(|h| h == "recipients");
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
@@ -257,7 +295,33 @@ fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Rec
             continue;
         }
         let token = rec[0].to_string();
-        if !is_token_shaped(token.as_bytes()) {
+        let tracked = match col_tracked.and_then(|c| rec.get(c)).map(str::trim) {
+            None | Some("") | Some("true") => true,
+            Some("false") => false,
+            Some(v) => {
+                problems.push(problem(
+                    path,
+                    line,
+                    format!("tracked is {v:?}, not true or false"),
+                ));
+                continue;
+            }
+        };
+        let recipients = match col_count.and_then(|c| rec.get(c)).map(str::trim) {
+            None | Some("") => 1,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => {
+                    problems.push(problem(
+                        path,
+                        line,
+                        format!("recipients is {v:?}, not a count"),
+                    ));
+                    continue;
+                }
+            },
+        };
+        if tracked && !is_token_shaped(token.as_bytes()) {
             problems.push(problem(
                 path,
                 line,
@@ -267,6 +331,9 @@ fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Rec
         }
         let mut bad = false;
         for (what, v) in [("campaign_id", &rec[1]), ("recipient_id", &rec[2])] {
+            if what == "recipient_id" && v == AGGREGATE_ID {
+                continue;
+            }
             if let Err(reason) = check_id(what, v) {
                 problems.push(problem(path, line, reason));
                 bad = true;
@@ -292,6 +359,8 @@ fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Rec
                 recipient_id: rec[2].to_string(),
                 variant: rec[3].to_string(),
                 sent_at,
+                tracked,
+                recipients,
             });
         }
     }

@@ -70,6 +70,10 @@ pub struct MintConfig {
     pub real_ip_from: Vec<String>,
     /// Add one invisible trap link per campaign (see [`trap_link_id`]).
     pub trap_link: bool,
+    /// Recipients who opted out of tracking: one id per line, or `campaign_id,recipient_id`.
+    pub opt_out: Option<PathBuf>,
+    /// One token per campaign and variant instead of per recipient.
+    pub aggregate: bool,
 }
 
 /// The trap link id of a campaign: a fixed prefix and a hash of the campaign
@@ -97,6 +101,70 @@ pub struct MintSummary {
     pub created_secret: Option<PathBuf>,
     /// Set when mint reused an existing `OUT/secret.key`.
     pub reused_secret: Option<PathBuf>,
+    /// Recipients left untracked because they opted out.
+    pub untracked: usize,
+    /// Tokens minted (one per tracked recipient, or per campaign and variant in aggregate mode).
+    pub tokens: usize,
+}
+
+/// Opted-out recipients: everywhere, or in one campaign.
+#[derive(Debug, Default)]
+struct OptOut {
+    everywhere: HashSet<String>,
+    in_campaign: HashSet<(String, String)>,
+}
+
+impl OptOut {
+    fn read(path: &Path, problems: &mut Vec<Problem>) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        let mut o = OptOut::default();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let n = i as u64 + 1;
+            let parts: Vec<&str> = line.split(',').map(str::trim).collect();
+            let ok = match parts.as_slice() {
+                // A header row is allowed.
+                ["recipient_id"] | ["campaign_id", "recipient_id"] => true,
+                [r] => check_id("recipient_id", r)
+                    .map(|_| o.everywhere.insert(r.to_string()))
+                    .is_ok(),
+                [c, r] => check_id("campaign_id", c)
+                    .and_then(|_| check_id("recipient_id", r))
+                    .map(|_| o.in_campaign.insert((c.to_string(), r.to_string())))
+                    .is_ok(),
+                _ => false,
+            };
+            if !ok {
+                problems.push(crate::manifest::problem(
+                    path,
+                    n,
+                    format!("expected recipient_id or campaign_id,recipient_id, found {line:?}"),
+                ));
+            }
+        }
+        Ok(o)
+    }
+
+    fn contains(&self, campaign: &str, recipient: &str) -> bool {
+        self.everywhere.contains(recipient)
+            || self
+                .in_campaign
+                .contains(&(campaign.to_string(), recipient.to_string()))
+    }
+}
+
+/// The token shared by every recipient of a campaign's variant in
+/// aggregate mode. `*` never appears in a recipient id, so it cannot
+/// collide with a recipient's token.
+pub fn aggregate_token(secret: &[u8], campaign_id: &str, variant: &str) -> String {
+    token_for(
+        secret,
+        campaign_id,
+        &format!("{}{variant}", crate::manifest::AGGREGATE_ID),
+    )
 }
 
 struct RecipientRow {
@@ -121,6 +189,10 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
     let mut problems = Vec::new();
     let (extra_headers, recipients) = read_recipients(&cfg.recipients, &mut problems)?;
     let mut links = read_links(&cfg.links, &mut problems)?;
+    let opt_out = match &cfg.opt_out {
+        Some(p) => OptOut::read(p, &mut problems)?,
+        None => OptOut::default(),
+    };
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
@@ -154,8 +226,19 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
     }
 
     let mut manifest = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["token", "campaign_id", "recipient_id", "variant", "sent_at"];
-    header.extend(extra_headers.iter().map(String::as_str));
+    let mut header = vec![
+        "token",
+        "campaign_id",
+        "recipient_id",
+        "variant",
+        "sent_at",
+        "tracked",
+        "recipients",
+    ];
+    // Extra columns describe people: aggregate mode keeps none of them.
+    if !cfg.aggregate {
+        header.extend(extra_headers.iter().map(String::as_str));
+    }
     manifest.write_record(&header).map_err(csv_bug)?;
 
     let mut urls = csv::Writer::from_writer(Vec::new());
@@ -182,40 +265,93 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
     urls.write_record(&uheader).map_err(csv_bug)?;
 
     let mut campaigns = HashSet::new();
+    let mut untracked = 0;
+    let mut tokens = 0;
+    // Aggregate mode: (campaign, variant, tracked) -> (earliest sent_at, people).
+    let mut groups: BTreeMap<(&str, &str, bool), (i64, &str, u32)> = BTreeMap::new();
     for r in &recipients {
         campaigns.insert(r.campaign_id.as_str());
-        let token = token_for(&secret, &r.campaign_id, &r.recipient_id);
-        let mut row = vec![
-            token.as_str(),
-            &r.campaign_id,
-            &r.recipient_id,
-            &r.variant,
-            &r.sent_at,
-        ];
-        row.extend(r.extra.iter().map(String::as_str));
-        manifest.write_record(&row).map_err(csv_bug)?;
+        let tracked = !opt_out.contains(&r.campaign_id, &r.recipient_id);
+        untracked += usize::from(!tracked);
+        let token = match (tracked, cfg.aggregate) {
+            (false, _) => String::new(),
+            (true, false) => token_for(&secret, &r.campaign_id, &r.recipient_id),
+            (true, true) => aggregate_token(&secret, &r.campaign_id, &r.variant),
+        };
+        if cfg.aggregate {
+            let sent = parse_rfc3339_micros(&r.sent_at).expect("checked when read");
+            let g = groups
+                .entry((&r.campaign_id, &r.variant, tracked))
+                .or_insert((sent, &r.sent_at, 0));
+            if sent < g.0 {
+                *g = (sent, &r.sent_at, g.2);
+            }
+            g.2 += 1;
+        } else {
+            let mut row = vec![
+                if tracked {
+                    token.as_str()
+                } else {
+                    crate::manifest::UNTRACKED_TOKEN
+                },
+                &r.campaign_id,
+                &r.recipient_id,
+                &r.variant,
+                &r.sent_at,
+                if tracked { "true" } else { "false" },
+                "1",
+            ];
+            row.extend(r.extra.iter().map(String::as_str));
+            manifest.write_record(&row).map_err(csv_bug)?;
+            tokens += usize::from(tracked);
+        }
 
+        // Opted out: no pixel, and links straight to their destination.
         let mut urow = vec![
             r.campaign_id.clone(),
             r.recipient_id.clone(),
             r.variant.clone(),
             token.clone(),
-            format!("{base_url}/o/{token}.gif"),
+            if tracked {
+                format!("{base_url}/o/{token}.gif")
+            } else {
+                String::new()
+            },
         ];
         for l in links.iter().filter(|l| !is_trap(l)) {
-            urow.push(if l.campaign_id == r.campaign_id {
-                format!("{base_url}/c/{token}/{}", l.link_id)
+            urow.push(match (l.campaign_id == r.campaign_id, tracked) {
+                (false, _) => String::new(),
+                (true, true) => format!("{base_url}/c/{token}/{}", l.link_id),
+                (true, false) => l.url.clone(),
+            });
+        }
+        if cfg.trap_link {
+            urow.push(if tracked {
+                format!("{base_url}/c/{token}/{}", trap_link_id(&r.campaign_id))
             } else {
                 String::new()
             });
         }
-        if cfg.trap_link {
-            urow.push(format!(
-                "{base_url}/c/{token}/{}",
-                trap_link_id(&r.campaign_id)
-            ));
-        }
         urls.write_record(&urow).map_err(csv_bug)?;
+    }
+    for ((campaign, variant, tracked), (_, sent_at, n)) in &groups {
+        let token = if *tracked {
+            tokens += 1;
+            aggregate_token(&secret, campaign, variant)
+        } else {
+            crate::manifest::UNTRACKED_TOKEN.to_string()
+        };
+        manifest
+            .write_record([
+                token.as_str(),
+                campaign,
+                crate::manifest::AGGREGATE_ID,
+                variant,
+                sent_at,
+                if *tracked { "true" } else { "false" },
+                &n.to_string(),
+            ])
+            .map_err(csv_bug)?;
     }
 
     let mut lcsv = csv::Writer::from_writer(Vec::new());
@@ -265,6 +401,8 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
         links: links.len(),
         created_secret,
         reused_secret,
+        untracked,
+        tokens,
     })
 }
 

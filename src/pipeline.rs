@@ -442,7 +442,7 @@ pub fn ingest(
     let merged_m = merge_by(
         crate::batch::recipients_from(&old_m),
         cfg.manifest.recipients(),
-        |r| r.token.clone(),
+        |r| r.key(),
     );
     if let Some(rows) = merged_m {
         staging.write("manifest", None, &crate::batch::recipients_batch(&rows))?;
@@ -727,25 +727,29 @@ fn process_block(
         let events = by_day
             .entry(day)
             .or_insert_with(|| EventBuilder::with_capacity(1024));
-        hits.push(HitKey {
-            day,
-            row: events.len() as u32,
-            token: hit.recipient_idx,
-            ts: raw.ts,
-            kind: hit.kind,
-            link: hit.link_idx,
-            trap: hit.link.is_some_and(|l| {
-                l.link_id
-                    .starts_with(&cfg.classifier.message().trap_link_prefix)
-            }),
-            class: verdict.class,
-            country: ip
-                .geo
-                .country
-                .as_deref()
-                .and_then(|c| <[u8; 2]>::try_from(c.as_bytes()).ok()),
-            asn: ip.geo.asn,
-        });
+        // A shared aggregate token is many people: message-level patterns
+        // (bursts, traps, forwarding) would mistake them for one machine.
+        if !hit.recipient.is_aggregate() {
+            hits.push(HitKey {
+                day,
+                row: events.len() as u32,
+                token: hit.recipient_idx,
+                ts: raw.ts,
+                kind: hit.kind,
+                link: hit.link_idx,
+                trap: hit.link.is_some_and(|l| {
+                    l.link_id
+                        .starts_with(&cfg.classifier.message().trap_link_prefix)
+                }),
+                class: verdict.class,
+                country: ip
+                    .geo
+                    .country
+                    .as_deref()
+                    .and_then(|c| <[u8; 2]>::try_from(c.as_bytes()).ok()),
+                asn: ip.geo.asn,
+            });
+        }
         events.append(&EventRow {
             ts: raw.ts,
             kind: hit.kind.as_str(),
@@ -811,6 +815,8 @@ mod tests {
                 recipient_id: r.to_string(),
                 variant: "A".into(),
                 sent_at: 1_790_000_000_000_000,
+                tracked: true,
+                recipients: 1,
             })
             .collect();
         let links = vec![crate::manifest::Link {

@@ -196,6 +196,9 @@ pub struct DayRange {
     pub until: Option<String>,
 }
 
+/// The view `tiers` every session has: each recipient's tier per campaign.
+pub const TIERS_VIEW: &str = include_str!("../queries/views/tiers.sql");
+
 /// A session with the dataset's tables registered: the live files of the
 /// last commit (never half a commit), events pruned to `days`.
 pub async fn context(data: &Path) -> Result<SessionContext> {
@@ -234,6 +237,7 @@ pub async fn context_for(data: &Path, days: &DayRange) -> Result<SessionContext>
             .with_schema(schema);
         ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
     }
+    ctx.sql(TIERS_VIEW).await?;
     Ok(ctx)
 }
 

@@ -79,9 +79,9 @@ fn hand_counted_fixture_gives_hand_counted_summary() {
         .arg(&data)));
     assert_eq!(
         csv,
-        "campaign_id,recipients,unique_opens,machine_only_opens,unique_clicks,bot_clicks,open_rate,click_rate,click_to_open_rate,median_seconds_to_open\n\
-         newsletter-47,4,2,1,1,0,0.5,0.25,0.5,900.0\n\
-         spring-sale,10,5,1,2,3,0.5,0.2,0.4,750.0\n"
+        "campaign_id,recipients,unique_opens,machine_only_opens,unique_clicks,bot_clicks,open_rate,click_rate,click_to_open_rate,median_seconds_to_open,untracked,open_hits,click_hits,note\n\
+         newsletter-47,4,2,1,1,0,0.5,0.25,0.5,900.0,0,2,1,\n\
+         spring-sale,10,5,1,2,3,0.5,0.2,0.4,750.0,0,5,2,\n"
     );
 
     let classes = sql(
@@ -202,7 +202,9 @@ fn mint_is_keyed_reproducible_and_refuses_bad_rows() {
     let ma = std::fs::read_to_string(a.join("manifest.csv")).unwrap();
     assert_eq!(ma, std::fs::read_to_string(b.join("manifest.csv")).unwrap());
     assert!(
-        ma.starts_with("token,campaign_id,recipient_id,variant,sent_at,segment\n"),
+        ma.starts_with(
+            "token,campaign_id,recipient_id,variant,sent_at,tracked,recipients,segment\n"
+        ),
         "{ma}"
     );
     assert_eq!(ma.lines().count(), 15);

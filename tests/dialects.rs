@@ -154,8 +154,8 @@ fn one_campaign_in_every_dialect_gives_one_summary() {
     }
     assert_eq!(
         first.unwrap(),
-        "campaign_id,recipients,unique_opens,machine_only_opens,unique_clicks,bot_clicks,open_rate,click_rate,click_to_open_rate,median_seconds_to_open\n\
-         newsletter-47,4,2,1,1,0,0.5,0.25,0.5,900.0\nspring-sale,10,5,1,2,3,0.5,0.2,0.4,750.0\n"
+        "campaign_id,recipients,unique_opens,machine_only_opens,unique_clicks,bot_clicks,open_rate,click_rate,click_to_open_rate,median_seconds_to_open,untracked,open_hits,click_hits,note\n\
+         newsletter-47,4,2,1,1,0,0.5,0.25,0.5,900.0,0,2,1,\nspring-sale,10,5,1,2,3,0.5,0.2,0.4,750.0,0,5,2,\n"
     );
 }
 

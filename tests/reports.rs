@@ -39,9 +39,15 @@ fn variants_with_z_test() {
     //             B = r02 r04 r06 r08 r10: opened r02 (proxy), r04, r08; no human click.
     let out = report("variants", &[]);
     let rows = lines(&out);
-    assert_eq!(rows[0], "campaign_id,variant,baseline,recipients,unique_opens,unique_clicks,open_rate,click_rate,open_rate_diff,open_p_value,open_diff_ci_low,open_diff_ci_high,click_rate_diff,click_p_value,click_diff_ci_low,click_diff_ci_high");
-    assert_eq!(rows[1], "newsletter-47,,,4,2,1,0.5,0.25,0.0,,,,0.0,,,");
-    assert_eq!(rows[2], "spring-sale,A,A,5,2,2,0.4,0.4,0.0,,,,0.0,,,");
+    assert_eq!(rows[0], "campaign_id,variant,baseline,recipients,unique_opens,unique_clicks,open_rate,click_rate,open_rate_diff,open_p_value,open_diff_ci_low,open_diff_ci_high,click_rate_diff,click_p_value,click_diff_ci_low,click_diff_ci_high,untracked,open_hits,click_hits,opens_per_recipient,clicks_per_recipient,note");
+    assert_eq!(
+        rows[1],
+        "newsletter-47,,,4,2,1,0.5,0.25,0.0,,,,0.0,,,,0,2,1,0.5,0.25,"
+    );
+    assert_eq!(
+        rows[2],
+        "spring-sale,A,A,5,2,2,0.4,0.4,0.0,,,,0.0,,,,0,2,2,0.4,0.4,"
+    );
     let b: Vec<&str> = rows[3].split(',').collect();
     assert_eq!(
         b[..8],
@@ -153,16 +159,16 @@ fn inactive_recipients() {
     // Nobody received 3 campaigns: none with the default n=3.
     assert_eq!(
         report("inactive", &[]),
-        "recipient_id,campaigns,last_sent_at\n"
+        "recipient_id,campaigns,last_sent_at,machine_only_campaigns\n"
     );
     // With n=1: no human signal in their one campaign (r03 MPP only, r05 scanned, r06 crawled,
     // r09 and r10 only rejected lines; s03 MPP only, s04 nothing).
     assert_eq!(
         report("inactive", &["n=1"]),
-        "recipient_id,campaigns,last_sent_at\n\
-         r03,1,2026-11-20T09:00:00Z\nr05,1,2026-11-20T09:00:00Z\nr06,1,2026-11-20T09:00:00Z\n\
-         r09,1,2026-11-20T09:00:00Z\nr10,1,2026-11-20T09:00:00Z\n\
-         s03,1,2026-11-21T07:30:00Z\ns04,1,2026-11-21T07:30:00Z\n"
+        "recipient_id,campaigns,last_sent_at,machine_only_campaigns\n\
+         r03,1,2026-11-20T09:00:00Z,1\nr05,1,2026-11-20T09:00:00Z,1\nr06,1,2026-11-20T09:00:00Z,1\n\
+         r09,1,2026-11-20T09:00:00Z,0\nr10,1,2026-11-20T09:00:00Z,0\n\
+         s03,1,2026-11-21T07:30:00Z,1\ns04,1,2026-11-21T07:30:00Z,0\n"
     );
 }
 
@@ -396,7 +402,7 @@ fn sql_shell_reads_statements_and_dot_commands_from_stdin() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         text,
-        "table_name\nevents\nlinks\nmanifest\nrejects\n\
+        "table_name\nevents\nlinks\nmanifest\nrejects\ntiers\n\
          column_name,data_type,is_nullable\nlink_id,Utf8,NO\ncampaign_id,Utf8,NO\nurl,Utf8,NO\n\
          n\n16\none\n1\n"
     );

@@ -46,6 +46,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         log_style: LogStyle::Combined,
         real_ip_from: Vec::new(),
         trap_link: false,
+        opt_out: None,
+        aggregate: false,
     })?;
     let data = root.join("dataset");
     let cfg = IngestConfig {

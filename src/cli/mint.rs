@@ -42,6 +42,14 @@ pub struct Args {
     /// Add an invisible trap link per campaign (urls.csv column trap_url): any hit on it is a machine.
     #[arg(long)]
     trap_link: bool,
+    /// Recipients who opted out of tracking (one recipient_id per line, or
+    /// campaign_id,recipient_id): no pixel, unwrapped links, counted as untracked.
+    #[arg(long)]
+    opt_out: Option<PathBuf>,
+    /// per-recipient (a token per recipient), or aggregate (a token per
+    /// campaign and variant: the dataset holds no recipient identity).
+    #[arg(long, default_value = "per-recipient")]
+    tracking: String,
 }
 
 /// Runs `mint`.
@@ -64,6 +72,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .ok_or_else(|| anyhow::anyhow!("--log-style {}: use combined or json", a.log_style))?,
         real_ip_from: a.real_ip_from,
         trap_link: a.trap_link,
+        opt_out: a.opt_out,
+        aggregate: match a.tracking.as_str() {
+            "per-recipient" => false,
+            "aggregate" => true,
+            other => anyhow::bail!("--tracking {other}: use per-recipient or aggregate"),
+        },
     };
     let s = mint(&cfg).context("mint refused its input; nothing was written")?;
     if let Some(p) = &s.created_secret {
@@ -82,5 +96,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         s.links,
         a.out.display()
     );
+    if s.untracked > 0 {
+        println!(
+            "{} recipients opted out: no pixel, unwrapped links, counted as untracked",
+            s.untracked
+        );
+    }
+    if a.tracking == "aggregate" {
+        println!("aggregate tracking: {} tokens, one per campaign and variant; reports give totals, not unique counts", s.tokens);
+    }
     Ok(ExitCode::SUCCESS)
 }
