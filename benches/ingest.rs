@@ -171,6 +171,9 @@ fn ingest_end_to_end(bencher: Bencher) {
         trap_link: false,
         opt_out: None,
         aggregate: false,
+        read_time: None,
+        print_pixel: false,
+        assets_dir: None,
     })
     .unwrap();
     let bytes = std::fs::metadata(&log).unwrap().len() as usize;

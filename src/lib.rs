@@ -22,6 +22,7 @@ pub mod output;
 pub mod pipeline;
 pub mod privacy;
 pub mod query;
+pub mod readtime;
 pub mod reclassify;
 pub mod registry;
 pub mod track;

@@ -12,6 +12,7 @@ use crate::error::{io_err, Error, Problem, Result};
 use crate::manifest::{
     check_id, check_url, open_csv, parse_rfc3339_micros, problem, token_for, Link,
 };
+use crate::readtime::{READ_IMAGE, READ_RATE};
 
 /// Where the secret comes from.
 #[derive(Debug, Clone)]
@@ -74,6 +75,13 @@ pub struct MintConfig {
     pub opt_out: Option<PathBuf>,
     /// One token per campaign and variant instead of per recipient.
     pub aggregate: bool,
+    /// Add a read-time image per recipient lasting at most this many seconds.
+    pub read_time: Option<u32>,
+    /// Add a print pixel per recipient.
+    pub print_pixel: bool,
+    /// Where nginx will find the files mint writes (the read-time image);
+    /// default: the output directory's absolute path.
+    pub assets_dir: Option<String>,
 }
 
 /// The trap link id of a campaign: a fixed prefix and a hash of the campaign
@@ -105,6 +113,8 @@ pub struct MintSummary {
     pub untracked: usize,
     /// Tokens minted (one per tracked recipient, or per campaign and variant in aggregate mode).
     pub tokens: usize,
+    /// The read-time image written, if any.
+    pub read_image: Option<PathBuf>,
 }
 
 /// Opted-out recipients: everywhere, or in one campaign.
@@ -262,6 +272,13 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
     if cfg.trap_link {
         uheader.push("trap_url".to_string());
     }
+    if cfg.read_time.is_some() {
+        uheader.push("read_time_url".to_string());
+    }
+    if cfg.print_pixel {
+        uheader.push("print_url".to_string());
+        uheader.push("print_css".to_string());
+    }
     urls.write_record(&uheader).map_err(csv_bug)?;
 
     let mut campaigns = HashSet::new();
@@ -332,6 +349,26 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
                 String::new()
             });
         }
+        if cfg.read_time.is_some() {
+            urow.push(if tracked {
+                format!("{base_url}/t/{token}.gif")
+            } else {
+                String::new()
+            });
+        }
+        if cfg.print_pixel {
+            if tracked {
+                let url = format!("{base_url}/p/{token}.gif");
+                // Loaded only when the message is printed.
+                urow.push(url.clone());
+                urow.push(format!(
+                    "@media print {{ .pixelsift-print {{ background-image: url('{url}'); }} }}"
+                ));
+            } else {
+                urow.push(String::new());
+                urow.push(String::new());
+            }
+        }
         urls.write_record(&urow).map_err(csv_bug)?;
     }
     for ((campaign, variant, tracked), (_, sent_at, n)) in &groups {
@@ -366,6 +403,21 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
         .server_name
         .clone()
         .unwrap_or_else(|| host_of(&base_url).to_string());
+    let assets = match &cfg.assets_dir {
+        Some(d) => d.trim_end_matches('/').to_string(),
+        None => std::fs::canonicalize(&cfg.out)
+            .map_err(io_err(&cfg.out))?
+            .to_string_lossy()
+            .into_owned(),
+    };
+    if assets
+        .chars()
+        .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '$' | '{' | '}' | ';'))
+    {
+        return Err(Error::Config(format!(
+            "the assets directory {assets:?} has characters nginx would interpret; choose another with --assets-dir"
+        )));
+    }
     let conf = nginx_conf(&NginxOptions {
         links: &links,
         listen: &cfg.listen,
@@ -373,7 +425,19 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
         access_log: &cfg.access_log,
         style: cfg.log_style,
         real_ip_from: &cfg.real_ip_from,
+        read_time: cfg
+            .read_time
+            .map(|max| (max, format!("{assets}/{READ_IMAGE}"))),
+        print_pixel: cfg.print_pixel,
     });
+    let read_image = match cfg.read_time {
+        Some(max) => {
+            let p = cfg.out.join(READ_IMAGE);
+            write_atomic(&p, &crate::readtime::read_time_gif(max))?;
+            Some(p)
+        }
+        None => None,
+    };
 
     write_atomic(
         &cfg.out.join("manifest.csv"),
@@ -403,6 +467,7 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
         reused_secret,
         untracked,
         tokens,
+        read_image,
     })
 }
 
@@ -636,7 +701,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// What the nginx config is made of.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct NginxOptions<'a> {
     /// The links, for the redirect map.
     pub links: &'a [Link],
@@ -650,7 +715,27 @@ pub struct NginxOptions<'a> {
     pub style: LogStyle,
     /// Trusted proxies for `X-Forwarded-For`.
     pub real_ip_from: &'a [String],
+    /// The read-time image: maximum seconds, and its path for nginx.
+    pub read_time: Option<(u32, String)>,
+    /// Serve the print pixel.
+    pub print_pixel: bool,
 }
+
+/// Name of the `log_format` mint defines for the read-time image in
+/// combined style: `combined` plus ` rt=$request_time`.
+pub const TIMED_LOG_FORMAT: &str = "pixelsift_timed";
+
+/// User agents that fetch images whole on a reader's behalf, ahead of or
+/// instead of the reader: webmail image proxies and Apple Mail Privacy
+/// Protection's prefetch (`Mozilla/5.0` and nothing else). nginx sends them
+/// the read-time image at full speed: a trickle would only hold up (or time
+/// out) their fetch, and it measures nobody's reading anyway.
+pub const WHOLE_FETCHERS: &[&str] = &[
+    "~*GoogleImageProxy",
+    "~*YahooMailProxy",
+    "~*ggpht\\.com",
+    "\"Mozilla/5.0\"",
+];
 
 /// Name of the JSON `log_format` mint defines.
 pub const JSON_LOG_FORMAT: &str = "pixelsift_json";
@@ -677,11 +762,69 @@ pub fn nginx_conf(o: &NginxOptions<'_>) -> String {
                  log_format {JSON_LOG_FORMAT} escape=json '{{\"msec\":\"$msec\",\"remote_addr\":\"$remote_addr\",'\n    \
                  '\"request_method\":\"$request_method\",\"request_uri\":\"$request_uri\",\"status\":\"$status\",'\n    \
                  '\"body_bytes_sent\":\"$body_bytes_sent\",\"http_referer\":\"$http_referer\",'\n    \
-                 '\"http_user_agent\":\"$http_user_agent\",\"http_x_forwarded_for\":\"$http_x_forwarded_for\"}}';\n\n"
+                 '\"http_user_agent\":\"$http_user_agent\",\"http_x_forwarded_for\":\"$http_x_forwarded_for\",'\n    \
+                 '\"request_time\":\"$request_time\"}}';\n\n"
             ));
             JSON_LOG_FORMAT
         }
     };
+    let mut extra = String::new();
+    if let Some((max, image)) = &o.read_time {
+        let timed = match o.style {
+            LogStyle::Combined => {
+                s.push_str(&format!(
+                    "# combined plus the request's duration, for the read-time image.\n\
+                     log_format {TIMED_LOG_FORMAT} '$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent '\n    \
+                     '\"$http_referer\" \"$http_user_agent\" rt=$request_time';\n\n"
+                ));
+                TIMED_LOG_FORMAT
+            }
+            LogStyle::Json => JSON_LOG_FORMAT,
+        };
+        s.push_str("# Fetchers that take images whole get the read-time image at once.\n");
+        s.push_str("map $http_user_agent $pixelsift_read_rate {\n");
+        s.push_str(&format!("    default {READ_RATE};\n"));
+        for ua in WHOLE_FETCHERS {
+            s.push_str(&format!("    {ua} 0;\n"));
+        }
+        s.push_str("}\n\n");
+        extra.push_str(&format!(
+            r#"
+    # Read time: a transparent GIF sent at {READ_RATE} bytes/s, lasting about {max} s. A mail
+    # client keeps downloading it while the message is open; when the reader
+    # closes it the download stops and nginx logs how long it lasted
+    # ($request_time, status 499 for a reader who left before the end).
+    location ~ "^/t/[A-Za-z0-9_-]{{22}}\.gif$" {{
+        access_log {access_log} {timed};
+        add_header Cache-Control "no-store, no-cache, must-revalidate, max-age=0" always;
+        add_header Pragma "no-cache" always;
+        add_header Expires "Thu, 01 Jan 1970 00:00:00 GMT" always;
+        default_type image/gif;
+        etag off;
+        if_modified_since off;
+        limit_rate_after 0;
+        limit_rate $pixelsift_read_rate;
+        postpone_output 0;
+        sendfile off;
+        alias {image};
+    }}
+"#,
+            access_log = o.access_log,
+        ));
+    }
+    if o.print_pixel {
+        extra.push_str(
+            r#"
+    # Print: a transparent GIF that only the print stylesheet asks for.
+    location ~ "^/p/[A-Za-z0-9_-]{22}\.gif$" {
+        add_header Cache-Control "no-store, no-cache, must-revalidate, max-age=0" always;
+        add_header Pragma "no-cache" always;
+        add_header Expires "Thu, 01 Jan 1970 00:00:00 GMT" always;
+        empty_gif;
+    }
+"#,
+        );
+    }
     let mut real_ip = String::new();
     if !o.real_ip_from.is_empty() {
         real_ip.push_str("\n    # The client address is the reader's, not the proxy's or CDN's.\n");
@@ -713,7 +856,7 @@ pub fn nginx_conf(o: &NginxOptions<'_>) -> String {
         }}
         return 302 $pixelsift_destination;
     }}
-
+{extra}
     location / {{
         return 404;
     }}

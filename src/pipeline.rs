@@ -200,7 +200,7 @@ impl IngestSummary {
                 *self.ignored.entry(r.code()).or_default() += n;
             }
         }
-        for (k, kind) in [Kind::Open, Kind::Click].iter().enumerate() {
+        for (k, kind) in Kind::ALL.iter().enumerate() {
             for cl in Class::ALL {
                 let n = c.classes[k][cl as usize];
                 if n > 0 {
@@ -233,7 +233,7 @@ struct Counts {
     events: u64,
     rejects: [u64; RejectReason::ALL.len()],
     ignored: [u64; 3],
-    classes: [[u64; Class::ALL.len()]; 2],
+    classes: [[u64; Class::ALL.len()]; Kind::ALL.len()],
 }
 
 struct UaInfo {
@@ -703,7 +703,13 @@ fn process_block(
                 tz,
             }
         });
-        let secs = (raw.ts - hit.recipient.sent_at).div_euclid(1_000_000);
+        // nginx logs when a request ended; a read-time request began its
+        // duration earlier, when the message was opened.
+        let ts = match (hit.kind, raw.duration_us) {
+            (Kind::Read, Some(d)) => raw.ts - d,
+            _ => raw.ts,
+        };
+        let secs = (ts - hit.recipient.sent_at).div_euclid(1_000_000);
         let verdict = cfg.classifier.classify(&Features {
             kind: hit.kind,
             method: &raw.method,
@@ -715,15 +721,15 @@ fn process_block(
             status: raw.status,
         });
         counts.events += 1;
-        counts.classes[(hit.kind == Kind::Click) as usize][verdict.class as usize] += 1;
+        counts.classes[hit.kind as usize][verdict.class as usize] += 1;
         let ip_text = cfg.ip_policy.apply(ip.parsed, &client);
         let local = ip.tz.and_then(|tz| {
             use chrono::{Datelike, TimeZone, Timelike};
-            let utc = chrono::DateTime::from_timestamp_micros(raw.ts)?;
+            let utc = chrono::DateTime::from_timestamp_micros(ts)?;
             let t = tz.from_utc_datetime(&utc.naive_utc());
             Some((t.weekday().num_days_from_sunday() as u8, t.hour() as u8))
         });
-        let day = raw.ts.div_euclid(86_400_000_000);
+        let day = ts.div_euclid(86_400_000_000);
         let events = by_day
             .entry(day)
             .or_insert_with(|| EventBuilder::with_capacity(1024));
@@ -734,7 +740,7 @@ fn process_block(
                 day,
                 row: events.len() as u32,
                 token: hit.recipient_idx,
-                ts: raw.ts,
+                ts,
                 kind: hit.kind,
                 link: hit.link_idx,
                 trap: hit.link.is_some_and(|l| {
@@ -751,7 +757,7 @@ fn process_block(
             });
         }
         events.append(&EventRow {
-            ts: raw.ts,
+            ts,
             kind: hit.kind.as_str(),
             token: &hit.recipient.token,
             campaign_id: &hit.recipient.campaign_id,
@@ -786,7 +792,9 @@ fn process_block(
             network_cidr: ip.net.as_ref().map(|n| &*n.cidr),
             network_roles: &ip.role_names,
             ip_prefix: cfg.ip_policy.kept_bits(ip.parsed),
-            read_seconds: None,
+            read_seconds: (hit.kind == Kind::Read)
+                .then(|| crate::readtime::read_seconds(verdict.class, raw.duration_us, raw.bytes))
+                .flatten(),
         });
     }
     BlockOut {

@@ -51,6 +51,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("links", include_str!("../queries/links.sql")),
     ("bots", include_str!("../queries/bots.sql")),
     ("inactive", include_str!("../queries/inactive.sql")),
+    ("read-time", include_str!("../queries/read-time.sql")),
     ("leads", include_str!("../queries/leads.sql")),
     ("daily", include_str!("../queries/daily.sql")),
     ("recipients", include_str!("../queries/recipients.sql")),

@@ -16,6 +16,10 @@ pub enum Kind {
     Open,
     /// A wrapped link was followed.
     Click,
+    /// The read-time image was fetched (`/t/`); the request's duration is the read time.
+    Read,
+    /// The print pixel was fetched (`/p/`): the message was printed.
+    Print,
 }
 
 impl Kind {
@@ -24,14 +28,22 @@ impl Kind {
         match self {
             Kind::Open => "open",
             Kind::Click => "click",
+            Kind::Read => "read",
+            Kind::Print => "print",
         }
     }
 
+    /// Every kind, in index order.
+    pub const ALL: [Kind; 4] = [Kind::Open, Kind::Click, Kind::Read, Kind::Print];
+
     /// Parses a stored `kind`.
     pub fn parse(s: &str) -> Option<Kind> {
-        [Kind::Open, Kind::Click]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// True for the kinds that are an image fetched by the mail client.
+    pub fn is_image(&self) -> bool {
+        !matches!(self, Kind::Click)
     }
 }
 
@@ -144,11 +156,25 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
         None => target,
     };
     let path = percent_decode(path);
-    let (kind, recipient, link) = if let Some(rest) = path.strip_prefix(b"/o/") {
+    let image = [
+        (&b"/o/"[..], Kind::Open, "open"),
+        (&b"/t/"[..], Kind::Read, "read-time"),
+        (&b"/p/"[..], Kind::Print, "print"),
+    ]
+    .into_iter()
+    .find_map(|(prefix, kind, what)| {
+        path.strip_prefix(prefix)
+            .map(|rest| (rest, kind, what, prefix))
+    });
+    let (kind, recipient, link) = if let Some((rest, kind, what, prefix)) = image {
         let Some(token) = rest.strip_suffix(b".gif").filter(|t| is_token_shaped(t)) else {
             return reject(
                 RejectReason::MalformedTrackingPath,
-                format!("open path {:?} is not /o/{{token}}.gif", lossy(&path)),
+                format!(
+                    "{what} path {:?} is not {}{{token}}.gif",
+                    lossy(&path),
+                    lossy(prefix)
+                ),
             );
         };
         let Some(r) = manifest.recipient_at(token) else {
@@ -157,7 +183,7 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
                 format!("token {} is not in the manifest", lossy(token)),
             );
         };
-        (Kind::Open, r, None)
+        (kind, r, None)
     } else if let Some(rest) = path.strip_prefix(b"/c/") {
         let mut parts = rest.splitn(2, |&c| c == b'/');
         let (Some(token), Some(link_id)) = (parts.next(), parts.next()) else {

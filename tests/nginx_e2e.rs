@@ -472,3 +472,251 @@ fn real_nginx_combined_log_round_trips() {
 fn real_nginx_json_log_round_trips() {
     run_loop("json");
 }
+
+/// Opens the read-time image as a mail client would, keeps the message open
+/// for `hold` (reading what nginx trickles), then closes it. Returns how long
+/// the connection was really open.
+fn hold_read_image(port: u16, path: &str, ua: &str, ip: &str, hold: Duration) -> Duration {
+    let start = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: t.example.com\r\nUser-Agent: {ua}\r\nX-Forwarded-For: {ip}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut got = Vec::new();
+    while start.elapsed() < hold {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // What arrived first is the whole picture: a client shows it at once.
+    let body = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| &got[i + 4..])
+        .unwrap_or(&[]);
+    assert!(
+        body.len() >= 42 && body.starts_with(b"GIF89a"),
+        "{} bytes",
+        body.len()
+    );
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    drop(s);
+    start.elapsed()
+}
+
+/// mint --read-time and --print-pixel with the real nginx: readers who keep
+/// the message open about 1, 5 and 20 seconds get read times within 0.5 s
+/// of that; a prefetch and an image proxy that take the image whole at once
+/// get none; the print pixel comes back as a `print` event.
+#[test]
+fn real_nginx_measures_read_time_and_print() {
+    let Some(nginx) = nginx_binary() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "nginx is required in CI (.ci/run installs it)"
+        );
+        eprintln!("skipping: nginx is not installed");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let sent = (chrono::Utc::now() - chrono::Duration::seconds(600))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut recipients = String::from("campaign_id,recipient_id,variant,sent_at\n");
+    for r in 1..=6 {
+        recipients.push_str(&format!("memo,m{r:02},,{sent}\n"));
+    }
+    std::fs::write(dir.join("recipients.csv"), recipients).unwrap();
+    std::fs::write(
+        dir.join("links.csv"),
+        "campaign_id,link_id,url\nmemo,l-intranet,https://intranet.example.com/memo\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("secret.key"),
+        "e2e-secret-for-tests-only-0123456789",
+    )
+    .unwrap();
+    let port = free_port();
+    let log = dir.join("nginx/logs/pixelsift.access.log");
+    let minted = dir.join("minted");
+    ok(common::bin()
+        .args([
+            "mint",
+            "--base-url",
+            "https://t.example.com",
+            "--real-ip-from",
+            "127.0.0.1",
+            "--read-time",
+            "25",
+            "--print-pixel",
+        ])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--access-log")
+        .arg(&log)
+        .arg("--recipients")
+        .arg(dir.join("recipients.csv"))
+        .arg("--links")
+        .arg(dir.join("links.csv"))
+        .arg("--secret-file")
+        .arg(dir.join("secret.key"))
+        .arg("--out")
+        .arg(&minted));
+    let urls = std::fs::read_to_string(minted.join("urls.csv")).unwrap();
+    let head: Vec<&str> = urls.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let path_of = |rid: &str, name: &str| -> String {
+        let row: Vec<&str> = urls
+            .lines()
+            .find(|l| l.split(',').nth(1) == Some(rid))
+            .unwrap()
+            .split(',')
+            .collect();
+        row[col(name)]
+            .trim_start_matches("https://t.example.com")
+            .to_string()
+    };
+    let css = &urls.lines().nth(1).unwrap()[urls
+        .lines()
+        .nth(1)
+        .unwrap()
+        .find("@media print")
+        .expect("print_css")..];
+    assert!(css.contains(&path_of("m01", "print_url")), "{css}");
+    let nginx = start_nginx(&nginx, dir, &minted, port, log);
+    let p = nginx.port;
+
+    // The pixel, as every reader's client fetches it first.
+    for (rid, ip) in [
+        ("m01", "203.0.113.1"),
+        ("m02", "203.0.113.2"),
+        ("m03", "203.0.113.3"),
+    ] {
+        check_pixel(&request(
+            p,
+            "GET",
+            &path_of(rid, "pixel_url"),
+            &[("User-Agent", TBIRD), ("X-Forwarded-For", ip)],
+        ));
+    }
+    // Three readers keep the message open about 1, 5 and 20 s, at once.
+    let holds: Vec<(String, Duration)> = std::thread::scope(|s| {
+        let jobs: Vec<_> = [
+            ("m01", "203.0.113.1", 1.0),
+            ("m02", "203.0.113.2", 5.0),
+            ("m03", "203.0.113.3", 20.0),
+        ]
+        .into_iter()
+        .map(|(rid, ip, secs)| {
+            let path = path_of(rid, "read_time_url");
+            s.spawn(move || {
+                (
+                    rid.to_string(),
+                    hold_read_image(p, &path, TBIRD, ip, Duration::from_secs_f64(secs)),
+                )
+            })
+        })
+        .collect();
+        // Meanwhile: Apple's prefetch (from Apple's network, UA "Mozilla/5.0")
+        // and Gmail's image proxy take the image whole, at once.
+        let t = Instant::now();
+        let mpp = request(
+            p,
+            "GET",
+            &path_of("m04", "read_time_url"),
+            &[
+                ("User-Agent", "Mozilla/5.0"),
+                ("X-Forwarded-For", "17.58.63.10"),
+            ],
+        );
+        let proxy = request(
+            p,
+            "GET",
+            &path_of("m05", "read_time_url"),
+            &[("User-Agent", GIMG), ("X-Forwarded-For", "66.249.84.10")],
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "whole fetchers are not slowed: {:?}",
+            t.elapsed()
+        );
+        let whole = std::fs::read(minted.join("readtime.gif")).unwrap();
+        for r in [&mpp, &proxy] {
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("Content-Type"), Some("image/gif"));
+            assert!(r
+                .header("Cache-Control")
+                .is_some_and(|c| c.contains("no-store")));
+            assert_eq!(r.body, whole, "the whole image");
+            check_pixel(r);
+        }
+        // m06 prints the message.
+        check_pixel(&request(
+            p,
+            "GET",
+            &path_of("m06", "print_url"),
+            &[("User-Agent", TBIRD), ("X-Forwarded-For", "203.0.113.6")],
+        ));
+        jobs.into_iter().map(|j| j.join().unwrap()).collect()
+    });
+    // Give nginx a moment to notice the last close and write its line.
+    std::thread::sleep(Duration::from_millis(500));
+    let data = dir.join("data");
+    ok(common::bin()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(&minted)
+        .arg("--data")
+        .arg(&data)
+        .arg(&nginx.log));
+    let got = ok(common::bin()
+        .args(["sql", "--format", "csv", "--data"])
+        .arg(&data)
+        .arg("SELECT recipient_id, kind, class, read_seconds FROM events WHERE kind IN ('read', 'print') ORDER BY recipient_id"));
+    let rows: Vec<Vec<String>> = got
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 6, "{got}");
+    for (rid, held) in &holds {
+        let r = rows.iter().find(|r| &r[0] == rid).unwrap();
+        assert_eq!((r[1].as_str(), r[2].as_str()), ("read", "human"), "{got}");
+        let secs: f64 = r[3].parse().unwrap();
+        assert!(
+            (secs - held.as_secs_f64()).abs() < 0.5,
+            "{rid}: read {secs} s, held {held:?}\n{got}"
+        );
+    }
+    let row = |rid: &str| rows.iter().find(|r| r[0] == rid).unwrap().join(",");
+    assert_eq!(row("m04"), "m04,read,apple_mpp,", "{got}");
+    assert_eq!(row("m05"), "m05,read,image_proxy,", "{got}");
+    assert_eq!(row("m06"), "m06,print,human,", "{got}");
+
+    // The read-time report: 3 human opens, all measured: one glance (1 s),
+    // one skim (5 s), one read (20 s); the median is the skim.
+    let rep = ok(common::bin()
+        .args(["report", "read-time", "--format", "csv", "--data"])
+        .arg(&data));
+    let r: Vec<&str> = rep.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(r[..4], ["memo", "", "3", "3"], "{rep}");
+    let share = |i: usize| r[i].parse::<f64>().unwrap();
+    assert!(
+        (share(4) - 1.0 / 3.0).abs() < 1e-9
+            && (share(5) - 1.0 / 3.0).abs() < 1e-9
+            && (share(6) - 1.0 / 3.0).abs() < 1e-9,
+        "{rep}"
+    );
+    assert!((share(7) - holds[1].1.as_secs_f64()).abs() < 0.5, "{rep}");
+}

@@ -242,7 +242,14 @@ impl Rule {
     }
 
     fn matches(&self, idx: usize, f: &Features<'_>) -> bool {
-        if self.kind.is_some_and(|k| k != f.kind) {
+        // `open` rules cover every image a mail client fetches (the pixel,
+        // the read-time image, the print pixel): a prefetch is a prefetch.
+        let kind_ok = match self.kind {
+            None => true,
+            Some(Kind::Open) => f.kind.is_image(),
+            Some(k) => k == f.kind,
+        };
+        if !kind_ok {
             return false;
         }
         if !self.methods.is_empty() && !self.methods.iter().any(|m| m.as_slice() == f.method) {
@@ -303,9 +310,11 @@ impl Classifier {
                 Class::parse(&s.class).ok_or_else(|| at(format!("unknown class {:?}", s.class)))?;
             let kind = match s.kind.as_deref() {
                 None => None,
-                Some("open") => Some(Kind::Open),
-                Some("click") => Some(Kind::Click),
-                Some(k) => return Err(at(format!("kind must be open or click, not {k:?}"))),
+                Some(k) => Some(Kind::parse(k).ok_or_else(|| {
+                    at(format!(
+                        "kind must be open, click, read or print, not {k:?}"
+                    ))
+                })?),
             };
             let network_roles = s
                 .network_roles

@@ -48,6 +48,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         trap_link: false,
         opt_out: None,
         aggregate: false,
+        read_time: None,
+        print_pixel: false,
+        assets_dir: None,
     })?;
     let data = root.join("dataset");
     let cfg = IngestConfig {

@@ -50,6 +50,16 @@ pub struct Args {
     /// campaign and variant: the dataset holds no recipient identity).
     #[arg(long, default_value = "per-recipient")]
     tracking: String,
+    /// Add a read-time image per recipient (urls.csv column read_time_url), sent
+    /// slowly for at most this many seconds (default 60); see README "Read time".
+    #[arg(long, num_args = 0..=1, default_missing_value = "60", value_name = "SECONDS")]
+    read_time: Option<u32>,
+    /// Add a print pixel per recipient (urls.csv columns print_url and print_css).
+    #[arg(long)]
+    print_pixel: bool,
+    /// Directory nginx will read mint's files from (the read-time image); default: OUT.
+    #[arg(long)]
+    assets_dir: Option<String>,
 }
 
 /// Runs `mint`.
@@ -78,7 +88,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "aggregate" => true,
             other => anyhow::bail!("--tracking {other}: use per-recipient or aggregate"),
         },
+        read_time: a.read_time,
+        print_pixel: a.print_pixel,
+        assets_dir: a.assets_dir.clone(),
     };
+    if let Some(max) = a.read_time {
+        anyhow::ensure!(
+            (5..=600).contains(&max),
+            "--read-time {max}: use 5 to 600 seconds"
+        );
+    }
     let s = mint(&cfg).context("mint refused its input; nothing was written")?;
     if let Some(p) = &s.created_secret {
         eprintln!(
@@ -100,6 +119,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!(
             "{} recipients opted out: no pixel, unwrapped links, counted as untracked",
             s.untracked
+        );
+    }
+    if let Some(p) = &s.read_image {
+        println!(
+            "read-time image: {} (nginx.conf serves it from {}); put its <img> last in the message",
+            p.display(),
+            a.assets_dir.as_deref().unwrap_or("there")
         );
     }
     if a.tracking == "aggregate" {

@@ -97,6 +97,7 @@ impl W3cFields {
             referer: url_decode(opt(self.referer)),
             user_agent: url_decode(opt(self.ua)),
             xff: Cow::Borrowed(opt(self.xff)),
+            duration_us: None,
         })
     }
 }
@@ -132,6 +133,7 @@ pub fn parse_s3(line: &[u8]) -> Result<RawHit<'_>, LineError> {
         referer: super::unescape(dash(f[15])),
         user_agent: super::unescape(dash(f[16])),
         xff: Cow::Borrowed(&[]),
+        duration_us: None,
     })
 }
 
@@ -162,6 +164,7 @@ pub fn parse_alb(line: &[u8]) -> Result<RawHit<'_>, LineError> {
         referer: Cow::Borrowed(&[]),
         user_agent: super::unescape(dash(f[13])),
         xff: Cow::Borrowed(&[]),
+        duration_us: None,
     })
 }
 

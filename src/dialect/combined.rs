@@ -2,7 +2,9 @@
 //! `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`.
 //!
 //! Fields after the user agent (a common customisation appends
-//! `"$http_x_forwarded_for"` or `$request_time`) are allowed and ignored.
+//! `"$http_x_forwarded_for"` or `$request_time`) are allowed and ignored,
+//! except `rt=$request_time`, which mint's config appends on the read-time
+//! location (`pixelsift_timed`) and which gives the request's duration.
 
 use std::borrow::Cow;
 
@@ -40,6 +42,18 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
         return Err(m("end of line"));
     }
     let (method, target) = split_request(request);
+    let duration_us = if rest.is_empty() {
+        None
+    } else {
+        memchr::memmem::find(rest, b" rt=").and_then(|i| {
+            let v = &rest[i + 4..];
+            let end = v
+                .iter()
+                .position(|&c| c == b' ' || c == b'\t')
+                .unwrap_or(v.len());
+            super::parse_seconds(&v[..end])
+        })
+    };
     Ok(RawHit {
         ip: Cow::Borrowed(ip),
         ts,
@@ -52,6 +66,7 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
         referer: dash_empty(unescape(referer)),
         user_agent: dash_empty(unescape(ua)),
         xff: Cow::Borrowed(&[]),
+        duration_us,
     })
 }
 

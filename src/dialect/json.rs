@@ -52,6 +52,8 @@ struct Line<'a> {
     ua: Option<Cow<'a, str>>,
     #[serde(borrow, alias = "http_x_forwarded_for")]
     xff: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    request_time: Option<Num<'a>>,
 }
 
 fn bytes_of(c: Option<Cow<'_, str>>) -> Cow<'_, [u8]> {
@@ -108,6 +110,10 @@ pub fn parse(line: &[u8]) -> Result<RawHit<'_>, LineError> {
         referer: bytes_of(dash_empty(l.referer)),
         user_agent: bytes_of(dash_empty(l.ua)),
         xff: bytes_of(dash_empty(l.xff)),
+        duration_us: l
+            .request_time
+            .as_ref()
+            .and_then(|t| super::parse_seconds(t.as_str().as_bytes())),
     })
 }
 
@@ -314,6 +320,7 @@ impl JsonMap {
                 .and_then(|b| b.parse().ok()),
             referer: text(Field::Referer),
             user_agent: text(Field::Ua),
+            duration_us: None,
             xff: text(Field::Xff),
         })
     }

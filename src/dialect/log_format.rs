@@ -40,6 +40,7 @@ enum Var {
     Referer,
     UserAgent,
     XForwardedFor,
+    RequestTime,
     Other(String),
 }
 
@@ -61,6 +62,7 @@ impl Var {
             "http_referer" => Var::Referer,
             "http_user_agent" => Var::UserAgent,
             "http_x_forwarded_for" => Var::XForwardedFor,
+            "request_time" => Var::RequestTime,
             other => Var::Other(other.to_string()),
         }
     }
@@ -192,6 +194,7 @@ impl LogFormat {
             referer: Cow::Borrowed(&[]),
             user_agent: Cow::Borrowed(&[]),
             xff: Cow::Borrowed(&[]),
+            duration_us: None,
         };
         let mut uri: &[u8] = &[];
         let mut args: &[u8] = &[];
@@ -263,6 +266,7 @@ impl LogFormat {
                         Var::Referer => hit.referer = dash(val()),
                         Var::UserAgent => hit.user_agent = dash(val()),
                         Var::XForwardedFor => hit.xff = dash(val()),
+                        Var::RequestTime => hit.duration_us = super::parse_seconds(raw),
                         Var::Other(_) => {}
                     }
                 }
@@ -335,6 +339,7 @@ fn var_name(v: &Var) -> &'static str {
         Var::Referer => "$http_referer",
         Var::UserAgent => "$http_user_agent",
         Var::XForwardedFor => "$http_x_forwarded_for",
+        Var::RequestTime => "$request_time",
         Var::Other(_) => "a variable",
     }
 }

@@ -33,6 +33,16 @@ pub struct RawHit<'a> {
     pub user_agent: Cow<'a, [u8]>,
     /// X-Forwarded-For as logged, when the format has it; else empty.
     pub xff: Cow<'a, [u8]>,
+    /// How long the request took, microseconds (nginx `$request_time`),
+    /// when the format has it.
+    pub duration_us: Option<i64>,
+}
+
+/// Parses a duration in seconds with up to microsecond decimals (`12.345`).
+pub fn parse_seconds(b: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(b).ok()?.trim();
+    let v: f64 = s.parse().ok()?;
+    (v.is_finite() && v >= 0.0 && v < 1e9).then(|| (v * 1e6).round() as i64)
 }
 
 /// Why a line could not be read, naming the field.
