@@ -434,6 +434,13 @@ pub fn mint(cfg: &MintConfig) -> Result<MintSummary> {
         Some(max) => {
             let p = cfg.out.join(READ_IMAGE);
             write_atomic(&p, &crate::readtime::read_time_gif(max))?;
+            // nginx's workers (www-data) must read it; it holds nothing secret.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644))
+                    .map_err(io_err(&p))?;
+            }
             Some(p)
         }
         None => None,
