@@ -168,6 +168,8 @@ pub struct IngestSummary {
     pub forwarded: u64,
     /// Inputs whose reading failed part-way and were kept (`keep_partial`), with the error.
     pub partial: Vec<(String, String)>,
+    /// The version of the rules and network lists the verdicts were made with.
+    pub rules_version: String,
 }
 
 impl IngestSummary {
@@ -217,6 +219,7 @@ impl IngestSummary {
         serde_json::json!({
             "lines": self.lines,
             "events": self.events,
+            "rules_version": self.rules_version,
             "rejects": self.rejects,
             "ignored": self.ignored,
             "files": self.files.iter().map(|f| serde_json::json!({
@@ -293,7 +296,10 @@ pub fn ingest(
     let mut registry = snapshot.registry.clone();
     let mut staging = dataset.begin(lock)?;
     let today = chrono::Utc::now().date_naive().to_string();
-    let mut summary = IngestSummary::default();
+    let mut summary = IngestSummary {
+        rules_version: version.clone(),
+        ..Default::default()
+    };
     let mut taken = Vec::new();
     // Rows written so far per day, so each hit knows its row for the message pass.
     let mut day_rows: BTreeMap<i64, u64> = BTreeMap::new();

@@ -284,7 +284,11 @@ pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
         println!("  message-level pass: {} hits reclassed (link bursts, trap links), {} opens marked forwarded", s.revised, s.forwarded);
     }
     match s.commit {
-        Some(seq) => println!("committed as {}/_log/{seq:020}.json", data.display()),
+        Some(seq) => println!(
+            "committed as {}/_log/{seq:020}.json (rules version {})",
+            data.display(),
+            s.rules_version
+        ),
         None => println!("nothing new: the dataset is unchanged"),
     }
 }
