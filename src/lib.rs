@@ -25,6 +25,7 @@ pub mod query;
 pub mod readtime;
 pub mod reclassify;
 pub mod registry;
+pub mod simulate;
 pub mod track;
 
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ mod ingest;
 mod maintain;
 mod mint;
 mod report;
+mod simulate;
 mod sql;
 mod verdicts;
 
@@ -47,6 +48,8 @@ enum Command {
     Networks(verdicts::NetworksArgs),
     /// Apply the current rules and network lists to stored events again.
     Reclassify(verdicts::ReclassifyArgs),
+    /// Write a realistic synthetic send (manifest, links, rotated access logs) for load tests.
+    Simulate(simulate::Args),
     /// Ingest bundled fixtures into a temporary dataset and print the campaign summary.
     Demo(demo::Args),
 }
@@ -100,6 +103,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Forget(a) => maintain::forget(a),
         Command::Purge(a) => maintain::purge(a),
         Command::Networks(a) => verdicts::networks(a),
+        Command::Simulate(a) => simulate::run(a),
         Command::Reclassify(a) => verdicts::reclassify_cmd(a),
     }
 }
