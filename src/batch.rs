@@ -586,6 +586,85 @@ pub fn links_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Link> {
     out
 }
 
+/// The batch with the message-level pass's changes applied to the rows
+/// listed (ascending row numbers within the batch); other rows are copied.
+pub fn apply_changes(batch: &RecordBatch, rows: &[(usize, &crate::classify::message::Change)]) -> RecordBatch {
+    use arrow::array::{Array, AsArray, BooleanBuilder, Float64Builder};
+    use arrow::datatypes::{Float64Type, Int32Type};
+    if rows.is_empty() {
+        return batch.clone();
+    }
+    let b = conform(batch);
+    let n = b.num_rows();
+    let col = |name: &str| b.column_by_name(name).expect("conformed");
+    let (class, rule, reason) = (
+        col("class").as_string::<i32>(),
+        col("rule_id").as_string::<i32>(),
+        col("reason").as_string::<i32>(),
+    );
+    let fwd = col("forwarded").as_boolean();
+    let trap = col("trap_hit").as_boolean();
+    let bh = col("burst_hits").as_primitive::<Int32Type>();
+    let bs = col("burst_seconds").as_primitive::<Float64Type>();
+    let mut c = StringBuilder::with_capacity(n, n * 6);
+    let mut r = StringBuilder::with_capacity(n, n * 14);
+    let mut w = StringBuilder::with_capacity(n, n * 24);
+    let mut f = BooleanBuilder::with_capacity(n);
+    let mut t = BooleanBuilder::with_capacity(n);
+    let mut h = Int32Builder::with_capacity(n);
+    let mut sec = Float64Builder::with_capacity(n);
+    let mut next = rows.iter().peekable();
+    for i in 0..n {
+        let change = match next.peek() {
+            Some((row, ch)) if *row == i => {
+                next.next();
+                Some(*ch)
+            }
+            _ => None,
+        };
+        fn old_opt(a: &arrow::array::StringArray, i: usize) -> Option<&str> {
+            (!a.is_null(i)).then(|| a.value(i))
+        }
+        match change.and_then(|ch| ch.class) {
+            Some((cl, ru, re)) => {
+                c.append_value(cl.as_str());
+                r.append_value(ru);
+                w.append_value(re);
+            }
+            None => {
+                c.append_option(old_opt(class, i));
+                r.append_option(old_opt(rule, i));
+                w.append_option(old_opt(reason, i));
+            }
+        }
+        match change {
+            Some(ch) => {
+                f.append_value(ch.forwarded);
+                t.append_value(ch.trap);
+                h.append_option(ch.burst.map(|x| x.0 as i32));
+                sec.append_option(ch.burst.map(|x| x.1));
+            }
+            None => {
+                f.append_option((!fwd.is_null(i)).then(|| fwd.value(i)));
+                t.append_option((!trap.is_null(i)).then(|| trap.value(i)));
+                h.append_option((!bh.is_null(i)).then(|| bh.value(i)));
+                sec.append_option((!bs.is_null(i)).then(|| bs.value(i)));
+            }
+        }
+    }
+    let schema = b.schema();
+    let mut cols = b.columns().to_vec();
+    let mut set = |name: &str, a: ArrayRef| cols[schema.index_of(name).expect("events column")] = a;
+    set("class", Arc::new(c.finish()));
+    set("rule_id", Arc::new(r.finish()));
+    set("reason", Arc::new(w.finish()));
+    set("forwarded", Arc::new(f.finish()));
+    set("trap_hit", Arc::new(t.finish()));
+    set("burst_hits", Arc::new(h.finish()));
+    set("burst_seconds", Arc::new(sec.finish()));
+    RecordBatch::try_new(schema.clone(), cols).expect("same schema")
+}
+
 /// The verdict of one stored event and the evidence it rests on: the
 /// columns that the message-level pass and `reclassify` may change.
 #[derive(Debug, Clone, PartialEq)]

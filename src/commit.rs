@@ -325,6 +325,8 @@ impl Dataset {
             root: self.root.clone(),
             run,
             writers: BTreeMap::new(),
+            spools: BTreeMap::new(),
+            sealed: Vec::new(),
             done: false,
         })
     }
@@ -336,12 +338,26 @@ struct OpenFile {
     rows: u64,
 }
 
+/// Rows per spooled chunk, and so at most per Parquet file a run writes to
+/// a partition: big enough for good row groups, small enough that chunks
+/// encode in parallel and each stays modest in memory.
+pub const CHUNK_ROWS: u64 = 1 << 20;
+
+struct SpoolChunk {
+    spooled: String,
+    writer: Option<arrow::ipc::writer::FileWriter<std::io::BufWriter<File>>>,
+    rows: u64,
+    first_row: u64,
+}
+
 /// Files of a change in the making.
 pub struct Staging<'l> {
     _lock: &'l WriterLock,
     root: PathBuf,
     run: String,
     writers: BTreeMap<String, OpenFile>,
+    spools: BTreeMap<(String, String), Vec<SpoolChunk>>,
+    sealed: Vec<AddedFile>,
     done: bool,
 }
 
@@ -385,63 +401,120 @@ impl Staging<'_> {
         })
     }
 
-    /// Rewrites the run's staged files of `table`, batch by batch, for days
-    /// `f` wants to change: `f(day, first_row, batch)` returns the new batch,
-    /// or `None` to keep it. Used by the message-level pass.
-    pub fn rewrite(
+    /// Appends rows to the run's spool for `table` and `day`: Arrow IPC
+    /// files, cheap to write, that [`Staging::seal`] turns into Parquet once
+    /// the whole run is known. A chunk holds about [`CHUNK_ROWS`] rows; each
+    /// becomes one Parquet file, and chunks are encoded in parallel.
+    pub fn spool(&mut self, table: &str, day: &str, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let chunks = self
+            .spools
+            .entry((table.to_string(), day.to_string()))
+            .or_default();
+        if chunks.last().is_none_or(|c| c.rows >= CHUNK_ROWS) {
+            let first_row = chunks.last().map_or(0, |c| c.first_row + c.rows);
+            let k = chunks.len();
+            let rel = format!("_staging/{}/{table}-{day}-{k}.arrows", self.run);
+            let abs = self.root.join(&rel);
+            let f = File::create(&abs).map_err(io_err(&abs))?;
+            let w = arrow::ipc::writer::FileWriter::try_new(
+                std::io::BufWriter::with_capacity(1 << 20, f),
+                &batch.schema(),
+            )
+            .map_err(Error::Arrow)?;
+            chunks.push(SpoolChunk {
+                spooled: rel,
+                writer: Some(w),
+                rows: 0,
+                first_row,
+            });
+        }
+        let c = chunks.last_mut().expect("just ensured");
+        c.rows += batch.num_rows() as u64;
+        c.writer
+            .as_mut()
+            .expect("open until sealed")
+            .write(batch)
+            .map_err(Error::Arrow)
+    }
+
+    /// Turns the spools of `table` into staged Parquet files, one per chunk,
+    /// in parallel. `f(day, first_row, batch)` may return a changed batch
+    /// (the message-level pass's verdicts); `first_row` counts rows within
+    /// the day across the run.
+    pub fn seal(
         &mut self,
         table: &str,
-        days: &std::collections::HashSet<String>,
-        mut f: impl FnMut(&str, u64, &RecordBatch) -> Option<RecordBatch>,
+        f: impl Fn(&str, u64, &RecordBatch) -> Option<RecordBatch> + Sync,
     ) -> Result<()> {
-        let keys: Vec<String> = self
-            .writers
+        use rayon::prelude::*;
+        let keys: Vec<(String, String)> = self
+            .spools
             .keys()
-            .filter(|k| {
-                k.starts_with(&format!("{table}/"))
-                    && partition_day(k).is_some_and(|d| days.contains(d))
-            })
+            .filter(|(t, _)| t == table)
             .cloned()
             .collect();
+        let mut jobs = Vec::new();
         for key in keys {
-            let day = partition_day(&key).expect("filtered on it").to_string();
-            let old = self.writers.remove(&key).expect("listed");
-            let old_abs = self.root.join(&old.staged);
-            let file = old.writer.into_inner().map_err(|source| Error::Parquet {
-                path: old_abs.clone(),
-                source,
-            })?;
-            drop(file);
-            let staged = format!("{}.v2.parquet", old.staged.trim_end_matches(".parquet"));
-            let batches = read_parquet(&old_abs)?;
-            let mut first = 0u64;
-            let mut w: Option<ArrowWriter<File>> = None;
-            for b in &batches {
-                let nb = f(&day, first, b).unwrap_or_else(|| b.clone());
-                first += b.num_rows() as u64;
-                if w.is_none() {
-                    w = Some(writer(&self.root.join(&staged), nb.schema())?);
-                }
-                w.as_mut()
-                    .expect("just set")
-                    .write(&nb)
-                    .map_err(|source| Error::Parquet {
-                        path: self.root.join(&staged),
-                        source,
-                    })?;
-            }
-            let _ = std::fs::remove_file(&old_abs);
-            if let Some(w) = w {
-                self.writers.insert(
-                    key,
-                    OpenFile {
-                        staged,
-                        writer: w,
-                        rows: old.rows,
-                    },
-                );
+            let chunks = self.spools.remove(&key).expect("listed");
+            for (k, mut c) in chunks.into_iter().enumerate() {
+                let w = c.writer.take().expect("open until sealed");
+                let abs = self.root.join(&c.spooled);
+                w.into_inner()
+                    .map_err(Error::Arrow)?
+                    .into_inner()
+                    .map_err(|e| io_err(&abs)(e.into_error()))?;
+                jobs.push((key.1.clone(), k, c));
             }
         }
+        let root = &self.root;
+        let run = &self.run;
+        let sealed: Vec<AddedFile> = jobs
+            .par_iter()
+            .map(|(day, k, c)| -> Result<AddedFile> {
+                let src = root.join(&c.spooled);
+                let staged = format!("_staging/{run}/{table}-{day}-{k}.parquet");
+                let dst = root.join(&staged);
+                let file = File::open(&src).map_err(io_err(&src))?;
+                let reader = arrow::ipc::reader::FileReader::try_new(
+                    std::io::BufReader::with_capacity(1 << 20, file),
+                    None,
+                )
+                .map_err(Error::Arrow)?;
+                let mut w: Option<ArrowWriter<File>> = None;
+                let mut first = c.first_row;
+                for b in reader {
+                    let b = b.map_err(Error::Arrow)?;
+                    let nb = f(day, first, &b).unwrap_or(b);
+                    first += nb.num_rows() as u64;
+                    if w.is_none() {
+                        w = Some(writer(&dst, nb.schema())?);
+                    }
+                    w.as_mut()
+                        .expect("just set")
+                        .write(&nb)
+                        .map_err(|source| Error::Parquet {
+                            path: dst.clone(),
+                            source,
+                        })?;
+                }
+                let w = w.expect("a spooled chunk has rows");
+                let file = w.into_inner().map_err(|source| Error::Parquet {
+                    path: dst.clone(),
+                    source,
+                })?;
+                file.sync_all().map_err(io_err(&dst))?;
+                let _ = std::fs::remove_file(&src);
+                Ok(AddedFile {
+                    path: format!("{table}/date={day}/part-{run}-{k}.parquet"),
+                    staged,
+                    rows: c.rows,
+                })
+            })
+            .collect::<Result<_>>()?;
+        self.sealed.extend(sealed);
         Ok(())
     }
 
@@ -455,7 +528,10 @@ impl Staging<'_> {
         ip_policy: Option<String>,
         details: serde_json::Value,
     ) -> Result<CommitRecord> {
-        let mut add = Vec::new();
+        if let Some((t, _)) = self.spools.keys().next() {
+            return Err(Error::Config(format!("bug: {t} was spooled but not sealed before the commit")));
+        }
+        let mut add = std::mem::take(&mut self.sealed);
         for (path, f) in std::mem::take(&mut self.writers) {
             let staged_abs = self.root.join(&f.staged);
             let file = f.writer.into_inner().map_err(|source| Error::Parquet {

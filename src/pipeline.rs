@@ -388,7 +388,7 @@ pub fn ingest(
                         hits.push(h);
                     }
                     for (day, name, b) in &o.events {
-                        staging.write("events", Some(name), b)?;
+                        staging.spool("events", name, b)?;
                         *day_rows.entry(*day).or_default() += b.num_rows() as u64;
                     }
                     if let Some(b) = &o.rejects {
@@ -508,9 +508,6 @@ fn revise_by_message(
     summary: &mut IngestSummary,
 ) -> Result<()> {
     let changes = message::analyse(hits, cfg.classifier.message());
-    if changes.is_empty() {
-        return Ok(());
-    }
     for h in hits.iter() {
         if let Some(Change {
             class: Some((new, _, _)),
@@ -527,22 +524,20 @@ fn revise_by_message(
     summary.classes.retain(|_, n| *n > 0);
     summary.revised = changes.values().filter(|c| c.class.is_some()).count() as u64;
     summary.forwarded = changes.values().filter(|c| c.forwarded).count() as u64;
-    let mut days: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-    for (day, _) in changes.keys() {
-        days.insert(day_name(*day), *day);
-    }
-    let names: std::collections::HashSet<String> = days.keys().cloned().collect();
-    staging.rewrite("events", &names, |name, first, batch| {
-        let day = days[name];
-        let mut v = crate::batch::verdicts_of(batch);
-        let mut any = false;
-        for (i, row) in v.iter_mut().enumerate() {
-            if let Some(c) = changes.get(&(day, (first + i as u64) as u32)) {
-                message::apply(c, row);
-                any = true;
-            }
-        }
-        any.then(|| crate::batch::with_verdicts(batch, &v))
+    // Ordered, so each batch finds its rows' changes with one range query.
+    let changes: BTreeMap<(i64, u32), Change> = changes.into_iter().collect();
+    let days: std::collections::HashMap<String, i64> = changes
+        .keys()
+        .map(|(d, _)| (day_name(*d), *d))
+        .collect();
+    staging.seal("events", |name, first, batch| {
+        let day = *days.get(name)?;
+        let (lo, hi) = (first as u32, (first + batch.num_rows() as u64) as u32);
+        let rows: Vec<(usize, &Change)> = changes
+            .range((day, lo)..(day, hi))
+            .map(|((_, row), c)| ((row - lo) as usize, c))
+            .collect();
+        (!rows.is_empty()).then(|| crate::batch::apply_changes(batch, &rows))
     })
 }
 
