@@ -588,7 +588,10 @@ pub fn links_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Link> {
 
 /// The batch with the message-level pass's changes applied to the rows
 /// listed (ascending row numbers within the batch); other rows are copied.
-pub fn apply_changes(batch: &RecordBatch, rows: &[(usize, &crate::classify::message::Change)]) -> RecordBatch {
+pub fn apply_changes(
+    batch: &RecordBatch,
+    rows: &[(usize, &crate::classify::message::Change)],
+) -> RecordBatch {
     use arrow::array::{Array, AsArray, BooleanBuilder, Float64Builder};
     use arrow::datatypes::{Float64Type, Int32Type};
     if rows.is_empty() {

@@ -150,10 +150,16 @@ pub fn partition_day(path: &str) -> Option<&str> {
     path.get(i + 5..i + 15)
 }
 
+/// Columns with about one value per row, or per person: a dictionary
+/// would cost a hash per value and save little, so they are written plain.
+const HIGH_CARDINALITY: [&str; 5] = ["token", "recipient_id", "ip", "referer", "raw_line"];
+
 fn props() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build()
+    let mut b = WriterProperties::builder().set_compression(Compression::SNAPPY);
+    for c in HIGH_CARDINALITY {
+        b = b.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(c), false);
+    }
+    b.build()
 }
 
 /// A dataset directory.
@@ -471,49 +477,48 @@ impl Staging<'_> {
         }
         let root = &self.root;
         let run = &self.run;
-        let sealed: Vec<AddedFile> = jobs
-            .par_iter()
-            .map(|(day, k, c)| -> Result<AddedFile> {
-                let src = root.join(&c.spooled);
-                let staged = format!("_staging/{run}/{table}-{day}-{k}.parquet");
-                let dst = root.join(&staged);
-                let file = File::open(&src).map_err(io_err(&src))?;
-                let reader = arrow::ipc::reader::FileReader::try_new(
-                    std::io::BufReader::with_capacity(1 << 20, file),
-                    None,
-                )
-                .map_err(Error::Arrow)?;
-                let mut w: Option<ArrowWriter<File>> = None;
-                let mut first = c.first_row;
-                for b in reader {
-                    let b = b.map_err(Error::Arrow)?;
-                    let nb = f(day, first, &b).unwrap_or(b);
-                    first += nb.num_rows() as u64;
-                    if w.is_none() {
-                        w = Some(writer(&dst, nb.schema())?);
-                    }
-                    w.as_mut()
-                        .expect("just set")
-                        .write(&nb)
-                        .map_err(|source| Error::Parquet {
-                            path: dst.clone(),
-                            source,
+        let sealed: Vec<AddedFile> =
+            jobs.par_iter()
+                .map(|(day, k, c)| -> Result<AddedFile> {
+                    let src = root.join(&c.spooled);
+                    let staged = format!("_staging/{run}/{table}-{day}-{k}.parquet");
+                    let dst = root.join(&staged);
+                    let file = File::open(&src).map_err(io_err(&src))?;
+                    let reader = arrow::ipc::reader::FileReader::try_new(
+                        std::io::BufReader::with_capacity(1 << 20, file),
+                        None,
+                    )
+                    .map_err(Error::Arrow)?;
+                    let mut w: Option<ArrowWriter<File>> = None;
+                    let mut first = c.first_row;
+                    for b in reader {
+                        let b = b.map_err(Error::Arrow)?;
+                        let nb = f(day, first, &b).unwrap_or(b);
+                        first += nb.num_rows() as u64;
+                        if w.is_none() {
+                            w = Some(writer(&dst, nb.schema())?);
+                        }
+                        w.as_mut().expect("just set").write(&nb).map_err(|source| {
+                            Error::Parquet {
+                                path: dst.clone(),
+                                source,
+                            }
                         })?;
-                }
-                let w = w.expect("a spooled chunk has rows");
-                let file = w.into_inner().map_err(|source| Error::Parquet {
-                    path: dst.clone(),
-                    source,
-                })?;
-                file.sync_all().map_err(io_err(&dst))?;
-                let _ = std::fs::remove_file(&src);
-                Ok(AddedFile {
-                    path: format!("{table}/date={day}/part-{run}-{k}.parquet"),
-                    staged,
-                    rows: c.rows,
+                    }
+                    let w = w.expect("a spooled chunk has rows");
+                    let file = w.into_inner().map_err(|source| Error::Parquet {
+                        path: dst.clone(),
+                        source,
+                    })?;
+                    file.sync_all().map_err(io_err(&dst))?;
+                    let _ = std::fs::remove_file(&src);
+                    Ok(AddedFile {
+                        path: format!("{table}/date={day}/part-{run}-{k}.parquet"),
+                        staged,
+                        rows: c.rows,
+                    })
                 })
-            })
-            .collect::<Result<_>>()?;
+                .collect::<Result<_>>()?;
         self.sealed.extend(sealed);
         Ok(())
     }
@@ -529,7 +534,9 @@ impl Staging<'_> {
         details: serde_json::Value,
     ) -> Result<CommitRecord> {
         if let Some((t, _)) = self.spools.keys().next() {
-            return Err(Error::Config(format!("bug: {t} was spooled but not sealed before the commit")));
+            return Err(Error::Config(format!(
+                "bug: {t} was spooled but not sealed before the commit"
+            )));
         }
         let mut add = std::mem::take(&mut self.sealed);
         for (path, f) in std::mem::take(&mut self.writers) {

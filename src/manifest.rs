@@ -5,7 +5,7 @@
 //! ("ab","c") and ("a","bc") apart; ids can never contain it. Ingest accepts
 //! any manifest in this format, minted here or elsewhere.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::path::Path;
 
 use base64::Engine as _;

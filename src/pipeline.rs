@@ -247,12 +247,14 @@ struct UaInfo {
 }
 
 struct IpInfo {
-    parsed: Option<IpAddr>,
     geo: GeoInfo,
     net: Option<NetMatch>,
     roles: RoleSet,
     role_names: String,
     tz: Option<chrono_tz::Tz>,
+    /// The address as the IP policy stores it, made once per address.
+    stored: String,
+    kept_bits: Option<u8>,
 }
 
 struct WorkerCache {
@@ -526,10 +528,8 @@ fn revise_by_message(
     summary.forwarded = changes.values().filter(|c| c.forwarded).count() as u64;
     // Ordered, so each batch finds its rows' changes with one range query.
     let changes: BTreeMap<(i64, u32), Change> = changes.into_iter().collect();
-    let days: std::collections::HashMap<String, i64> = changes
-        .keys()
-        .map(|(d, _)| (day_name(*d), *d))
-        .collect();
+    let days: std::collections::HashMap<String, i64> =
+        changes.keys().map(|(d, _)| (day_name(*d), *d)).collect();
     staging.seal("events", |name, first, batch| {
         let day = *days.get(name)?;
         let (lo, hi) = (first as u32, (first + batch.num_rows() as u64) as u32);
@@ -696,7 +696,8 @@ fn process_block(
                 .as_deref()
                 .and_then(|z| z.parse::<chrono_tz::Tz>().ok());
             IpInfo {
-                parsed,
+                stored: cfg.ip_policy.apply(parsed, &client),
+                kept_bits: cfg.ip_policy.kept_bits(parsed),
                 geo,
                 net,
                 role_names: roles.names(),
@@ -723,7 +724,6 @@ fn process_block(
         });
         counts.events += 1;
         counts.classes[hit.kind as usize][verdict.class as usize] += 1;
-        let ip_text = cfg.ip_policy.apply(ip.parsed, &client);
         let local = ip.tz.and_then(|tz| {
             use chrono::{Datelike, TimeZone, Timelike};
             let utc = chrono::DateTime::from_timestamp_micros(ts)?;
@@ -767,7 +767,7 @@ fn process_block(
             link_id: hit.link.map(|l| l.link_id.as_str()),
             url: hit.link.map(|l| l.url.as_str()),
             sent_at: hit.recipient.sent_at,
-            ip: &ip_text,
+            ip: &ip.stored,
             method: std::str::from_utf8(&raw.method).unwrap_or("?"),
             status: raw.status,
             bytes: raw.bytes,
@@ -792,7 +792,7 @@ fn process_block(
             rules_version: version,
             network_cidr: ip.net.as_ref().map(|n| &*n.cidr),
             network_roles: &ip.role_names,
-            ip_prefix: cfg.ip_policy.kept_bits(ip.parsed),
+            ip_prefix: ip.kept_bits,
             read_seconds: (hit.kind == Kind::Read)
                 .then(|| crate::readtime::read_seconds(verdict.class, raw.duration_us, raw.bytes))
                 .flatten(),

@@ -19,7 +19,7 @@
 //! many, and the seconds from first to last) when that holds more than one
 //! hit, and whether a trap link was hit within the window of it.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use serde::Deserialize;
 

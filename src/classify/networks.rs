@@ -5,7 +5,7 @@
 //! first: a few hash probes per address whatever the list size, and the most
 //! specific range wins where ranges overlap.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::net::IpAddr;
 use std::sync::Arc;
 

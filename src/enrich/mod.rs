@@ -7,7 +7,8 @@ pub mod agent;
 pub mod geo;
 pub mod mmdb_writer;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt;
 use std::hash::Hash;
 use std::sync::Arc;
 
