@@ -154,10 +154,29 @@ pub fn partition_day(path: &str) -> Option<&str> {
 /// would cost a hash per value and save little, so they are written plain.
 const HIGH_CARDINALITY: [&str; 5] = ["token", "recipient_id", "ip", "referer", "raw_line"];
 
+/// Columns nobody filters on by range: min/max statistics would cost a
+/// string comparison per value and prune nothing.
+const NO_STATISTICS: [&str; 9] = [
+    "token",
+    "recipient_id",
+    "ip",
+    "referer",
+    "raw_line",
+    "user_agent",
+    "url",
+    "reason",
+    "detail",
+];
+
 fn props() -> WriterProperties {
+    use parquet::file::properties::EnabledStatistics;
+    use parquet::schema::types::ColumnPath;
     let mut b = WriterProperties::builder().set_compression(Compression::SNAPPY);
     for c in HIGH_CARDINALITY {
-        b = b.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(c), false);
+        b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
+    }
+    for c in NO_STATISTICS {
+        b = b.set_column_statistics_enabled(ColumnPath::from(c), EnabledStatistics::None);
     }
     b.build()
 }
