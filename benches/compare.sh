@@ -1,45 +1,92 @@
 #!/usr/bin/env bash
-# End-to-end throughput of `pixelsift ingest` beside baselines measured in
-# the same run on the same file: `cat` (reading), mawk (a one-core field
-# split) and, when installed, DuckDB (regexp parse to Parquet).
+# pixelsift ingest beside the tools people would otherwise reach for, on the
+# same simulated log, one after the other, page cache warm:
+#   cat           reading only
+#   mawk          one core splitting fields and counting (a floor for any parser)
+#   ClickHouse    embedded (PyPI chdb), Regexp input format -> Parquet, 2 threads
+#   DuckDB        (PyPI duckdb), regexp_extract -> Parquet, 2 threads
+#   GoAccess      (Debian goaccess), a full report as JSON
+#   pixelsift     ingest end to end: parse, join, enrich, classify (message
+#                 pass included), Parquet, commit
+# and prints seconds, lines/s, peak memory and the ratios to pixelsift.
 #
-#   bash benches/compare.sh [REPEATS]     (REPEATS x the 27-line demo log; default 40000 = 1.08 M lines)
+#   bash benches/compare.sh [LINES] [--install]
 #
-# Needs a release build (cargo build --release). Ratios, not absolute
-# figures, are what carry from one machine to another.
+# LINES defaults to 4,300,000 (about 800 MB). --install fetches chdb and
+# duckdb with pip and goaccess with apt when missing; without it, missing
+# tools are skipped. Needs a release build (cargo build --release). Compare
+# ratios, not absolute figures: machines differ by 2-3x.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pixelsift-target}"
 BIN="$CARGO_TARGET_DIR/release/pixelsift"
-REPEATS="${1:-40000}"
+LINES=4300000
+INSTALL=0
+for a in "$@"; do
+  case "$a" in
+    --install) INSTALL=1 ;;
+    *) LINES="$a" ;;
+  esac
+done
+[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+if [ "$INSTALL" = 1 ]; then
+  python3 -c 'import chdb' 2>/dev/null || pip install --quiet chdb
+  python3 -c 'import duckdb' 2>/dev/null || pip install --quiet duckdb
+  command -v goaccess >/dev/null || { apt-get install -y goaccess >/dev/null 2>&1 || sudo apt-get install -y goaccess >/dev/null 2>&1 || true; }
+fi
+
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-
-"$BIN" demo --keep "$WORK/demo" >/dev/null
-LOG="$WORK/access.log"
-python3 -c 'import sys; d = open(sys.argv[1]).read(); open(sys.argv[2], "w").write(d * int(sys.argv[3]))' "$WORK/demo/inputs/access.log" "$LOG" "$REPEATS"
-LINES=$(wc -l < "$LOG")
+"$BIN" simulate --out "$WORK/sim" --campaigns 3 --recipients 100000 --lines "$LINES" --rotate-lines 1000000000 >/dev/null
+LOG="$WORK/sim/logs/access.log"
+N=$(wc -l < "$LOG")
 BYTES=$(stat -c %s "$LOG")
 cat "$LOG" > /dev/null   # warm the page cache
 
-secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
-row() { printf '%-34s %8.3f s %12.0f lines/s %8.1f MB/s\n' "$1" "$2" "$(echo "$LINES / $2" | bc -l)" "$(echo "$BYTES / 1000000 / $2" | bc -l)"; }
+# run NAME CMD...: wall seconds and peak RSS (MB) from GNU time.
+declare -A SECS MEM
+run() {
+  local name="$1"; shift
+  /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || { echo "$name failed:" >&2; tail -3 "$WORK/err" >&2; return 0; }
+  read -r s kb < "$WORK/time"
+  SECS[$name]=$s; MEM[$name]=$((kb / 1024))
+  printf '%-36s %8.2f s %12.0f lines/s %8d MB peak\n' "$name" "$s" "$(echo "$N / $s" | bc -l)" "${MEM[$name]}"
+}
 
-echo "input: $LINES lines, $BYTES bytes, $(nproc) cores"
-T_CAT=$(secs cat "$LOG"); row "cat > /dev/null" "$T_CAT"
-if command -v mawk >/dev/null; then T_AWK=$(secs mawk '{c[$9]++} END {for (k in c) print k, c[k]}' "$LOG"); row "mawk field split (1 core)" "$T_AWK"; fi
-if python3 -c 'import duckdb' 2>/dev/null; then
-  T_DUCK=$(secs python3 - "$LOG" "$WORK/duck.parquet" <<'PY'
-import duckdb, sys
-duckdb.sql(f"""COPY (SELECT regexp_extract(line, '^(\\S+) \\S+ \\S+ \\[([^\\]]+)\\] "(\\S+) (\\S+) [^"]*" (\\d+) (\\S+) "([^"]*)" "([^"]*)"', ['ip','ts','method','path','status','bytes','referer','ua']) AS r
-  FROM read_csv('{sys.argv[1]}', columns={{'line':'VARCHAR'}}, delim='\\x01', quote='', header=false)) TO '{sys.argv[2]}' (FORMAT parquet)""")
+echo "input: $N lines, $((BYTES / 1000000)) MB, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+run "cat > /dev/null" cat "$LOG"
+command -v mawk >/dev/null && run "mawk field split (1 core)" mawk '{c[$9]++} END {for (k in c) print k, c[k]}' "$LOG"
+RE='^(\S+) \S+ \S+ \[([^\]]+)\] "(\S+) (\S+) [^"]*" (\d+) (\S+) "([^"]*)" "([^"]*)"'
+if python3 -c 'import chdb' 2>/dev/null; then
+  run "ClickHouse (chdb) regexp -> parquet" python3 - "$LOG" "$WORK/ch.parquet" "$RE" <<'PY'
+import chdb, sys
+log, out, rx = sys.argv[1:4]
+quoted = rx.replace("\\", "\\\\").replace("'", "\\'")
+chdb.query(
+    f"INSERT INTO FUNCTION file('{out}', Parquet) "
+    f"SELECT * FROM file('{log}', Regexp, 'ip String, ts String, method String, path String, status UInt16, bytes String, referer String, ua String') "
+    f"SETTINGS format_regexp = '{quoted}', format_regexp_escaping_rule = 'Raw', format_regexp_skip_unmatched = 1, max_threads = 2"
+)
 PY
-); row "duckdb regexp -> parquet" "$T_DUCK"
 fi
-T_PS=$(secs "$BIN" ingest --manifest "$WORK/demo/minted" --data "$WORK/data" --geoip-city "$WORK/demo/inputs/fixture-city.mmdb" --geoip-asn "$WORK/demo/inputs/fixture-asn.mmdb" "$LOG")
-row "pixelsift ingest (end to end)" "$T_PS"
+if python3 -c 'import duckdb' 2>/dev/null; then
+  run "DuckDB regexp -> parquet" python3 - "$LOG" "$WORK/duck.parquet" "$RE" <<'PY'
+import duckdb, sys
+log, out, rx = sys.argv[1:4]
+con = duckdb.connect()
+con.execute("SET threads = 2")
+con.execute(f"""COPY (SELECT regexp_extract(line, '{rx}', ['ip','ts','method','path','status','bytes','referer','ua']) AS r
+  FROM read_csv('{log}', columns={{'line':'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false, ignore_errors=true))
+  TO '{out}' (FORMAT parquet)""")
+PY
+fi
+command -v goaccess >/dev/null && run "GoAccess full report (json)" goaccess "$LOG" --log-format=COMBINED --no-global-config -o "$WORK/report.json"
+run "pixelsift ingest (end to end)" "$BIN" ingest --manifest "$WORK/sim/minted" --data "$WORK/data" "$LOG"
+
 echo
-echo "ratios (higher is faster for pixelsift):"
-[ -n "${T_AWK:-}" ] && printf '  vs mawk:   %.2fx\n' "$(echo "$T_AWK / $T_PS" | bc -l)"
-[ -n "${T_DUCK:-}" ] && printf '  vs duckdb: %.2fx\n' "$(echo "$T_DUCK / $T_PS" | bc -l)"
-printf '  cat / pixelsift time: %.3f\n' "$(echo "$T_CAT / $T_PS" | bc -l)"
+echo "pixelsift's speed as a multiple of each (higher is faster for pixelsift):"
+P=${SECS["pixelsift ingest (end to end)"]:-}
+[ -n "$P" ] || exit 1
+for k in "mawk field split (1 core)" "ClickHouse (chdb) regexp -> parquet" "DuckDB regexp -> parquet" "GoAccess full report (json)"; do
+  [ -n "${SECS[$k]:-}" ] && printf '  vs %-36s %5.2fx\n' "$k" "$(echo "${SECS[$k]} / $P" | bc -l)"
+done
