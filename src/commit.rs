@@ -465,14 +465,28 @@ impl Staging<'_> {
             .map_err(Error::Arrow)
     }
 
+    /// This run's scratch directory, removed with the staging.
+    pub fn scratch(&self) -> PathBuf {
+        self.root.join("_staging").join(&self.run)
+    }
+
+    /// Which spooled chunk of `table` and `day` holds row `row` of the day.
+    pub fn chunk_of(&self, table: &str, day: &str, row: u64) -> Option<usize> {
+        let chunks = self.spools.get(&(table.to_string(), day.to_string()))?;
+        let k = chunks.partition_point(|c| c.first_row + c.rows <= row);
+        (k < chunks.len()).then_some(k)
+    }
+
     /// Turns the spools of `table` into staged Parquet files, one per chunk,
-    /// in parallel. `f(day, first_row, batch)` may return a changed batch
-    /// (the message-level pass's verdicts); `first_row` counts rows within
-    /// the day across the run.
-    pub fn seal(
+    /// in parallel. For each chunk `prepare(day, k)` is called once, then
+    /// `f(prepared, first_row, batch)` may return a changed batch (the
+    /// message-level pass's verdicts); `first_row` counts rows within the
+    /// day across the run.
+    pub fn seal<T>(
         &mut self,
         table: &str,
-        f: impl Fn(&str, u64, &RecordBatch) -> Option<RecordBatch> + Sync,
+        prepare: impl Fn(&str, usize) -> Result<T> + Sync,
+        f: impl Fn(&T, u64, &RecordBatch) -> Option<RecordBatch> + Sync,
     ) -> Result<()> {
         use rayon::prelude::*;
         let keys: Vec<(String, String)> = self
@@ -508,11 +522,12 @@ impl Staging<'_> {
                         None,
                     )
                     .map_err(Error::Arrow)?;
+                    let prepared = prepare(day, *k)?;
                     let mut w: Option<ArrowWriter<File>> = None;
                     let mut first = c.first_row;
                     for b in reader {
                         let b = b.map_err(Error::Arrow)?;
-                        let nb = f(day, first, &b).unwrap_or(b);
+                        let nb = f(&prepared, first, &b).unwrap_or(b);
                         first += nb.num_rows() as u64;
                         if w.is_none() {
                             w = Some(writer(&dst, nb.schema())?);

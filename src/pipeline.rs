@@ -305,7 +305,7 @@ pub fn ingest(
     let mut taken = Vec::new();
     // Rows written so far per day, so each hit knows its row for the message pass.
     let mut day_rows: BTreeMap<i64, u64> = BTreeMap::new();
-    let mut hits: Vec<HitKey> = Vec::new();
+    let mut hits = message::HitSpill::new(&staging.scratch(), message::SPILL_HITS);
     let caches: Vec<Mutex<WorkerCache>> = (0..rayon::current_num_threads() + 1)
         .map(|_| Mutex::new(WorkerCache::new()))
         .collect();
@@ -387,7 +387,7 @@ pub fn ingest(
                 for o in outs {
                     for mut h in o.hits {
                         h.row += *day_rows.get(&h.day).unwrap_or(&0) as u32;
-                        hits.push(h);
+                        hits.push(h).map_err(io_err(&staging.scratch()))?;
                     }
                     for (day, name, b) in &o.events {
                         staging.spool("events", name, b)?;
@@ -442,7 +442,7 @@ pub fn ingest(
         }
     }
 
-    revise_by_message(cfg, &mut staging, &mut hits, &mut summary)?;
+    revise_by_message(cfg, &mut staging, hits, &mut summary)?;
 
     // The manifest copy: rewritten only when this manifest adds to it.
     let mut remove = Vec::new();
@@ -500,45 +500,90 @@ pub fn ingest(
     Ok(summary)
 }
 
-/// The message-level pass: groups the run's hits by token and rewrites the
-/// verdicts that only the whole message shows (bursts, trap links,
-/// forwarding) in the staged files.
+/// The message-level pass: reads the run's hits message by message, keeps
+/// the changes in a file per spooled chunk, then seals the events with them
+/// applied. Memory stays bounded whatever the run's size: hits beyond a cap
+/// are sorted on disk, and each chunk loads only its own changes.
 fn revise_by_message(
     cfg: &IngestConfig,
     staging: &mut crate::commit::Staging<'_>,
-    hits: &mut [HitKey],
+    hits: message::HitSpill,
     summary: &mut IngestSummary,
 ) -> Result<()> {
-    let changes = message::analyse(hits, cfg.classifier.message());
-    for h in hits.iter() {
-        if let Some(Change {
-            class: Some((new, _, _)),
-            ..
-        }) = changes.get(&(h.day, h.row))
-        {
-            let kind = h.kind.as_str();
-            if let Some(n) = summary.classes.get_mut(&(kind, h.class.as_str())) {
-                *n -= 1;
+    use std::io::Write;
+    let scratch = staging.scratch();
+    let change_file = |day: &str, k: usize| scratch.join(format!("changes-{day}-{k}.bin"));
+    let mut files: std::collections::HashMap<(i64, usize), std::io::BufWriter<std::fs::File>> =
+        std::collections::HashMap::new();
+    let mut failed: Option<std::io::Error> = None;
+    hits.for_each_group(|group| {
+        message::analyse_group(group, cfg.classifier.message(), &mut |h, c| {
+            if let Some((new, _, _)) = c.class {
+                let kind = h.kind.as_str();
+                if let Some(n) = summary.classes.get_mut(&(kind, h.class.as_str())) {
+                    *n -= 1;
+                }
+                *summary.classes.entry((kind, new.as_str())).or_default() += 1;
+                summary.revised += 1;
             }
-            *summary.classes.entry((kind, new.as_str())).or_default() += 1;
-        }
+            summary.forwarded += c.forwarded as u64;
+            let name = day_name(h.day);
+            let Some(k) = staging.chunk_of("events", &name, h.row as u64) else {
+                return;
+            };
+            let w = match files.entry((h.day, k)) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    match std::fs::File::create(change_file(&name, k)) {
+                        Ok(f) => e.insert(std::io::BufWriter::new(f)),
+                        Err(err) => {
+                            failed.get_or_insert(err);
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(err) = w.write_all(&c.to_bytes(h.row)) {
+                failed.get_or_insert(err);
+            }
+        });
+        Ok(())
+    })
+    .map_err(io_err(&scratch))?;
+    for (_, mut w) in files.drain() {
+        w.flush().map_err(io_err(&scratch))?;
+    }
+    if let Some(e) = failed {
+        return Err(io_err(&scratch)(e));
     }
     summary.classes.retain(|_, n| *n > 0);
-    summary.revised = changes.values().filter(|c| c.class.is_some()).count() as u64;
-    summary.forwarded = changes.values().filter(|c| c.forwarded).count() as u64;
-    // Ordered, so each batch finds its rows' changes with one range query.
-    let changes: BTreeMap<(i64, u32), Change> = changes.into_iter().collect();
-    let days: std::collections::HashMap<String, i64> =
-        changes.keys().map(|(d, _)| (day_name(*d), *d)).collect();
-    staging.seal("events", |name, first, batch| {
-        let day = *days.get(name)?;
-        let (lo, hi) = (first as u32, (first + batch.num_rows() as u64) as u32);
-        let rows: Vec<(usize, &Change)> = changes
-            .range((day, lo)..(day, hi))
-            .map(|((_, row), c)| ((row - lo) as usize, c))
-            .collect();
-        (!rows.is_empty()).then(|| crate::batch::apply_changes(batch, &rows))
-    })
+    staging.seal(
+        "events",
+        |day, k| -> Result<Vec<(u32, Change)>> {
+            let p = change_file(day, k);
+            let bytes = match std::fs::read(&p) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(io_err(&p)(e)),
+            };
+            let mut v: Vec<(u32, Change)> = bytes
+                .chunks_exact(message::CHANGE_BYTES)
+                .map(|b| Change::from_bytes(b.try_into().expect("exact chunks")))
+                .collect();
+            v.sort_unstable_by_key(|(row, _)| *row);
+            Ok(v)
+        },
+        |changes, first, batch| {
+            let (lo, hi) = (first as u32, (first + batch.num_rows() as u64) as u32);
+            let from = changes.partition_point(|(r, _)| *r < lo);
+            let to = changes.partition_point(|(r, _)| *r < hi);
+            let rows: Vec<(usize, &Change)> = changes[from..to]
+                .iter()
+                .map(|(row, c)| ((row - lo) as usize, c))
+                .collect();
+            (!rows.is_empty()).then(|| crate::batch::apply_changes(batch, &rows))
+        },
+    )
 }
 
 /// `YYYY-MM-DD` of a day number (days since 1970-01-01).

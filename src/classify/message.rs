@@ -116,104 +116,318 @@ pub fn apply(c: &Change, v: &mut crate::batch::StoredVerdict) {
 /// Groups hits by token and returns the rows whose verdict changes.
 pub fn analyse(hits: &mut [HitKey], cfg: &MessageConfig) -> HashMap<(i64, u32), Change> {
     let mut out: HashMap<(i64, u32), Change> = HashMap::new();
-    hits.sort_unstable_by_key(|h| (h.token, h.ts, h.day, h.row));
-    let window = cfg.burst_window_seconds.max(0) * 1_000_000;
+    hits.sort_unstable_by_key(sort_key);
     for group in hits.chunk_by(|a, b| a.token == b.token) {
-        let mut machine = vec![None; group.len()];
-        let mut trap_near = vec![false; group.len()];
-        // Trap links: the hit, and everything within the window around it.
-        let traps: Vec<i64> = group.iter().filter(|h| h.trap).map(|h| h.ts).collect();
-        if !traps.is_empty() {
-            for (j, o) in group.iter().enumerate() {
-                let i = traps.partition_point(|&t| t < o.ts - window);
-                if traps.get(i).is_some_and(|&t| t <= o.ts + window) {
-                    machine[j] = Some((TRAP_RULE, TRAP_REASON));
-                    trap_near[j] = true;
-                }
-            }
-        }
-        // Burst evidence: hits chained by gaps no longer than the window.
-        let mut burst = vec![None; group.len()];
-        let mut from = 0;
-        for j in 1..=group.len() {
-            if j == group.len() || group[j].ts - group[j - 1].ts > window {
-                if j - from > 1 {
-                    let span = (group[j - 1].ts - group[from].ts) as f64 / 1e6;
-                    burst[from..j].fill(Some(((j - from) as u32, span)));
-                }
-                from = j;
-            }
-        }
-        // Bursts: a sliding window over the hits in time order, counting
-        // the distinct links in it; linear in the group's size, however
-        // many hits share a second.
-        let mut start = 0;
-        let mut in_window: HashMap<u32, usize> = HashMap::new();
-        let mut marked = 0; // hits before this index are already marked
-        for end in 0..group.len() {
-            if let Some(l) = group[end].link {
-                *in_window.entry(l).or_default() += 1;
-            }
-            while group[end].ts - group[start].ts > window {
-                if let Some(l) = group[start].link {
-                    if let Some(n) = in_window.get_mut(&l) {
-                        *n -= 1;
-                        if *n == 0 {
-                            in_window.remove(&l);
-                        }
-                    }
-                }
-                start += 1;
-            }
-            if in_window.len() >= cfg.burst_min_links.max(2) {
-                for m in machine.iter_mut().take(end + 1).skip(marked.max(start)) {
-                    m.get_or_insert((BURST_RULE, BURST_REASON));
-                }
-                marked = end + 1;
-            }
-        }
-        // Forwarding: a human open from another country and network than the first.
-        let first = group.iter().enumerate().find(|(j, h)| {
-            h.kind == Kind::Open && h.class == Class::Human && machine[*j].is_none()
+        analyse_group(group, cfg, &mut |h, c| {
+            out.insert((h.day, h.row), c);
         });
-        let mut forwarded = vec![false; group.len()];
-        if let Some((f, first)) = first {
-            let mut seen = false;
-            for (j, h) in group.iter().enumerate().skip(f + 1) {
-                let human_open =
-                    h.kind == Kind::Open && h.class == Class::Human && machine[j].is_none();
-                if human_open
-                    && h.country.is_some()
-                    && first.country.is_some()
-                    && h.country != first.country
-                    && h.asn != first.asn
-                {
-                    seen = true;
-                }
-                forwarded[j] = seen && human_open;
-            }
-        }
-        for (j, h) in group.iter().enumerate() {
-            let class = match machine[j] {
-                Some((rule, reason)) if h.class == Class::Human => {
-                    Some((Class::Scanner, rule, reason))
-                }
-                _ => None,
-            };
-            if class.is_some() || forwarded[j] || burst[j].is_some() || trap_near[j] {
-                out.insert(
-                    (h.day, h.row),
-                    Change {
-                        class,
-                        forwarded: forwarded[j],
-                        burst: burst[j],
-                        trap: trap_near[j],
-                    },
-                );
+    }
+    out
+}
+
+/// The order the message pass reads hits in: by message, then time.
+pub fn sort_key(h: &HitKey) -> (u32, i64, i64, u32) {
+    (h.token, h.ts, h.day, h.row)
+}
+
+/// The changes for the hits of one message (one token), in time order;
+/// `out` is told of each hit that changes.
+pub fn analyse_group(group: &[HitKey], cfg: &MessageConfig, out: &mut impl FnMut(&HitKey, Change)) {
+    let window = cfg.burst_window_seconds.max(0) * 1_000_000;
+    let mut machine = vec![None; group.len()];
+    let mut trap_near = vec![false; group.len()];
+    // Trap links: the hit, and everything within the window around it.
+    let traps: Vec<i64> = group.iter().filter(|h| h.trap).map(|h| h.ts).collect();
+    if !traps.is_empty() {
+        for (j, o) in group.iter().enumerate() {
+            let i = traps.partition_point(|&t| t < o.ts - window);
+            if traps.get(i).is_some_and(|&t| t <= o.ts + window) {
+                machine[j] = Some((TRAP_RULE, TRAP_REASON));
+                trap_near[j] = true;
             }
         }
     }
-    out
+    // Burst evidence: hits chained by gaps no longer than the window.
+    let mut burst = vec![None; group.len()];
+    let mut from = 0;
+    for j in 1..=group.len() {
+        if j == group.len() || group[j].ts - group[j - 1].ts > window {
+            if j - from > 1 {
+                let span = (group[j - 1].ts - group[from].ts) as f64 / 1e6;
+                burst[from..j].fill(Some(((j - from) as u32, span)));
+            }
+            from = j;
+        }
+    }
+    // Bursts: a sliding window over the hits in time order, counting
+    // the distinct links in it; linear in the group's size, however
+    // many hits share a second.
+    let mut start = 0;
+    let mut in_window: HashMap<u32, usize> = HashMap::new();
+    let mut marked = 0; // hits before this index are already marked
+    for end in 0..group.len() {
+        if let Some(l) = group[end].link {
+            *in_window.entry(l).or_default() += 1;
+        }
+        while group[end].ts - group[start].ts > window {
+            if let Some(l) = group[start].link {
+                if let Some(n) = in_window.get_mut(&l) {
+                    *n -= 1;
+                    if *n == 0 {
+                        in_window.remove(&l);
+                    }
+                }
+            }
+            start += 1;
+        }
+        if in_window.len() >= cfg.burst_min_links.max(2) {
+            for m in machine.iter_mut().take(end + 1).skip(marked.max(start)) {
+                m.get_or_insert((BURST_RULE, BURST_REASON));
+            }
+            marked = end + 1;
+        }
+    }
+    // Forwarding: a human open from another country and network than the first.
+    let first = group
+        .iter()
+        .enumerate()
+        .find(|(j, h)| h.kind == Kind::Open && h.class == Class::Human && machine[*j].is_none());
+    let mut forwarded = vec![false; group.len()];
+    if let Some((f, first)) = first {
+        let mut seen = false;
+        for (j, h) in group.iter().enumerate().skip(f + 1) {
+            let human_open =
+                h.kind == Kind::Open && h.class == Class::Human && machine[j].is_none();
+            if human_open
+                && h.country.is_some()
+                && first.country.is_some()
+                && h.country != first.country
+                && h.asn != first.asn
+            {
+                seen = true;
+            }
+            forwarded[j] = seen && human_open;
+        }
+    }
+    for (j, h) in group.iter().enumerate() {
+        let class = match machine[j] {
+            Some((rule, reason)) if h.class == Class::Human => Some((Class::Scanner, rule, reason)),
+            _ => None,
+        };
+        if class.is_some() || forwarded[j] || burst[j].is_some() || trap_near[j] {
+            out(
+                h,
+                Change {
+                    class,
+                    forwarded: forwarded[j],
+                    burst: burst[j],
+                    trap: trap_near[j],
+                },
+            );
+        }
+    }
+}
+
+/// Hits held in memory before they are sorted into a run file on disk:
+/// about 40 MB. A run of any size keeps at most this many.
+pub const SPILL_HITS: usize = 1 << 20;
+
+const HIT_BYTES: usize = 40;
+
+impl HitKey {
+    fn to_bytes(self) -> [u8; HIT_BYTES] {
+        let mut b = [0u8; HIT_BYTES];
+        b[0..8].copy_from_slice(&self.day.to_le_bytes());
+        b[8..12].copy_from_slice(&self.row.to_le_bytes());
+        b[12..16].copy_from_slice(&self.token.to_le_bytes());
+        b[16..24].copy_from_slice(&self.ts.to_le_bytes());
+        b[24] = self.kind as u8;
+        b[25..29].copy_from_slice(&self.link.unwrap_or(u32::MAX).to_le_bytes());
+        b[29] = self.trap as u8;
+        b[30] = self.class as u8;
+        if let Some(c) = self.country {
+            b[31] = 1;
+            b[32..34].copy_from_slice(&c);
+        }
+        if let Some(a) = self.asn {
+            b[34] = 1;
+            b[35..39].copy_from_slice(&a.to_le_bytes());
+        }
+        b
+    }
+
+    fn from_bytes(b: &[u8; HIT_BYTES]) -> HitKey {
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        let i64_at = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        HitKey {
+            day: i64_at(0),
+            row: u32_at(8),
+            token: u32_at(12),
+            ts: i64_at(16),
+            kind: Kind::ALL[b[24] as usize],
+            link: Some(u32_at(25)).filter(|&l| l != u32::MAX),
+            trap: b[29] != 0,
+            class: Class::ALL[b[30] as usize],
+            country: (b[31] != 0).then(|| [b[32], b[33]]),
+            asn: (b[34] != 0).then(|| u32_at(35)),
+        }
+    }
+}
+
+/// The hits of a run for the message pass, in bounded memory: up to a cap
+/// in memory, beyond it sorted runs on disk, merged back in message order.
+pub struct HitSpill {
+    dir: std::path::PathBuf,
+    buf: Vec<HitKey>,
+    runs: Vec<std::path::PathBuf>,
+    cap: usize,
+    len: u64,
+}
+
+impl HitSpill {
+    /// A spill writing its run files into `dir`, keeping at most `cap` hits in memory.
+    pub fn new(dir: &std::path::Path, cap: usize) -> Self {
+        HitSpill {
+            dir: dir.to_path_buf(),
+            buf: Vec::new(),
+            runs: Vec::new(),
+            cap: cap.max(1),
+            len: 0,
+        }
+    }
+
+    /// Hits pushed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when no hit was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds a hit.
+    pub fn push(&mut self, h: HitKey) -> std::io::Result<()> {
+        self.buf.push(h);
+        self.len += 1;
+        if self.buf.len() >= self.cap {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        self.buf.sort_unstable_by_key(sort_key);
+        let path = self.dir.join(format!("hits-{}.bin", self.runs.len()));
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&path)?);
+        for h in self.buf.drain(..) {
+            w.write_all(&h.to_bytes())?;
+        }
+        w.flush()?;
+        self.runs.push(path);
+        Ok(())
+    }
+
+    /// Calls `f` with the hits of each message in turn, in time order.
+    pub fn for_each_group(
+        mut self,
+        mut f: impl FnMut(&[HitKey]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        use std::io::Read;
+        if self.runs.is_empty() {
+            self.buf.sort_unstable_by_key(sort_key);
+            for g in self.buf.chunk_by(|a, b| a.token == b.token) {
+                f(g)?;
+            }
+            return Ok(());
+        }
+        if !self.buf.is_empty() {
+            self.spill()?;
+        }
+        self.buf = Vec::new();
+        let mut readers = self
+            .runs
+            .iter()
+            .map(|p| std::fs::File::open(p).map(|f| std::io::BufReader::with_capacity(1 << 16, f)))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let next = |r: &mut std::io::BufReader<std::fs::File>| -> std::io::Result<Option<HitKey>> {
+            let mut b = [0u8; HIT_BYTES];
+            match r.read_exact(&mut b) {
+                Ok(()) => Ok(Some(HitKey::from_bytes(&b))),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        // A min-heap of each run's next hit.
+        let mut heap = std::collections::BinaryHeap::new();
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some(h) = next(r)? {
+                heap.push(std::cmp::Reverse((sort_key(&h), i, h.to_bytes())));
+            }
+        }
+        let mut group: Vec<HitKey> = Vec::new();
+        while let Some(std::cmp::Reverse((_, i, b))) = heap.pop() {
+            let h = HitKey::from_bytes(&b);
+            if group.last().is_some_and(|g| g.token != h.token) {
+                f(&group)?;
+                group.clear();
+            }
+            group.push(h);
+            if let Some(n) = next(&mut readers[i])? {
+                heap.push(std::cmp::Reverse((sort_key(&n), i, n.to_bytes())));
+            }
+        }
+        if !group.is_empty() {
+            f(&group)?;
+        }
+        for p in &self.runs {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of one change on disk, with its row.
+pub const CHANGE_BYTES: usize = 20;
+
+impl Change {
+    /// The change of `row`, as stored between the message pass and sealing.
+    pub fn to_bytes(&self, row: u32) -> [u8; CHANGE_BYTES] {
+        let mut b = [0u8; CHANGE_BYTES];
+        b[0..4].copy_from_slice(&row.to_le_bytes());
+        b[4] = match self.class {
+            None => 0,
+            Some((_, rule, _)) if rule == BURST_RULE => 1,
+            Some(_) => 2,
+        };
+        b[5] = self.forwarded as u8 | (self.trap as u8) << 1;
+        if let Some((n, secs)) = self.burst {
+            b[6..10].copy_from_slice(&n.to_le_bytes());
+            b[10..18].copy_from_slice(&secs.to_le_bytes());
+        }
+        b
+    }
+
+    /// Reads back [`Change::to_bytes`].
+    pub fn from_bytes(b: &[u8; CHANGE_BYTES]) -> (u32, Change) {
+        let row = u32::from_le_bytes(b[0..4].try_into().expect("4 bytes"));
+        let n = u32::from_le_bytes(b[6..10].try_into().expect("4 bytes"));
+        let secs = f64::from_le_bytes(b[10..18].try_into().expect("8 bytes"));
+        (
+            row,
+            Change {
+                class: match b[4] {
+                    0 => None,
+                    1 => Some((Class::Scanner, BURST_RULE, BURST_REASON)),
+                    _ => Some((Class::Scanner, TRAP_RULE, TRAP_REASON)),
+                },
+                forwarded: b[5] & 1 != 0,
+                trap: b[5] & 2 != 0,
+                burst: (n > 0).then_some((n, secs)),
+            },
+        )
+    }
 }
 
 #[cfg(test)]
@@ -290,5 +504,59 @@ mod tests {
             ch.get(&(0, 11)).map(|c| (c.class, c.forwarded)),
             Some((None, true))
         );
+        for c in ch.values() {
+            assert_eq!(Change::from_bytes(&c.to_bytes(7)), (7, *c));
+        }
+    }
+
+    #[test]
+    fn spilled_hits_come_back_in_message_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = MessageConfig::default();
+        // Scanner bursts and people across many tokens, pushed out of order.
+        let mut all = Vec::new();
+        for i in 0..5_000u32 {
+            let token = (i * 7919) % 613;
+            let mut h = hit(
+                i,
+                token,
+                (i % 97) as i64,
+                Kind::Click,
+                Some(i % 3),
+                Class::Human,
+            );
+            h.country = (i % 5 == 0).then_some(*b"DE");
+            h.asn = (i % 3 == 0).then_some(i);
+            all.push(h);
+        }
+        let mut spill = HitSpill::new(tmp.path(), 300);
+        for h in &all {
+            spill.push(*h).unwrap();
+        }
+        assert!(
+            std::fs::read_dir(tmp.path()).unwrap().count() >= 16,
+            "it spilled"
+        );
+        let mut from_disk = std::collections::HashMap::new();
+        let mut seen = 0;
+        spill
+            .for_each_group(|g| {
+                assert!(g
+                    .windows(2)
+                    .all(|w| w[0].token == w[1].token && sort_key(&w[0]) <= sort_key(&w[1])));
+                seen += g.len();
+                analyse_group(g, &cfg, &mut |h, c| {
+                    from_disk.insert((h.day, h.row), c);
+                });
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, all.len());
+        let in_memory = analyse(&mut all, &cfg);
+        assert!(!in_memory.is_empty());
+        assert_eq!(from_disk.len(), in_memory.len());
+        for (k, v) in &in_memory {
+            assert_eq!(from_disk.get(k), Some(v));
+        }
     }
 }
