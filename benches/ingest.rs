@@ -1,5 +1,6 @@
 //! Throughput of each stage: parsing per dialect, user-agent work with and
-//! without the per-UA cache, and ingest end to end.
+//! without the per-UA cache, classification, Parquet writing of events, and
+//! ingest end to end on a simulated send (`pixelsift simulate`).
 //!
 //! ```sh
 //! cargo bench --bench ingest
@@ -202,5 +203,115 @@ fn ingest_end_to_end(bencher: Bencher) {
             let s = ingest(&cfg, &ds, &lock, None).unwrap();
             assert_eq!(s.lines, 27_000);
             s.events
+        });
+}
+
+/// Parquet encoding of events as the dataset writes them (its writer
+/// properties: dictionaries and statistics only where they pay).
+#[divan::bench(sample_count = 20)]
+fn parquet_write_events(bencher: Bencher) {
+    use pixelsift::batch::{EventBuilder, EventRow};
+    let mut b = EventBuilder::with_capacity(N);
+    let tokens: Vec<String> = (0..N).map(|i| format!("tok{i:019}")).collect();
+    let ips: Vec<String> = (0..N)
+        .map(|i| format!("100.64.{}.{}", i / 256 % 256, i % 256))
+        .collect();
+    for i in 0..N {
+        b.append(&EventRow {
+            ts: 1_790_000_000_000_000 + i as i64 * 1_000_000,
+            kind: if i % 5 == 0 { "click" } else { "open" },
+            token: &tokens[i],
+            campaign_id: "c000",
+            recipient_id: &tokens[i][3..],
+            variant: if i % 2 == 0 { "A" } else { "B" },
+            link_id: (i % 5 == 0).then_some("c000-l1"),
+            url: (i % 5 == 0).then_some("https://shop.example.com/c0/l1"),
+            sent_at: 1_790_000_000_000_000,
+            ip: &ips[i],
+            method: "GET",
+            status: 200,
+            bytes: Some(43),
+            referer: "",
+            user_agent: UAS[i % UAS.len()],
+            ua_name: Some("Outlook"),
+            ua_category: Some("pc"),
+            os: Some("Windows 10"),
+            country: None,
+            city: None,
+            time_zone: None,
+            asn: None,
+            as_org: None,
+            network: None,
+            class: "human",
+            rule_id: "default.human",
+            reason: "no machine signal",
+            source_file: "access.log",
+            source_line: i as u64,
+            local_weekday: None,
+            local_hour: None,
+            rules_version: "rs-000000000000",
+            network_cidr: None,
+            network_roles: "",
+            ip_prefix: Some(24),
+            read_seconds: None,
+        });
+    }
+    let batch = b.finish();
+    bencher.counter(ItemsCount::new(N)).bench(|| {
+        let mut out = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            &mut out,
+            batch.schema(),
+            Some(pixelsift::commit::writer_properties()),
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        out.len()
+    });
+}
+
+/// Ingest end to end on a simulated send of 200,000 lines: people on many
+/// clients, proxies, prefetches, scanners, crawlers and noise.
+#[divan::bench(sample_count = 5)]
+fn ingest_simulated(bencher: Bencher) {
+    use pixelsift::commit::Dataset;
+    use pixelsift::pipeline::{ingest, IngestConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let sim = pixelsift::simulate::simulate(&pixelsift::simulate::SimConfig {
+        campaigns: 3,
+        recipients: 20_000,
+        lines: 200_000,
+        rotate_lines: 1_000_000,
+        seed: 1,
+        out: dir.path().join("sim"),
+    })
+    .unwrap();
+    let log = sim.files[0].clone();
+    let bytes = std::fs::metadata(&log).unwrap().len() as usize;
+    let mut run = 0;
+    bencher
+        .counter(BytesCount::new(bytes))
+        .counter(ItemsCount::new(sim.lines as usize))
+        .bench_local(|| {
+            run += 1;
+            let cfg = IngestConfig {
+                manifest: pixelsift::manifest::Manifest::load(&dir.path().join("sim/minted"))
+                    .unwrap(),
+                data: dir.path().join(format!("data-{run}")),
+                geo: pixelsift::enrich::geo::Geo::default(),
+                classifier: Classifier::builtin(),
+                networks: pixelsift::classify::Networks::builtin(),
+                agents: AgentParser::default(),
+                dialect: None,
+                ip_policy: Default::default(),
+                client_ip: Default::default(),
+                max_line_bytes: 64 * 1024,
+                keep_partial: false,
+                inputs: vec![pixelsift::input::Input::File(log.clone())],
+            };
+            let ds = Dataset::create(&cfg.data).unwrap();
+            let lock = ds.lock(true).unwrap().unwrap();
+            ingest(&cfg, &ds, &lock, None).unwrap().events
         });
 }

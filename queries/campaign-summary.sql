@@ -6,6 +6,10 @@
 -- aggregate) the dataset holds no recipient identity, so the unique counts
 -- and rates are null; `open_hits` and `click_hits` are totals, and `note`
 -- says so.
+--
+-- One pass over events: each recipient's signals first, then per campaign.
+-- A person opened: an open by a human or through a webmail image proxy, or
+-- a human click (a click implies an open even when images were blocked).
 WITH recips AS (
     SELECT campaign_id,
            sum(CASE WHEN coalesce(tracked, true) THEN coalesce(recipients, 1) ELSE 0 END) AS recipients,
@@ -15,71 +19,48 @@ WITH recips AS (
     WHERE $campaign = '' OR campaign_id = $campaign
     GROUP BY campaign_id
 ),
--- A person opened: an open by a human or through a webmail image proxy, or
--- a human click (a click implies an open even when images were blocked).
-opened AS (
-    SELECT campaign_id, recipient_id
+per_recipient AS (
+    SELECT campaign_id, recipient_id,
+           bool_or((kind = 'open' AND class IN ('human', 'image_proxy')) OR (kind = 'click' AND class = 'human')) AS opened,
+           bool_or(kind = 'click' AND class = 'human') AS clicked,
+           bool_or(kind = 'open' AND class = 'apple_mpp') AS mpp,
+           min(CASE WHEN kind = 'open' AND class IN ('human', 'image_proxy') THEN seconds_since_sent END) AS first_open,
+           count(CASE WHEN kind = 'click' AND class IN ('scanner', 'crawler') THEN 1 END) AS bot_clicks,
+           count(CASE WHEN kind = 'open' AND class IN ('human', 'image_proxy') THEN 1 END) AS open_hits,
+           count(CASE WHEN kind = 'click' AND class = 'human' THEN 1 END) AS click_hits
     FROM events
-    WHERE (kind = 'open' AND class IN ('human', 'image_proxy'))
-       OR (kind = 'click' AND class = 'human')
-    GROUP BY campaign_id, recipient_id
-),
-clicked AS (
-    SELECT campaign_id, recipient_id
-    FROM events
-    WHERE kind = 'click' AND class = 'human'
-    GROUP BY campaign_id, recipient_id
-),
-mpp AS (
-    SELECT campaign_id, recipient_id
-    FROM events
-    WHERE kind = 'open' AND class = 'apple_mpp'
-    GROUP BY campaign_id, recipient_id
-),
-first_open AS (
-    SELECT campaign_id, recipient_id, min(seconds_since_sent) AS secs
-    FROM events
-    WHERE kind = 'open' AND class IN ('human', 'image_proxy')
+    WHERE $campaign = '' OR campaign_id = $campaign
     GROUP BY campaign_id, recipient_id
 ),
 per_campaign AS (
-    SELECT r.campaign_id,
-           r.recipients,
-           r.untracked,
-           r.aggregate,
-           (SELECT count(*) FROM events e
-             WHERE e.campaign_id = r.campaign_id AND e.kind = 'open'
-               AND e.class IN ('human', 'image_proxy')) AS open_hits,
-           (SELECT count(*) FROM events e
-             WHERE e.campaign_id = r.campaign_id AND e.kind = 'click' AND e.class = 'human') AS click_hits,
-           (SELECT count(*) FROM opened o WHERE o.campaign_id = r.campaign_id) AS unique_opens,
-           (SELECT count(*) FROM mpp m
-             WHERE m.campaign_id = r.campaign_id
-               AND NOT EXISTS (SELECT 1 FROM opened o
-                               WHERE o.campaign_id = m.campaign_id AND o.recipient_id = m.recipient_id)) AS machine_only_opens,
-           (SELECT count(*) FROM clicked c WHERE c.campaign_id = r.campaign_id) AS unique_clicks,
-           (SELECT count(*) FROM events e
-             WHERE e.campaign_id = r.campaign_id AND e.kind = 'click'
-               AND e.class IN ('scanner', 'crawler')) AS bot_clicks,
-           (SELECT median(CAST(f.secs AS DOUBLE)) FROM first_open f WHERE f.campaign_id = r.campaign_id) AS median_seconds_to_open
-    FROM recips r
+    SELECT campaign_id,
+           count(CASE WHEN opened THEN 1 END) AS unique_opens,
+           count(CASE WHEN mpp AND NOT opened THEN 1 END) AS machine_only_opens,
+           count(CASE WHEN clicked THEN 1 END) AS unique_clicks,
+           sum(bot_clicks) AS bot_clicks,
+           median(CAST(first_open AS DOUBLE)) AS median_seconds_to_open,
+           sum(open_hits) AS open_hits,
+           sum(click_hits) AS click_hits
+    FROM per_recipient
+    GROUP BY campaign_id
 )
-SELECT campaign_id,
-       recipients,
-       CASE WHEN aggregate THEN NULL ELSE unique_opens END AS unique_opens,
-       CASE WHEN aggregate THEN NULL ELSE machine_only_opens END AS machine_only_opens,
-       CASE WHEN aggregate THEN NULL ELSE unique_clicks END AS unique_clicks,
-       bot_clicks,
-       CASE WHEN aggregate THEN NULL ELSE CAST(unique_opens AS DOUBLE) / nullif(recipients, 0) END AS open_rate,
-       CASE WHEN aggregate THEN NULL ELSE CAST(unique_clicks AS DOUBLE) / nullif(recipients, 0) END AS click_rate,
-       CASE WHEN aggregate THEN NULL
-            WHEN unique_opens = 0 THEN 0.0
-            ELSE CAST(unique_clicks AS DOUBLE) / unique_opens END AS click_to_open_rate,
-       CASE WHEN aggregate THEN NULL ELSE median_seconds_to_open END AS median_seconds_to_open,
-       untracked,
-       open_hits,
-       click_hits,
-       CASE WHEN aggregate THEN 'aggregate tracking: unique counts are not available; open_hits and click_hits are totals'
-            WHEN untracked > 0 THEN 'opted-out recipients are not in the denominator' END AS note
-FROM per_campaign
-ORDER BY campaign_id
+SELECT r.campaign_id,
+       r.recipients,
+       CASE WHEN r.aggregate THEN NULL ELSE coalesce(e.unique_opens, 0) END AS unique_opens,
+       CASE WHEN r.aggregate THEN NULL ELSE coalesce(e.machine_only_opens, 0) END AS machine_only_opens,
+       CASE WHEN r.aggregate THEN NULL ELSE coalesce(e.unique_clicks, 0) END AS unique_clicks,
+       coalesce(e.bot_clicks, 0) AS bot_clicks,
+       CASE WHEN r.aggregate THEN NULL ELSE CAST(coalesce(e.unique_opens, 0) AS DOUBLE) / nullif(r.recipients, 0) END AS open_rate,
+       CASE WHEN r.aggregate THEN NULL ELSE CAST(coalesce(e.unique_clicks, 0) AS DOUBLE) / nullif(r.recipients, 0) END AS click_rate,
+       CASE WHEN r.aggregate THEN NULL
+            WHEN coalesce(e.unique_opens, 0) = 0 THEN 0.0
+            ELSE CAST(e.unique_clicks AS DOUBLE) / e.unique_opens END AS click_to_open_rate,
+       CASE WHEN r.aggregate THEN NULL ELSE e.median_seconds_to_open END AS median_seconds_to_open,
+       r.untracked,
+       coalesce(e.open_hits, 0) AS open_hits,
+       coalesce(e.click_hits, 0) AS click_hits,
+       CASE WHEN r.aggregate THEN 'aggregate tracking: unique counts are not available; open_hits and click_hits are totals'
+            WHEN r.untracked > 0 THEN 'opted-out recipients are not in the denominator' END AS note
+FROM recips r
+LEFT JOIN per_campaign e ON e.campaign_id = r.campaign_id
+ORDER BY r.campaign_id

@@ -168,6 +168,11 @@ const NO_STATISTICS: [&str; 9] = [
     "detail",
 ];
 
+/// The Parquet writer properties of every dataset file.
+pub fn writer_properties() -> WriterProperties {
+    props()
+}
+
 fn props() -> WriterProperties {
     use parquet::file::properties::EnabledStatistics;
     use parquet::schema::types::ColumnPath;
