@@ -353,9 +353,13 @@ impl Dataset {
         Ok(Staging {
             _lock: lock,
             root: self.root.clone(),
-            run,
+            run: run.clone(),
             writers: BTreeMap::new(),
-            spools: BTreeMap::new(),
+            spooler: Spooler {
+                root: self.root.clone(),
+                run,
+                spools: BTreeMap::new(),
+            },
             sealed: Vec::new(),
             done: false,
         })
@@ -373,6 +377,92 @@ struct OpenFile {
 /// encode in parallel and each stays modest in memory.
 pub const CHUNK_ROWS: u64 = 1 << 20;
 
+/// The spooled chunks of a run, by table and day.
+pub struct Spooler {
+    root: PathBuf,
+    run: String,
+    spools: BTreeMap<(String, String), Vec<SpoolChunk>>,
+}
+
+impl Spooler {
+    fn spool(&mut self, table: &str, day: &str, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let chunks = self
+            .spools
+            .entry((table.to_string(), day.to_string()))
+            .or_default();
+        if chunks.last().is_none_or(|c| c.rows >= CHUNK_ROWS) {
+            let first_row = chunks.last().map_or(0, |c| c.first_row + c.rows);
+            let k = chunks.len();
+            let rel = format!("_staging/{}/{table}-{day}-{k}.arrows", self.run);
+            let abs = self.root.join(&rel);
+            let f = File::create(&abs).map_err(io_err(&abs))?;
+            let w = arrow::ipc::writer::FileWriter::try_new(
+                std::io::BufWriter::with_capacity(1 << 20, f),
+                &batch.schema(),
+            )
+            .map_err(Error::Arrow)?;
+            chunks.push(SpoolChunk {
+                spooled: rel,
+                writer: Some(w),
+                rows: 0,
+                first_row,
+            });
+        }
+        let c = chunks.last_mut().expect("just ensured");
+        c.rows += batch.num_rows() as u64;
+        c.writer
+            .as_mut()
+            .expect("open until sealed")
+            .write(batch)
+            .map_err(Error::Arrow)
+    }
+}
+
+/// A spool being written on its own thread.
+pub struct SpoolThread {
+    tx: Option<std::sync::mpsc::SyncSender<(&'static str, String, RecordBatch)>>,
+    handle: Option<std::thread::JoinHandle<Result<Spooler>>>,
+}
+
+impl SpoolThread {
+    /// Queues rows for `table` and `day`.
+    pub fn send(&mut self, table: &'static str, day: &str, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((table, day.to_string(), batch)).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its own error says why.
+        match self.join() {
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::Config("the spool writer stopped early".into())),
+        }
+    }
+
+    fn join(&mut self) -> Result<Spooler> {
+        drop(self.tx.take());
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(Error::Config("the spool writer panicked".into()))),
+            None => Err(Error::Config("the spool writer already stopped".into())),
+        }
+    }
+
+    /// Waits for everything queued to be written and returns the spool.
+    pub fn finish(mut self) -> Result<Spooler> {
+        self.join()
+    }
+}
+
 struct SpoolChunk {
     spooled: String,
     writer: Option<arrow::ipc::writer::FileWriter<std::io::BufWriter<File>>>,
@@ -386,7 +476,7 @@ pub struct Staging<'l> {
     root: PathBuf,
     run: String,
     writers: BTreeMap<String, OpenFile>,
-    spools: BTreeMap<(String, String), Vec<SpoolChunk>>,
+    spooler: Spooler,
     sealed: Vec<AddedFile>,
     done: bool,
 }
@@ -436,38 +526,37 @@ impl Staging<'_> {
     /// the whole run is known. A chunk holds about [`CHUNK_ROWS`] rows; each
     /// becomes one Parquet file, and chunks are encoded in parallel.
     pub fn spool(&mut self, table: &str, day: &str, batch: &RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
+        self.spooler.spool(table, day, batch)
+    }
+
+    /// Hands the spool to a thread of its own, so writing it overlaps the
+    /// work that makes the batches; [`SpoolThread::finish`] gives it back
+    /// to [`Staging::adopt`].
+    pub fn spool_in_background(&mut self) -> SpoolThread {
+        let mut spooler = std::mem::replace(
+            &mut self.spooler,
+            Spooler {
+                root: self.root.clone(),
+                run: self.run.clone(),
+                spools: BTreeMap::new(),
+            },
+        );
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(&'static str, String, RecordBatch)>(64);
+        let handle = std::thread::spawn(move || -> Result<Spooler> {
+            for (table, day, batch) in rx {
+                spooler.spool(table, &day, &batch)?;
+            }
+            Ok(spooler)
+        });
+        SpoolThread {
+            tx: Some(tx),
+            handle: Some(handle),
         }
-        let chunks = self
-            .spools
-            .entry((table.to_string(), day.to_string()))
-            .or_default();
-        if chunks.last().is_none_or(|c| c.rows >= CHUNK_ROWS) {
-            let first_row = chunks.last().map_or(0, |c| c.first_row + c.rows);
-            let k = chunks.len();
-            let rel = format!("_staging/{}/{table}-{day}-{k}.arrows", self.run);
-            let abs = self.root.join(&rel);
-            let f = File::create(&abs).map_err(io_err(&abs))?;
-            let w = arrow::ipc::writer::FileWriter::try_new(
-                std::io::BufWriter::with_capacity(1 << 20, f),
-                &batch.schema(),
-            )
-            .map_err(Error::Arrow)?;
-            chunks.push(SpoolChunk {
-                spooled: rel,
-                writer: Some(w),
-                rows: 0,
-                first_row,
-            });
-        }
-        let c = chunks.last_mut().expect("just ensured");
-        c.rows += batch.num_rows() as u64;
-        c.writer
-            .as_mut()
-            .expect("open until sealed")
-            .write(batch)
-            .map_err(Error::Arrow)
+    }
+
+    /// Takes back a spool written in the background.
+    pub fn adopt(&mut self, spooler: Spooler) {
+        self.spooler = spooler;
     }
 
     /// This run's scratch directory, removed with the staging.
@@ -477,7 +566,10 @@ impl Staging<'_> {
 
     /// Which spooled chunk of `table` and `day` holds row `row` of the day.
     pub fn chunk_of(&self, table: &str, day: &str, row: u64) -> Option<usize> {
-        let chunks = self.spools.get(&(table.to_string(), day.to_string()))?;
+        let chunks = self
+            .spooler
+            .spools
+            .get(&(table.to_string(), day.to_string()))?;
         let k = chunks.partition_point(|c| c.first_row + c.rows <= row);
         (k < chunks.len()).then_some(k)
     }
@@ -495,6 +587,7 @@ impl Staging<'_> {
     ) -> Result<()> {
         use rayon::prelude::*;
         let keys: Vec<(String, String)> = self
+            .spooler
             .spools
             .keys()
             .filter(|(t, _)| t == table)
@@ -502,7 +595,7 @@ impl Staging<'_> {
             .collect();
         let mut jobs = Vec::new();
         for key in keys {
-            let chunks = self.spools.remove(&key).expect("listed");
+            let chunks = self.spooler.spools.remove(&key).expect("listed");
             for (k, mut c) in chunks.into_iter().enumerate() {
                 let w = c.writer.take().expect("open until sealed");
                 let abs = self.root.join(&c.spooled);
@@ -572,7 +665,7 @@ impl Staging<'_> {
         ip_policy: Option<String>,
         details: serde_json::Value,
     ) -> Result<CommitRecord> {
-        if let Some((t, _)) = self.spools.keys().next() {
+        if let Some((t, _)) = self.spooler.spools.keys().next() {
             return Err(Error::Config(format!(
                 "bug: {t} was spooled but not sealed before the commit"
             )));

@@ -306,6 +306,7 @@ pub fn ingest(
     // Rows written so far per day, so each hit knows its row for the message pass.
     let mut day_rows: BTreeMap<i64, u64> = BTreeMap::new();
     let mut hits = message::HitSpill::new(&staging.scratch(), message::SPILL_HITS);
+    let mut spool = staging.spool_in_background();
     let caches: Vec<Mutex<WorkerCache>> = (0..rayon::current_num_threads() + 1)
         .map(|_| Mutex::new(WorkerCache::new()))
         .collect();
@@ -390,7 +391,7 @@ pub fn ingest(
                         hits.push(h).map_err(io_err(&staging.scratch()))?;
                     }
                     for (day, name, b) in &o.events {
-                        staging.spool("events", name, b)?;
+                        spool.send("events", name, b.clone())?;
                         *day_rows.entry(*day).or_default() += b.num_rows() as u64;
                     }
                     if let Some(b) = &o.rejects {
@@ -442,6 +443,7 @@ pub fn ingest(
         }
     }
 
+    staging.adopt(spool.finish()?);
     revise_by_message(cfg, &mut staging, hits, &mut summary)?;
 
     // The manifest copy: rewritten only when this manifest adds to it.
