@@ -197,6 +197,7 @@ fn ingest_end_to_end(bencher: Bencher) {
                 max_line_bytes: 64 * 1024,
                 keep_partial: false,
                 inputs: vec![pixelsift::input::Input::File(log.clone())],
+                limits: Default::default(),
             };
             let ds = Dataset::create(&cfg.data).unwrap();
             let lock = ds.lock(true).unwrap().unwrap();
@@ -309,6 +310,7 @@ fn ingest_simulated(bencher: Bencher) {
                 max_line_bytes: 64 * 1024,
                 keep_partial: false,
                 inputs: vec![pixelsift::input::Input::File(log.clone())],
+                limits: Default::default(),
             };
             let ds = Dataset::create(&cfg.data).unwrap();
             let lock = ds.lock(true).unwrap().unwrap();

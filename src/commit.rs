@@ -359,6 +359,7 @@ impl Dataset {
                 root: self.root.clone(),
                 run,
                 spools: BTreeMap::new(),
+                chunk_rows: CHUNK_ROWS,
             },
             sealed: Vec::new(),
             done: false,
@@ -382,6 +383,7 @@ pub struct Spooler {
     root: PathBuf,
     run: String,
     spools: BTreeMap<(String, String), Vec<SpoolChunk>>,
+    chunk_rows: u64,
 }
 
 impl Spooler {
@@ -393,7 +395,7 @@ impl Spooler {
             .spools
             .entry((table.to_string(), day.to_string()))
             .or_default();
-        if chunks.last().is_none_or(|c| c.rows >= CHUNK_ROWS) {
+        if chunks.last().is_none_or(|c| c.rows >= self.chunk_rows) {
             let first_row = chunks.last().map_or(0, |c| c.first_row + c.rows);
             let k = chunks.len();
             let rel = format!("_staging/{}/{table}-{day}-{k}.arrows", self.run);
@@ -529,16 +531,23 @@ impl Staging<'_> {
         self.spooler.spool(table, day, batch)
     }
 
+    /// Rows per spooled chunk from now on (default [`CHUNK_ROWS`]).
+    pub fn set_chunk_rows(&mut self, rows: u64) {
+        self.spooler.chunk_rows = rows.max(1);
+    }
+
     /// Hands the spool to a thread of its own, so writing it overlaps the
     /// work that makes the batches; [`SpoolThread::finish`] gives it back
     /// to [`Staging::adopt`].
     pub fn spool_in_background(&mut self) -> SpoolThread {
+        let chunk_rows = self.spooler.chunk_rows;
         let mut spooler = std::mem::replace(
             &mut self.spooler,
             Spooler {
                 root: self.root.clone(),
                 run: self.run.clone(),
                 spools: BTreeMap::new(),
+                chunk_rows,
             },
         );
         let (tx, rx) = std::sync::mpsc::sync_channel::<(&'static str, String, RecordBatch)>(64);

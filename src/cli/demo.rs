@@ -69,6 +69,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         max_line_bytes: 64 * 1024,
         keep_partial: false,
         inputs: vec![Input::File(files.access_log.clone())],
+        limits: Default::default(),
     };
     let dataset = Dataset::create(&data)?;
     let lock = dataset

@@ -180,6 +180,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         max_line_bytes: a.max_line_bytes,
         keep_partial: a.keep_partial,
         inputs,
+        limits: Default::default(),
     };
     let dataset = Dataset::create(&a.data)?;
     let lock = match dataset.lock(false)? {
