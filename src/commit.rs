@@ -465,6 +465,15 @@ impl SpoolThread {
     }
 }
 
+impl Drop for SpoolThread {
+    /// A run that fails stops its writer before the staging goes away.
+    fn drop(&mut self) {
+        if self.handle.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
 struct SpoolChunk {
     spooled: String,
     writer: Option<arrow::ipc::writer::FileWriter<std::io::BufWriter<File>>>,
