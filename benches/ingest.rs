@@ -158,24 +158,13 @@ fn ingest_end_to_end(bencher: Bencher) {
     std::fs::write(&log, pixelsift::demo::ACCESS_LOG.repeat(1000)).unwrap();
     let files = pixelsift::demo::write_fixtures(&dir.path().join("in")).unwrap();
     let minted = dir.path().join("minted");
-    pixelsift::mint::mint(&pixelsift::mint::MintConfig {
-        recipients: files.recipients.clone(),
-        links: files.links.clone(),
-        base_url: "https://t.example.com".into(),
-        out: minted.clone(),
-        secret: pixelsift::mint::SecretSource::File(files.secret.clone()),
-        listen: "80".into(),
-        server_name: None,
-        access_log: "/tmp/x.log".into(),
-        log_style: Default::default(),
-        real_ip_from: vec![],
-        trap_link: false,
-        opt_out: None,
-        aggregate: false,
-        read_time: None,
-        print_pixel: false,
-        assets_dir: None,
-    })
+    pixelsift::mint::mint(&pixelsift::mint::MintConfig::new(
+        files.recipients.clone(),
+        files.links.clone(),
+        "https://t.example.com",
+        minted.clone(),
+        pixelsift::mint::SecretSource::File(files.secret.clone()),
+    ))
     .unwrap();
     let bytes = std::fs::metadata(&log).unwrap().len() as usize;
     let mut run = 0;
@@ -184,21 +173,12 @@ fn ingest_end_to_end(bencher: Bencher) {
         .counter(ItemsCount::new(27_000usize))
         .bench_local(|| {
             run += 1;
-            let cfg = IngestConfig {
-                manifest: pixelsift::manifest::Manifest::load(&minted).unwrap(),
-                data: dir.path().join(format!("data-{run}")),
-                geo: pixelsift::enrich::geo::Geo::default(),
-                classifier: Classifier::builtin(),
-                networks: pixelsift::classify::Networks::builtin(),
-                agents: AgentParser::default(),
-                dialect: Some(Dialect::Combined),
-                ip_policy: Default::default(),
-                client_ip: Default::default(),
-                max_line_bytes: 64 * 1024,
-                keep_partial: false,
-                inputs: vec![pixelsift::input::Input::File(log.clone())],
-                limits: Default::default(),
-            };
+            let mut cfg = IngestConfig::new(
+                pixelsift::manifest::Manifest::load(&minted).unwrap(),
+                dir.path().join(format!("data-{run}")),
+                vec![pixelsift::input::Input::File(log.clone())],
+            );
+            cfg.dialect = Some(Dialect::Combined);
             let ds = Dataset::create(&cfg.data).unwrap();
             let lock = ds.lock(true).unwrap().unwrap();
             let s = ingest(&cfg, &ds, &lock, None).unwrap();
@@ -296,22 +276,11 @@ fn ingest_simulated(bencher: Bencher) {
         .counter(ItemsCount::new(sim.lines as usize))
         .bench_local(|| {
             run += 1;
-            let cfg = IngestConfig {
-                manifest: pixelsift::manifest::Manifest::load(&dir.path().join("sim/minted"))
-                    .unwrap(),
-                data: dir.path().join(format!("data-{run}")),
-                geo: pixelsift::enrich::geo::Geo::default(),
-                classifier: Classifier::builtin(),
-                networks: pixelsift::classify::Networks::builtin(),
-                agents: AgentParser::default(),
-                dialect: None,
-                ip_policy: Default::default(),
-                client_ip: Default::default(),
-                max_line_bytes: 64 * 1024,
-                keep_partial: false,
-                inputs: vec![pixelsift::input::Input::File(log.clone())],
-                limits: Default::default(),
-            };
+            let cfg = IngestConfig::new(
+                pixelsift::manifest::Manifest::load(&dir.path().join("sim/minted")).unwrap(),
+                dir.path().join(format!("data-{run}")),
+                vec![pixelsift::input::Input::File(log.clone())],
+            );
             let ds = Dataset::create(&cfg.data).unwrap();
             let lock = ds.lock(true).unwrap().unwrap();
             ingest(&cfg, &ds, &lock, None).unwrap().events

@@ -84,6 +84,37 @@ pub struct MintConfig {
     pub assets_dir: Option<String>,
 }
 
+impl MintConfig {
+    /// The inputs and output, with nginx listening on port 80, logging in
+    /// `combined` to the usual place, and no optional pieces.
+    pub fn new(
+        recipients: PathBuf,
+        links: PathBuf,
+        base_url: &str,
+        out: PathBuf,
+        secret: SecretSource,
+    ) -> Self {
+        MintConfig {
+            recipients,
+            links,
+            base_url: base_url.to_string(),
+            out,
+            secret,
+            listen: "80".into(),
+            server_name: None,
+            access_log: "/var/log/nginx/pixelsift.access.log".into(),
+            log_style: LogStyle::Combined,
+            real_ip_from: Vec::new(),
+            trap_link: false,
+            opt_out: None,
+            aggregate: false,
+            read_time: None,
+            print_pixel: false,
+            assets_dir: None,
+        }
+    }
+}
+
 /// The trap link id of a campaign: a fixed prefix and a hash of the campaign
 /// id, so it fits the id pattern whatever the campaign id's length.
 pub fn trap_link_id(campaign_id: &str) -> String {

@@ -61,6 +61,29 @@ pub struct IngestConfig {
     pub limits: Limits,
 }
 
+impl IngestConfig {
+    /// A run of `inputs` against `manifest` into `data`, with the built-in
+    /// rules and lists, no GeoIP, the format recognised per file, addresses
+    /// truncated, lines up to 64 KiB, and the default memory limits.
+    pub fn new(manifest: Manifest, data: PathBuf, inputs: Vec<Input>) -> Self {
+        IngestConfig {
+            manifest,
+            data,
+            geo: Geo::default(),
+            classifier: Classifier::builtin(),
+            networks: Networks::builtin(),
+            agents: AgentParser::default(),
+            dialect: None,
+            ip_policy: IpPolicy::Truncate,
+            client_ip: ClientIp::default(),
+            max_line_bytes: 64 * 1024,
+            keep_partial: false,
+            inputs,
+            limits: Limits::default(),
+        }
+    }
+}
+
 /// How much of a run ingest holds in memory; the defaults keep a run of
 /// any size under about half a gigabyte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -902,21 +925,11 @@ mod tests {
             campaign_id: "spring-sale".into(),
             url: "https://shop.example.com/".into(),
         }];
-        IngestConfig {
-            manifest: Manifest::new(recipients, links).unwrap(),
-            data: dir.join("data"),
-            geo: Geo::default(),
-            classifier: Classifier::builtin(),
-            networks: Networks::builtin(),
-            agents: AgentParser::default(),
-            dialect: None,
-            ip_policy: IpPolicy::Truncate,
-            client_ip: ClientIp::default(),
-            max_line_bytes: 64 * 1024,
-            keep_partial: false,
-            inputs: vec![Input::File(log.to_path_buf())],
-            limits: Limits::default(),
-        }
+        IngestConfig::new(
+            Manifest::new(recipients, links).unwrap(),
+            dir.join("data"),
+            vec![Input::File(log.to_path_buf())],
+        )
     }
 
     /// Real lines with bytes flipped, cut, or spliced in: the inputs most
@@ -958,24 +971,13 @@ mod tests {
         let secret = crate::demo::SECRET.trim().as_bytes();
         let m = crate::demo::write_fixtures(&tmp.path().join("in")).unwrap();
         let minted = tmp.path().join("minted");
-        crate::mint::mint(&crate::mint::MintConfig {
-            recipients: m.recipients.clone(),
-            links: m.links.clone(),
-            base_url: "https://t.example.com".into(),
-            out: minted.clone(),
-            secret: crate::mint::SecretSource::Value(secret.to_vec()),
-            listen: "80".into(),
-            server_name: None,
-            access_log: "/tmp/x.log".into(),
-            log_style: Default::default(),
-            real_ip_from: vec![],
-            trap_link: false,
-            opt_out: None,
-            aggregate: false,
-            read_time: None,
-            print_pixel: false,
-            assets_dir: None,
-        })
+        crate::mint::mint(&crate::mint::MintConfig::new(
+            m.recipients.clone(),
+            m.links.clone(),
+            "https://t.example.com",
+            minted.clone(),
+            crate::mint::SecretSource::Value(secret.to_vec()),
+        ))
         .unwrap();
         let run = |name: &str, limits: Limits| {
             let mut cfg = config(tmp.path(), &log);

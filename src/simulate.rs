@@ -261,24 +261,13 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
     let lpath = out.join("links.csv");
     std::fs::write(&lpath, lcsv).map_err(io_err(&lpath))?;
     let secret = format!("simulated-send-{:016x}", cfg.seed);
-    crate::mint::mint(&crate::mint::MintConfig {
-        recipients: rpath,
-        links: lpath,
-        base_url: "https://t.example.com".into(),
-        out: out.join("minted"),
-        secret: crate::mint::SecretSource::Value(secret.clone().into_bytes()),
-        listen: "80".into(),
-        server_name: None,
-        access_log: "/var/log/nginx/pixelsift.access.log".into(),
-        log_style: crate::mint::LogStyle::Combined,
-        real_ip_from: Vec::new(),
-        trap_link: false,
-        opt_out: None,
-        aggregate: false,
-        read_time: None,
-        print_pixel: false,
-        assets_dir: None,
-    })?;
+    crate::mint::mint(&crate::mint::MintConfig::new(
+        rpath,
+        lpath,
+        "https://t.example.com",
+        out.join("minted"),
+        crate::mint::SecretSource::Value(secret.clone().into_bytes()),
+    ))?;
 
     // Sessions in time order until the line budget is spent: each picks a
     // message and plays its recipient's profile.

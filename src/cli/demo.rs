@@ -3,16 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use pixelsift::classify::{Classifier, Networks};
 use pixelsift::commit::Dataset;
 use pixelsift::dialect::Dialect;
-use pixelsift::enrich::agent::AgentParser;
 use pixelsift::enrich::geo::{Geo, GeoDb};
 use pixelsift::input::Input;
 use pixelsift::manifest::Manifest;
-use pixelsift::mint::{mint, LogStyle, MintConfig, SecretSource};
+use pixelsift::mint::{mint, MintConfig, SecretSource};
 use pixelsift::pipeline::{ingest, IngestConfig};
-use pixelsift::privacy::IpPolicy;
 use pixelsift::query;
 
 use super::OutputFormat;
@@ -34,43 +31,24 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let root = a.keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let files = pixelsift::demo::write_fixtures(&root.join("inputs"))?;
     let out = root.join("minted");
-    mint(&MintConfig {
-        recipients: files.recipients.clone(),
-        links: files.links.clone(),
-        base_url: "https://t.example.com".into(),
-        out: out.clone(),
-        secret: SecretSource::File(files.secret.clone()),
-        listen: "80".into(),
-        server_name: None,
-        access_log: "/var/log/nginx/pixelsift.access.log".into(),
-        log_style: LogStyle::Combined,
-        real_ip_from: Vec::new(),
-        trap_link: false,
-        opt_out: None,
-        aggregate: false,
-        read_time: None,
-        print_pixel: false,
-        assets_dir: None,
-    })?;
+    mint(&MintConfig::new(
+        files.recipients.clone(),
+        files.links.clone(),
+        "https://t.example.com",
+        out.clone(),
+        SecretSource::File(files.secret.clone()),
+    ))?;
     let data = root.join("dataset");
-    let cfg = IngestConfig {
-        manifest: Manifest::load(&out)?,
-        data: data.clone(),
-        geo: Geo::new(vec![
-            GeoDb::open(&files.geoip_city)?,
-            GeoDb::open(&files.geoip_asn)?,
-        ]),
-        classifier: Classifier::builtin(),
-        networks: Networks::builtin(),
-        agents: AgentParser::default(),
-        dialect: Some(Dialect::Combined),
-        ip_policy: IpPolicy::Truncate,
-        client_ip: Default::default(),
-        max_line_bytes: 64 * 1024,
-        keep_partial: false,
-        inputs: vec![Input::File(files.access_log.clone())],
-        limits: Default::default(),
-    };
+    let mut cfg = IngestConfig::new(
+        Manifest::load(&out)?,
+        data.clone(),
+        vec![Input::File(files.access_log.clone())],
+    );
+    cfg.geo = Geo::new(vec![
+        GeoDb::open(&files.geoip_city)?,
+        GeoDb::open(&files.geoip_asn)?,
+    ]);
+    cfg.dialect = Some(Dialect::Combined);
     let dataset = Dataset::create(&data)?;
     let lock = dataset
         .lock(true)?
