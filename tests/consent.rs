@@ -5,41 +5,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{bin, fixtures, ok};
+use common::{bin, fixtures, ingest, mint_demo_with, ok, sql};
 
 fn mint(dir: &Path, out: &str, extra: &[&str]) -> std::path::PathBuf {
-    let f = fixtures();
-    let dest = dir.join(out);
-    ok(bin()
-        .args(["mint", "--base-url", "https://t.example.com", "--trap-link"])
-        .args(extra)
-        .arg("--recipients")
-        .arg(f.join("recipients.csv"))
-        .arg("--links")
-        .arg(f.join("links.csv"))
-        .arg("--secret-file")
-        .arg(f.join("secret.key"))
-        .arg("--out")
-        .arg(&dest)
-        .env_remove("PIXELSIFT_SECRET"));
-    dest
-}
-
-fn ingest(minted: &Path, data: &Path, log: &Path) -> String {
-    ok(bin()
-        .arg("ingest")
-        .arg("--manifest")
-        .arg(minted)
-        .arg("--data")
-        .arg(data)
-        .arg(log))
-}
-
-fn sql(data: &Path, q: &str) -> String {
-    ok(bin()
-        .args(["sql", "--format", "csv", "--data"])
-        .arg(data)
-        .arg(q))
+    let mut flags = vec!["--trap-link"];
+    flags.extend_from_slice(extra);
+    mint_demo_with(dir, out, &flags)
 }
 
 /// urls.csv as (recipient_id -> its row's cells by column name).
@@ -119,7 +90,7 @@ fn opted_out_recipients_appear_in_no_url_and_no_event() {
     // The demo log still has their hits (it was written for everyone): they
     // join to nothing and are set aside, never counted.
     let data = dir.join("data");
-    ingest(&minted, &data, &fixtures().join("access.log"));
+    ingest(&minted, &data, &[&fixtures().join("access.log")]);
     assert_eq!(
         sql(
             &data,
@@ -259,7 +230,7 @@ fn aggregate_tracking_keeps_no_recipient_identity() {
     .concat();
     std::fs::write(dir.join("access.log"), log).unwrap();
     let data = dir.join("data");
-    ingest(&minted, &data, &dir.join("access.log"));
+    ingest(&minted, &data, &[&dir.join("access.log")]);
 
     let ids: Vec<String> = std::fs::read_to_string(fixtures().join("recipients.csv"))
         .unwrap()

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{bin, mint_demo, parquet_files, run, stdout};
+use common::{bin, ingest, mint_demo, parquet_files, run, sql, stdout};
 
 fn ingest_cmd(manifest: &Path, data: &Path, logs: &[&Path]) -> Command {
     let mut c = bin();
@@ -19,17 +19,6 @@ fn ingest_cmd(manifest: &Path, data: &Path, logs: &[&Path]) -> Command {
         .arg(data)
         .args(logs);
     c
-}
-
-fn ingest(manifest: &Path, data: &Path, logs: &[&Path]) -> String {
-    stdout(&run(&mut ingest_cmd(manifest, data, logs)))
-}
-
-fn sql(data: &Path, q: &str) -> String {
-    stdout(&run(bin()
-        .args(["sql", "--format", "csv", "--data"])
-        .arg(data)
-        .arg(q)))
 }
 
 /// Every row of a table as a sorted multiset (see `common::rows`).

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bin, mint_demo, ok};
+use common::{bin, ingest, mint_demo, ok, sql};
 
 const TBIRD: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:115.0) Gecko/20100101 Thunderbird/115.5.0";
@@ -133,13 +133,7 @@ fn read_time_report_equals_the_hand_count() {
     .concat();
     std::fs::write(tmp.path().join("access.log"), log).unwrap();
     let data = tmp.path().join("data");
-    ok(bin()
-        .arg("ingest")
-        .arg("--manifest")
-        .arg(&minted)
-        .arg("--data")
-        .arg(&data)
-        .arg(tmp.path().join("access.log")));
+    ingest(&minted, &data, &[&tmp.path().join("access.log")]);
 
     let rep = ok(bin()
         .args([
@@ -160,9 +154,9 @@ fn read_time_report_equals_the_hand_count() {
     );
     // A read hit is stamped when the message was opened: nginx logged r07's
     // at 10:00:13 after 12.5 s, so it began at 10:00:00.5.
-    let ts = ok(bin()
-        .args(["sql", "--format", "csv", "--data"])
-        .arg(&data)
-        .arg("SELECT ts, read_seconds FROM events WHERE kind = 'read' AND recipient_id = 'r07'"));
+    let ts = sql(
+        &data,
+        "SELECT ts, read_seconds FROM events WHERE kind = 'read' AND recipient_id = 'r07'",
+    );
     assert_eq!(ts, "ts,read_seconds\n2026-11-20T10:00:00.500Z,12.5\n");
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bin, ok};
+use common::{bin, ingest, ok, sql};
 
 #[test]
 fn ingest_of_a_simulated_send_matches_its_truth() {
@@ -34,20 +34,12 @@ fn ingest_of_a_simulated_send_matches_its_truth() {
         .collect();
     assert!(logs.contains(&"access.log.2.gz".to_string()), "{logs:?}");
     let data = tmp.path().join("data");
-    ok(bin()
-        .arg("ingest")
-        .arg("--manifest")
-        .arg(out.join("minted"))
-        .arg("--data")
-        .arg(&data)
-        .arg(out.join("logs")));
-    let got = ok(bin()
-        .args(["sql", "--format", "csv", "--data"])
-        .arg(&data)
-        .arg(
-            "SELECT kind || '/' || class AS k, count(*) AS n FROM events GROUP BY 1 \
+    ingest(&out.join("minted"), &data, &[&out.join("logs")]);
+    let got = sql(
+        &data,
+        "SELECT kind || '/' || class AS k, count(*) AS n FROM events GROUP BY 1 \
          UNION ALL SELECT 'reject/' || reason, count(*) FROM rejects GROUP BY 1 ORDER BY 1",
-        ));
+    );
     let n = |k: &str| -> u64 {
         got.lines()
             .find(|l| l.starts_with(&format!("{k},")))

@@ -5,30 +5,17 @@ mod common;
 
 use std::path::Path;
 
-use common::{bin, fixtures, mint_demo, ok, rows, run};
+use common::{bin, fixtures, ingest, mint_demo, ok, rows, run, sql};
 
 fn ingest_demo(dir: &Path) -> std::path::PathBuf {
     let minted = mint_demo(dir);
     let data = dir.join("data");
-    ok(bin()
-        .arg("ingest")
-        .arg("--manifest")
-        .arg(&minted)
-        .arg("--data")
-        .arg(&data)
-        .arg(fixtures().join("access.log")));
+    ingest(&minted, &data, &[&fixtures().join("access.log")]);
     data
 }
 
 fn log_len(data: &Path) -> usize {
     std::fs::read_dir(data.join("_log")).unwrap().count()
-}
-
-fn sql(data: &Path, q: &str) -> String {
-    ok(bin()
-        .args(["sql", "--format", "csv", "--data"])
-        .arg(data)
-        .arg(q))
 }
 
 /// Adding one range to the scanner list moves exactly the hits from it.

@@ -35,7 +35,12 @@ pub fn fixtures() -> PathBuf {
 
 /// Mints the demo campaigns with the demo secret into `dir/minted`.
 pub fn mint_demo(dir: &Path) -> PathBuf {
-    let out = dir.join("minted");
+    mint_demo_with(dir, "minted", &[])
+}
+
+/// Mints the demo campaigns with the demo secret and `extra` flags into `dir/name`.
+pub fn mint_demo_with(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
     let f = fixtures();
     run(bin()
         .args([
@@ -45,6 +50,7 @@ pub fn mint_demo(dir: &Path) -> PathBuf {
             "--listen",
             "127.0.0.1:8080",
         ])
+        .args(extra)
         .arg("--recipients")
         .arg(f.join("recipients.csv"))
         .arg("--links")
@@ -120,4 +126,23 @@ pub fn nginx_binary() -> Option<PathBuf> {
         .ok()?;
     let p = String::from_utf8_lossy(&found.stdout).trim().to_string();
     (!p.is_empty()).then(|| PathBuf::from(p))
+}
+
+/// `pixelsift ingest --manifest M --data D LOGS...`, failing the test if it fails; its stdout.
+pub fn ingest(manifest: &Path, data: &Path, logs: &[&Path]) -> String {
+    ok(bin()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--data")
+        .arg(data)
+        .args(logs))
+}
+
+/// A query's result as CSV.
+pub fn sql(data: &Path, q: &str) -> String {
+    ok(bin()
+        .args(["sql", "--format", "csv", "--data"])
+        .arg(data)
+        .arg(q))
 }
