@@ -179,13 +179,50 @@ fn check_pixel(r: &Response) {
     assert_eq!(b[gce + 3] & 1, 1, "transparency flag");
 }
 
-fn run_loop(style: &str) {
-    let Some(nginx) = nginx_binary() else {
+/// The nginx binary; `None` (the test skips) only outside CI.
+fn nginx_or_skip() -> Option<PathBuf> {
+    let found = nginx_binary();
+    if found.is_none() {
         assert!(
             std::env::var("CI").is_err(),
             "nginx is required in CI (.ci/run installs it)"
         );
         eprintln!("skipping: nginx is not installed");
+    }
+    found
+}
+
+/// The README's first deployment step: mint `dir`'s recipients and links
+/// for nginx on `port`, logging to `log`, trusting X-Forwarded-For from
+/// loopback (so tests can play any client address), with `extra` flags.
+fn mint_for_nginx(dir: &Path, port: u16, log: &Path, extra: &[&str]) -> PathBuf {
+    let minted = dir.join("minted");
+    ok(common::bin()
+        .args([
+            "mint",
+            "--base-url",
+            "https://t.example.com",
+            "--real-ip-from",
+            "127.0.0.1",
+        ])
+        .args(extra)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--access-log")
+        .arg(log)
+        .arg("--recipients")
+        .arg(dir.join("recipients.csv"))
+        .arg("--links")
+        .arg(dir.join("links.csv"))
+        .arg("--secret-file")
+        .arg(dir.join("secret.key"))
+        .arg("--out")
+        .arg(&minted));
+    minted
+}
+
+fn run_loop(style: &str) {
+    let Some(nginx) = nginx_or_skip() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -218,29 +255,7 @@ fn run_loop(style: &str) {
     // The deployment steps of README.md: mint, include the config, start nginx.
     let port = free_port();
     let log = dir.join("nginx/logs/pixelsift.access.log");
-    let minted = dir.join("minted");
-    ok(common::bin()
-        .args([
-            "mint",
-            "--base-url",
-            "https://t.example.com",
-            "--real-ip-from",
-            "127.0.0.1",
-            "--log-style",
-            style,
-        ])
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--access-log")
-        .arg(&log)
-        .arg("--recipients")
-        .arg(dir.join("recipients.csv"))
-        .arg("--links")
-        .arg(dir.join("links.csv"))
-        .arg("--secret-file")
-        .arg(dir.join("secret.key"))
-        .arg("--out")
-        .arg(&minted));
+    let minted = mint_for_nginx(dir, port, &log, &["--log-style", style]);
     let nginx = start_nginx(&nginx, dir, &minted, port, log);
     let urls = std::fs::read_to_string(minted.join("urls.csv")).unwrap();
     let token = |rid: &str| -> String {
@@ -520,12 +535,7 @@ fn hold_read_image(port: u16, path: &str, ua: &str, ip: &str, hold: Duration) ->
 /// get none; the print pixel comes back as a `print` event.
 #[test]
 fn real_nginx_measures_read_time_and_print() {
-    let Some(nginx) = nginx_binary() else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "nginx is required in CI (.ci/run installs it)"
-        );
-        eprintln!("skipping: nginx is not installed");
+    let Some(nginx) = nginx_or_skip() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -549,30 +559,7 @@ fn real_nginx_measures_read_time_and_print() {
     .unwrap();
     let port = free_port();
     let log = dir.join("nginx/logs/pixelsift.access.log");
-    let minted = dir.join("minted");
-    ok(common::bin()
-        .args([
-            "mint",
-            "--base-url",
-            "https://t.example.com",
-            "--real-ip-from",
-            "127.0.0.1",
-            "--read-time",
-            "25",
-            "--print-pixel",
-        ])
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--access-log")
-        .arg(&log)
-        .arg("--recipients")
-        .arg(dir.join("recipients.csv"))
-        .arg("--links")
-        .arg(dir.join("links.csv"))
-        .arg("--secret-file")
-        .arg(dir.join("secret.key"))
-        .arg("--out")
-        .arg(&minted));
+    let minted = mint_for_nginx(dir, port, &log, &["--read-time", "25", "--print-pixel"]);
     let urls = std::fs::read_to_string(minted.join("urls.csv")).unwrap();
     let head: Vec<&str> = urls.lines().next().unwrap().split(',').collect();
     let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
