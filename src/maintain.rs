@@ -64,9 +64,12 @@ pub fn forget(
                 col(&b, "recipient_id")?,
                 col(&b, "campaign_id")?,
             );
+            // Untracked rows carry no real token ("-"): matching it against
+            // raw lines would erase unrelated rejects.
             tokens.extend(
                 (0..b.num_rows())
                     .filter(|&i| in_scope(r, c, i))
+                    .filter(|&i| crate::manifest::is_token_shaped(t.value(i).as_bytes()))
                     .map(|i| t.value(i).to_string()),
             );
         }

@@ -237,8 +237,11 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
         );
     }
     // 304 is a cached pixel revalidated: still an open. 4xx/5xx means the
-    // reader got no pixel or no redirect.
-    if !(200..400).contains(&raw.status) {
+    // reader got no pixel or no redirect, except 499 on the read-time image:
+    // the reader closed the message while it was still arriving, which is
+    // how a read ends (nginx logs 499 when that happens before the headers).
+    let read_ended = kind == Kind::Read && raw.status == 499;
+    if !(200..400).contains(&raw.status) && !read_ended {
         return reject(
             RejectReason::ErrorStatus,
             format!("the server answered {}", raw.status),
@@ -292,5 +295,56 @@ mod tests {
         assert_eq!(&*percent_decode(b"/x%4"), b"/x%4");
         assert_eq!(&*percent_decode(b"/x%zz"), b"/x%zz");
         assert_eq!(&*percent_decode(b"%41"), b"A");
+    }
+
+    #[test]
+    fn a_read_ended_by_the_reader_is_a_hit_and_other_errors_are_not() {
+        let r = Recipient {
+            token: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            campaign_id: "c".into(),
+            recipient_id: "r".into(),
+            variant: String::new(),
+            sent_at: 0,
+            tracked: true,
+            recipients: 1,
+        };
+        let m = Manifest::new(vec![r], vec![]).unwrap();
+        let hit = |path: &'static str, status: u16| RawHit {
+            ip: Cow::Borrowed(b"203.0.113.1"),
+            ts: 1,
+            method: Cow::Borrowed(b"GET"),
+            target: Cow::Borrowed(path.as_bytes()),
+            status,
+            bytes: Some(0),
+            referer: Cow::Borrowed(b""),
+            user_agent: Cow::Borrowed(b""),
+            xff: Cow::Borrowed(b""),
+            duration_us: Some(4_000_000),
+        };
+        let kind = |t: Tracked<'_>| match t {
+            Tracked::Hit(h) => Ok(h.kind),
+            Tracked::Reject(r, _) => Err(r),
+            Tracked::Ignored(_) => panic!("ignored"),
+        };
+        assert_eq!(
+            kind(track(&hit("/t/AAAAAAAAAAAAAAAAAAAAAA.gif", 499), &m)),
+            Ok(Kind::Read)
+        );
+        assert_eq!(
+            kind(track(&hit("/p/AAAAAAAAAAAAAAAAAAAAAA.gif", 200), &m)),
+            Ok(Kind::Print)
+        );
+        assert_eq!(
+            kind(track(&hit("/o/AAAAAAAAAAAAAAAAAAAAAA.gif", 499), &m)),
+            Err(RejectReason::ErrorStatus)
+        );
+        assert_eq!(
+            kind(track(&hit("/t/AAAAAAAAAAAAAAAAAAAAAA.gif", 500), &m)),
+            Err(RejectReason::ErrorStatus)
+        );
+        assert_eq!(
+            kind(track(&hit("/t/short.gif", 200), &m)),
+            Err(RejectReason::MalformedTrackingPath)
+        );
     }
 }
