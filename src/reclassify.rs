@@ -155,6 +155,7 @@ pub fn reclassify(
                 strs(&b, "network_roles")?,
                 strs(&b, "country")?,
             );
+            let recipient = strs(&b, "recipient_id")?;
             let col = |n: &str| b.column_by_name(n).expect("conformed");
             let ts = col("ts").as_primitive::<TimestampMicrosecondType>();
             let secs = col("seconds_since_sent").as_primitive::<Int64Type>();
@@ -218,20 +219,24 @@ pub fn reclassify(
                     let next = links.len() as u32;
                     *links.entry(link.value(i).to_string()).or_insert(next)
                 });
-                hits.push(HitKey {
-                    day: n_file as i64,
-                    row: rows.len() as u32,
-                    token: tok,
-                    ts: ts.value(i),
-                    kind: k,
-                    link: link_idx,
-                    trap: !link.is_null(i) && link.value(i).starts_with(&trap_prefix),
-                    class: verdict.class,
-                    country: (!country.is_null(i))
-                        .then(|| <[u8; 2]>::try_from(country.value(i).as_bytes()).ok())
-                        .flatten(),
-                    asn: asn_v,
-                });
+                // A shared aggregate token is many people, not one message.
+                let aggregate = recipient.value(i) == crate::manifest::AGGREGATE_ID;
+                if !aggregate {
+                    hits.push(HitKey {
+                        day: n_file as i64,
+                        row: rows.len() as u32,
+                        token: tok,
+                        ts: ts.value(i),
+                        kind: k,
+                        link: link_idx,
+                        trap: !link.is_null(i) && link.value(i).starts_with(&trap_prefix),
+                        class: verdict.class,
+                        country: (!country.is_null(i))
+                            .then(|| <[u8; 2]>::try_from(country.value(i).as_bytes()).ok())
+                            .flatten(),
+                        asn: asn_v,
+                    });
+                }
                 rows.push(Fresh { verdict, net });
             }
         }

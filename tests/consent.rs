@@ -308,6 +308,11 @@ fn aggregate_tracking_keeps_no_recipient_identity() {
         "{variants}"
     );
     assert_eq!(v[0][19], "0.75", "{variants}");
+    // Re-classifying does not take the shared token for one message either.
+    let moved = ok(bin()
+        .args(["reclassify", "--format", "csv", "--data"])
+        .arg(&data));
+    assert_eq!(moved.lines().count(), 1, "nothing moves: {moved}");
     // Nobody is a recipient in the tiers: aggregate tokens stand for no one.
     let tiers = ok(bin()
         .args(["report", "recipients", "--format", "csv", "--data"])
