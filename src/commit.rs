@@ -401,8 +401,8 @@ impl Spooler {
             let rel = format!("_staging/{}/{table}-{day}-{k}.arrows", self.run);
             let abs = self.root.join(&rel);
             let f = File::create(&abs).map_err(io_err(&abs))?;
-            let w = arrow::ipc::writer::FileWriter::try_new(
-                std::io::BufWriter::with_capacity(1 << 20, f),
+            let w = arrow::ipc::writer::StreamWriter::try_new(
+                lz4_flex::frame::FrameEncoder::new(std::io::BufWriter::with_capacity(1 << 20, f)),
                 &batch.schema(),
             )
             .map_err(Error::Arrow)?;
@@ -474,9 +474,12 @@ impl Drop for SpoolThread {
     }
 }
 
+type SpoolWriter =
+    arrow::ipc::writer::StreamWriter<lz4_flex::frame::FrameEncoder<std::io::BufWriter<File>>>;
+
 struct SpoolChunk {
     spooled: String,
-    writer: Option<arrow::ipc::writer::FileWriter<std::io::BufWriter<File>>>,
+    writer: Option<SpoolWriter>,
     rows: u64,
     first_row: u64,
 }
@@ -619,6 +622,8 @@ impl Staging<'_> {
                 let abs = self.root.join(&c.spooled);
                 w.into_inner()
                     .map_err(Error::Arrow)?
+                    .finish()
+                    .map_err(|e| io_err(&abs)(std::io::Error::other(e)))?
                     .into_inner()
                     .map_err(|e| io_err(&abs)(e.into_error()))?;
                 jobs.push((key.1.clone(), k, c));
@@ -633,8 +638,11 @@ impl Staging<'_> {
                     let staged = format!("_staging/{run}/{table}-{day}-{k}.parquet");
                     let dst = root.join(&staged);
                     let file = File::open(&src).map_err(io_err(&src))?;
-                    let reader = arrow::ipc::reader::FileReader::try_new(
-                        std::io::BufReader::with_capacity(1 << 20, file),
+                    let reader = arrow::ipc::reader::StreamReader::try_new(
+                        lz4_flex::frame::FrameDecoder::new(std::io::BufReader::with_capacity(
+                            1 << 20,
+                            file,
+                        )),
                         None,
                     )
                     .map_err(Error::Arrow)?;
