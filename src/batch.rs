@@ -250,13 +250,20 @@ const S_NET_CIDR: usize = 24;
 const S_NET_ROLES: usize = 25;
 const N_STRS: usize = 26;
 
+/// Typical bytes per value of each string column, in `strs` order: the
+/// builders start that big, so a block's rows fit without regrowing.
+const TYPICAL_LEN: [usize; N_STRS] = [
+    5, 22, 8, 10, 1, 10, 40, 14, 3, 8, 110, 10, 6, 10, 2, 8, 14, 16, 16, 8, 16, 44, 32, 15, 14, 12,
+];
+
 impl EventBuilder {
     /// Builders sized for `cap` rows.
     pub fn with_capacity(cap: usize) -> Self {
         EventBuilder {
             ts: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"),
-            strs: (0..N_STRS)
-                .map(|_| StringBuilder::with_capacity(cap, cap * 16))
+            strs: TYPICAL_LEN
+                .iter()
+                .map(|len| StringBuilder::with_capacity(cap, cap * len))
                 .collect(),
             sent_at: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"),
             secs: Int64Builder::with_capacity(cap),

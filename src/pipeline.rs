@@ -825,7 +825,8 @@ fn process_block(
         let day = ts.div_euclid(86_400_000_000);
         let events = by_day
             .entry(day)
-            .or_insert_with(|| EventBuilder::with_capacity(1024));
+            // Sized for the whole block (a line is rarely under 120 bytes).
+            .or_insert_with(|| EventBuilder::with_capacity(data.len() / 120 + 16));
         // A shared aggregate token is many people: message-level patterns
         // (bursts, traps, forwarding) would mistake them for one machine.
         if !hit.recipient.is_aggregate() {
