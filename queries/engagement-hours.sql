@@ -6,11 +6,13 @@
 -- weekday: 0 = Sunday ... 6 = Saturday. clock = 'utc' for every first open;
 -- clock = 'local' for those whose time zone is known (events.time_zone, from
 -- a GeoIP City database; local_weekday and local_hour are computed at ingest).
+-- Campaigns tracked in aggregate (mint --tracking aggregate) have no
+-- per-person first open and are left out.
 WITH firsts AS (
     SELECT campaign_id, recipient_id, ts, local_weekday, local_hour,
            row_number() OVER (PARTITION BY campaign_id, recipient_id ORDER BY ts, source_file, source_line) AS k
     FROM events
-    WHERE kind = 'open' AND class = 'human'
+    WHERE kind = 'open' AND class = 'human' AND recipient_id <> '*'
       AND CAST(ts AS DATE) BETWEEN CAST($since AS DATE) AND CAST($until AS DATE)
       AND ($campaign = '' OR campaign_id = $campaign)
 ),

@@ -2,10 +2,13 @@
 -- param campaign=
 -- param since=0001-01-01
 -- param until=9999-12-31
+--
+-- Campaigns tracked in aggregate (mint --tracking aggregate) have no
+-- per-person first open and are left out.
 WITH first_open AS (
     SELECT campaign_id, recipient_id, min(seconds_since_sent) AS secs
     FROM events
-    WHERE kind = 'open' AND class IN ('human', 'image_proxy')
+    WHERE kind = 'open' AND class IN ('human', 'image_proxy') AND recipient_id <> '*'
       AND CAST(ts AS DATE) BETWEEN CAST($since AS DATE) AND CAST($until AS DATE)
       AND ($campaign = '' OR campaign_id = $campaign)
     GROUP BY campaign_id, recipient_id

@@ -308,6 +308,33 @@ fn aggregate_tracking_keeps_no_recipient_identity() {
         "{variants}"
     );
     assert_eq!(v[0][19], "0.75", "{variants}");
+    // Reports that need people say so or leave aggregate campaigns out.
+    let links = ok(bin()
+        .args([
+            "report",
+            "links",
+            "--format",
+            "csv",
+            "--param",
+            "campaign=spring-sale",
+            "--data",
+        ])
+        .arg(&data));
+    let shop: Vec<&str> = links
+        .lines()
+        .find(|l| l.contains(",l-shop,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(
+        (shop[3], shop[4]),
+        ("1", ""),
+        "one human click, no unique count: {links}"
+    );
+    let tto = ok(bin()
+        .args(["report", "time-to-open", "--format", "csv", "--data"])
+        .arg(&data));
+    assert_eq!(tto.lines().count(), 1, "{tto}");
     // Re-classifying does not take the shared token for one message either.
     let moved = ok(bin()
         .args(["reclassify", "--format", "csv", "--data"])
