@@ -92,6 +92,16 @@ fn in_scope(cfg: &ReclassifyConfig, f: &AddedFile) -> bool {
     cfg.since.as_deref().is_none_or(|s| day >= s) && cfg.until.as_deref().is_none_or(|u| day <= u)
 }
 
+/// A small number for a string, the same each time it is seen.
+fn intern(map: &mut HashMap<String, u32>, s: &str) -> u32 {
+    if let Some(&n) = map.get(s) {
+        return n;
+    }
+    let n = map.len() as u32;
+    map.insert(s.to_string(), n);
+    n
+}
+
 fn strs<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
     b.column_by_name(name)
         .and_then(|c| c.as_string_opt::<i32>())
@@ -135,7 +145,7 @@ pub fn reclassify(
     };
 
     // Pass 1: every row's own verdict, and its key for the message pass.
-    let mut profiles: HashMap<String, UaProfile> = HashMap::new();
+    let mut profiles: HashMap<String, (String, UaProfile)> = HashMap::new();
     let mut tokens: HashMap<String, u32> = HashMap::new();
     let mut links: HashMap<String, u32> = HashMap::new();
     let mut fresh: Vec<Vec<Fresh<'_>>> = Vec::with_capacity(files.len());
@@ -165,10 +175,13 @@ pub fn reclassify(
             for i in 0..b.num_rows() {
                 let k = Kind::parse(kind.value(i)).unwrap_or(Kind::Open);
                 let ua_text = if ua.is_null(i) { "" } else { ua.value(i) };
-                let lower = ua_text.to_lowercase();
-                let profile = profiles
-                    .entry(ua_text.to_string())
-                    .or_insert_with(|| cfg.classifier.ua_profile(ua_text, &lower));
+                // Rules read the per-agent profile, made once per distinct agent.
+                if !profiles.contains_key(ua_text) {
+                    let lower = ua_text.to_lowercase();
+                    let p = cfg.classifier.ua_profile(ua_text, &lower);
+                    profiles.insert(ua_text.to_string(), (lower, p));
+                }
+                let (lower, profile) = &profiles[ua_text];
                 let asn_v = (!asn.is_null(i)).then(|| asn.value(i) as u32);
                 let addr = ip.value(i).parse::<IpAddr>().ok();
                 let known = (!prefix.is_null(i)).then(|| prefix.value(i).clamp(0, 128) as u8);
@@ -206,19 +219,15 @@ pub fn reclassify(
                 let verdict = cfg.classifier.classify(&Features {
                     kind: k,
                     method: method.value(i).as_bytes(),
-                    ua_lower: &lower,
+                    ua_lower: lower,
                     ua: ua_text,
                     ua_profile: Some(profile),
                     network_roles: roles,
                     seconds_since_sent: Some(secs.value(i)),
                     status: status.value(i).clamp(0, u16::MAX as i32) as u16,
                 });
-                let next = tokens.len() as u32;
-                let tok = *tokens.entry(token.value(i).to_string()).or_insert(next);
-                let link_idx = (!link.is_null(i)).then(|| {
-                    let next = links.len() as u32;
-                    *links.entry(link.value(i).to_string()).or_insert(next)
-                });
+                let tok = intern(&mut tokens, token.value(i));
+                let link_idx = (!link.is_null(i)).then(|| intern(&mut links, link.value(i)));
                 // A shared aggregate token is many people, not one message.
                 let aggregate = recipient.value(i) == crate::manifest::AGGREGATE_ID;
                 if !aggregate {

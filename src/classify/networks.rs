@@ -389,10 +389,11 @@ impl Networks {
 
     /// The listed range whose text is `cidr` (as stored in `network_cidr`), if still listed.
     pub fn find_cidr(&self, cidr: &str) -> Option<&NetMatch> {
+        // The most specific listed range no longer than the one asked for is
+        // that very range exactly when it is listed: one probe per length.
         let (addr, len) = parse_cidr(cidr)?;
         let (m, _) = self.lookup_upto(addr, len);
         m.filter(|m| m.len == len && &*m.cidr == cidr)
-            .or_else(|| self.entries.iter().find(|e| &*e.cidr == cidr))
     }
 
     /// The listed operator of an AS number.
