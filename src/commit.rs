@@ -585,14 +585,14 @@ impl Staging<'_> {
         self.root.join("_staging").join(&self.run)
     }
 
-    /// Which spooled chunk of `table` and `day` holds row `row` of the day.
-    pub fn chunk_of(&self, table: &str, day: &str, row: u64) -> Option<usize> {
-        let chunks = self
-            .spooler
+    /// Where each spooled chunk of `table` and `day` ends (exclusive row
+    /// numbers within the day): row `r` is in the first chunk ending after it.
+    pub fn chunk_ends(&self, table: &str, day: &str) -> Vec<u64> {
+        self.spooler
             .spools
-            .get(&(table.to_string(), day.to_string()))?;
-        let k = chunks.partition_point(|c| c.first_row + c.rows <= row);
-        (k < chunks.len()).then_some(k)
+            .get(&(table.to_string(), day.to_string()))
+            .map(|chunks| chunks.iter().map(|c| c.first_row + c.rows).collect())
+            .unwrap_or_default()
     }
 
     /// Turns the spools of `table` into staged Parquet files, one per chunk,

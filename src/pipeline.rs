@@ -563,6 +563,8 @@ fn revise_by_message(
     let mut files: std::collections::HashMap<(i64, usize), std::io::BufWriter<std::fs::File>> =
         std::collections::HashMap::new();
     let mut failed: Option<std::io::Error> = None;
+    let mut days: std::collections::HashMap<i64, (String, Vec<u64>)> =
+        std::collections::HashMap::new();
     hits.for_each_group(|group| {
         message::analyse_group(group, cfg.classifier.message(), &mut |h, c| {
             if let Some((new, _, _)) = c.class {
@@ -574,14 +576,20 @@ fn revise_by_message(
                 summary.revised += 1;
             }
             summary.forwarded += c.forwarded as u64;
-            let name = day_name(h.day);
-            let Some(k) = staging.chunk_of("events", &name, h.row as u64) else {
+            // Day names and chunk bounds, once per day rather than per change.
+            let (name, ends) = days.entry(h.day).or_insert_with(|| {
+                let name = day_name(h.day);
+                let ends = staging.chunk_ends("events", &name);
+                (name, ends)
+            });
+            let k = ends.partition_point(|&e| e <= h.row as u64);
+            if k == ends.len() {
                 return;
-            };
+            }
             let w = match files.entry((h.day, k)) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    match std::fs::File::create(change_file(&name, k)) {
+                    match std::fs::File::create(change_file(name, k)) {
                         Ok(f) => e.insert(std::io::BufWriter::new(f)),
                         Err(err) => {
                             failed.get_or_insert(err);

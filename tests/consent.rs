@@ -13,6 +13,21 @@ fn mint(dir: &Path, out: &str, extra: &[&str]) -> std::path::PathBuf {
     mint_demo_with(dir, out, &flags)
 }
 
+/// campaign-summary as CSV, and the cells of one campaign's row.
+fn summary_row(data: &Path, campaign: &str) -> (String, Vec<String>) {
+    let csv = ok(bin()
+        .args(["report", "campaign-summary", "--format", "csv", "--data"])
+        .arg(data));
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&format!("{campaign},")))
+        .unwrap_or_else(|| panic!("no row for {campaign}:\n{csv}"))
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    (csv, row)
+}
+
 /// urls.csv as (recipient_id -> its row's cells by column name).
 fn urls(minted: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
     let text = std::fs::read_to_string(minted.join("urls.csv")).unwrap();
@@ -109,15 +124,8 @@ fn opted_out_recipients_appear_in_no_url_and_no_event() {
     // Opened: r01, r04, r07 (by its click), r08 = 4 (r02's proxy open is
     // gone); r03's MPP-only open is gone too -> 0 machine-only; clicked r01,
     // r07; bot clicks unchanged (3). Open hits: r01 twice, r04, r08 = 4.
-    let summary = ok(bin()
-        .args(["report", "campaign-summary", "--format", "csv", "--data"])
-        .arg(&data));
-    let spring: Vec<&str> = summary
-        .lines()
-        .find(|l| l.starts_with("spring-sale,"))
-        .unwrap()
-        .split(',')
-        .collect();
+    let (summary, spring) = summary_row(&data, "spring-sale");
+    let spring: Vec<&str> = spring.iter().map(String::as_str).collect();
     assert_eq!(
         spring[..6],
         ["spring-sale", "8", "4", "0", "2", "3"],
@@ -259,15 +267,8 @@ fn aggregate_tracking_keeps_no_recipient_identity() {
         ),
         "kind,class,n\nclick,human,2\nopen,human,4\n"
     );
-    let summary = ok(bin()
-        .args(["report", "campaign-summary", "--format", "csv", "--data"])
-        .arg(&data));
-    let spring: Vec<&str> = summary
-        .lines()
-        .find(|l| l.starts_with("spring-sale,"))
-        .unwrap()
-        .split(',')
-        .collect();
+    let (summary, spring) = summary_row(&data, "spring-sale");
+    let spring: Vec<&str> = spring.iter().map(String::as_str).collect();
     // 10 recipients, r09 opted out -> 9; unique counts and rates are null.
     assert_eq!(
         spring[..6],

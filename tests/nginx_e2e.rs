@@ -192,10 +192,24 @@ fn nginx_or_skip() -> Option<PathBuf> {
     found
 }
 
-/// The README's first deployment step: mint `dir`'s recipients and links
-/// for nginx on `port`, logging to `log`, trusting X-Forwarded-For from
-/// loopback (so tests can play any client address), with `extra` flags.
-fn mint_for_nginx(dir: &Path, port: u16, log: &Path, extra: &[&str]) -> PathBuf {
+/// The README's first deployment step: mint `recipients` and `links` (CSV
+/// text) for nginx on `port`, logging to `log`, trusting X-Forwarded-For
+/// from loopback (so tests can play any client address), with `extra` flags.
+fn mint_for_nginx(
+    dir: &Path,
+    port: u16,
+    log: &Path,
+    recipients: &str,
+    links: &str,
+    extra: &[&str],
+) -> PathBuf {
+    std::fs::write(dir.join("recipients.csv"), recipients).unwrap();
+    std::fs::write(dir.join("links.csv"), links).unwrap();
+    std::fs::write(
+        dir.join("secret.key"),
+        "e2e-secret-for-tests-only-0123456789",
+    )
+    .unwrap();
     let minted = dir.join("minted");
     ok(common::bin()
         .args([
@@ -240,22 +254,12 @@ fn run_loop(style: &str) {
     for r in 1..=4 {
         recipients.push_str(&format!("news,s{r:02},,{sent}\n"));
     }
-    std::fs::write(dir.join("recipients.csv"), recipients).unwrap();
-    std::fs::write(
-        dir.join("links.csv"),
-        "campaign_id,link_id,url\nspring,l-shop,https://shop.example.com/spring?utm_source=mail\nspring,l-blog,https://example.com/blog\nnews,l-news,https://example.com/news/47\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("secret.key"),
-        "e2e-secret-for-tests-only-0123456789",
-    )
-    .unwrap();
+    let links = "campaign_id,link_id,url\nspring,l-shop,https://shop.example.com/spring?utm_source=mail\nspring,l-blog,https://example.com/blog\nnews,l-news,https://example.com/news/47\n";
 
     // The deployment steps of README.md: mint, include the config, start nginx.
     let port = free_port();
     let log = dir.join("nginx/logs/pixelsift.access.log");
-    let minted = mint_for_nginx(dir, port, &log, &["--log-style", style]);
+    let minted = mint_for_nginx(dir, port, &log, &recipients, links, &["--log-style", style]);
     let nginx = start_nginx(&nginx, dir, &minted, port, log);
     let urls = std::fs::read_to_string(minted.join("urls.csv")).unwrap();
     let token = |rid: &str| -> String {
@@ -546,20 +550,17 @@ fn real_nginx_measures_read_time_and_print() {
     for r in 1..=6 {
         recipients.push_str(&format!("memo,m{r:02},,{sent}\n"));
     }
-    std::fs::write(dir.join("recipients.csv"), recipients).unwrap();
-    std::fs::write(
-        dir.join("links.csv"),
-        "campaign_id,link_id,url\nmemo,l-intranet,https://intranet.example.com/memo\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("secret.key"),
-        "e2e-secret-for-tests-only-0123456789",
-    )
-    .unwrap();
+    let links = "campaign_id,link_id,url\nmemo,l-intranet,https://intranet.example.com/memo\n";
     let port = free_port();
     let log = dir.join("nginx/logs/pixelsift.access.log");
-    let minted = mint_for_nginx(dir, port, &log, &["--read-time", "25", "--print-pixel"]);
+    let minted = mint_for_nginx(
+        dir,
+        port,
+        &log,
+        &recipients,
+        links,
+        &["--read-time", "25", "--print-pixel"],
+    );
     let urls = std::fs::read_to_string(minted.join("urls.csv")).unwrap();
     let head: Vec<&str> = urls.lines().next().unwrap().split(',').collect();
     let col = |name: &str| head.iter().position(|h| *h == name).unwrap();

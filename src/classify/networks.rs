@@ -238,28 +238,17 @@ impl Networks {
     /// Adds rows `cidr,operator,role[,source]` (header line required).
     pub fn add_cidr_csv(&mut self, text: &str) -> Result<usize, String> {
         let mut added = 0;
-        for (i, line) in text.lines().enumerate().skip(1) {
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let mut rdr = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(line.as_bytes());
-            let rec = rdr
-                .records()
-                .next()
-                .and_then(|r| r.ok())
-                .ok_or(format!("networks line {}: unreadable", i + 1))?;
+        for row in list_rows(text, "networks") {
+            let (n, rec) = row?;
             let (cidr, operator, role) = (
                 rec.get(0).unwrap_or(""),
                 rec.get(1).unwrap_or(""),
                 rec.get(2).unwrap_or(""),
             );
-            let role = Role::parse(role)
-                .ok_or(format!("networks line {}: unknown role {role:?}", i + 1))?;
-            let (addr, len) = parse_cidr(cidr)
-                .ok_or(format!("networks line {}: {cidr:?} is not a CIDR", i + 1))?;
+            let role =
+                Role::parse(role).ok_or(format!("networks line {n}: unknown role {role:?}"))?;
+            let (addr, len) =
+                parse_cidr(cidr).ok_or(format!("networks line {n}: {cidr:?} is not a CIDR"))?;
             self.insert(
                 addr,
                 len,
@@ -278,27 +267,16 @@ impl Networks {
     /// Adds rows `asn,operator,role[,source]` (header line required; `AS` prefix allowed).
     pub fn add_asn_csv(&mut self, text: &str) -> Result<usize, String> {
         let mut added = 0;
-        for (i, line) in text.lines().enumerate().skip(1) {
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let mut rdr = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(line.as_bytes());
-            let rec = rdr
-                .records()
-                .next()
-                .and_then(|r| r.ok())
-                .ok_or(format!("asns line {}: unreadable", i + 1))?;
+        for row in list_rows(text, "asns") {
+            let (n, rec) = row?;
             let asn_s = rec.get(0).unwrap_or("");
             let asn: u32 = asn_s
                 .trim_start_matches("AS")
                 .parse()
-                .map_err(|_| format!("asns line {}: {asn_s:?} is not an AS number", i + 1))?;
+                .map_err(|_| format!("asns line {n}: {asn_s:?} is not an AS number"))?;
             let role_s = rec.get(2).unwrap_or("");
-            let role = Role::parse(role_s)
-                .ok_or(format!("asns line {}: unknown role {role_s:?}", i + 1))?;
+            let role =
+                Role::parse(role_s).ok_or(format!("asns line {n}: unknown role {role_s:?}"))?;
             self.entries.push(NetMatch {
                 role,
                 operator: rec.get(1).unwrap_or("").into(),
@@ -410,6 +388,29 @@ impl Networks {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// The data rows of a list file (after its header; blank and `#` lines
+/// skipped) with their line numbers, each read as one CSV record.
+fn list_rows<'a>(
+    text: &'a str,
+    what: &'a str,
+) -> impl Iterator<Item = Result<(usize, csv::StringRecord), String>> + 'a {
+    text.lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(move |(i, line)| {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(line.as_bytes())
+                .records()
+                .next()
+                .and_then(|r| r.ok())
+                .map(|rec| (i + 1, rec))
+                .ok_or(format!("{what} line {}: unreadable", i + 1))
+        })
 }
 
 /// The header of a list in pixelsift's own form.
