@@ -112,14 +112,41 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Live files of a table (final paths, or staged ones whose move is
-    /// still pending), optionally only partitions within a day range.
-    pub fn table_files(
-        &self,
-        root: &Path,
-        table: &str,
-        days: Option<(&str, &str)>,
-    ) -> Vec<PathBuf> {
+    /// The state a log leads to, applying its records in order.
+    pub fn replay(log: &[CommitRecord]) -> Snapshot {
+        let mut s = Snapshot::default();
+        for rec in log {
+            for r in &rec.remove {
+                let table = r.split('/').next().unwrap_or("");
+                if let Some(t) = s.files.get_mut(table) {
+                    t.remove(r);
+                }
+            }
+            for a in &rec.add {
+                let table = a.path.split('/').next().unwrap_or("").to_string();
+                s.files
+                    .entry(table)
+                    .or_default()
+                    .insert(a.path.clone(), a.clone());
+            }
+            for i in &rec.inputs {
+                match s.registry.iter_mut().find(|e| e.id == i.id) {
+                    Some(e) => *e = i.clone(),
+                    None => s.registry.push(i.clone()),
+                }
+            }
+            if let Some(p) = &rec.ip_policy {
+                if s.ip_policies.last() != Some(p) {
+                    s.ip_policies.push(p.clone());
+                }
+            }
+            s.last_seq = rec.seq;
+        }
+        s
+    }
+
+    /// Live files of a table, optionally only partitions within a day range.
+    pub fn table_files(&self, table: &str, days: Option<(&str, &str)>) -> Vec<&AddedFile> {
         let Some(files) = self.files.get(table) else {
             return Vec::new();
         };
@@ -132,6 +159,19 @@ impl Snapshot {
                     None => true,
                 },
             })
+            .collect()
+    }
+
+    /// Paths of a table's live files under `root`: final paths, or staged
+    /// ones whose move the last commit has not finished.
+    pub fn table_paths(
+        &self,
+        root: &Path,
+        table: &str,
+        days: Option<(&str, &str)>,
+    ) -> Vec<PathBuf> {
+        self.table_files(table, days)
+            .into_iter()
             .map(|f| {
                 let fin = root.join(&f.path);
                 if fin.exists() {
@@ -313,35 +353,19 @@ impl Dataset {
 
     /// Replays the log.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        let mut s = Snapshot::default();
-        for rec in self.log()? {
-            for r in &rec.remove {
-                let table = r.split('/').next().unwrap_or("");
-                if let Some(t) = s.files.get_mut(table) {
-                    t.remove(r);
-                }
-            }
-            for a in &rec.add {
-                let table = a.path.split('/').next().unwrap_or("").to_string();
-                s.files
-                    .entry(table)
-                    .or_default()
-                    .insert(a.path.clone(), a.clone());
-            }
-            for i in &rec.inputs {
-                match s.registry.iter_mut().find(|e| e.id == i.id) {
-                    Some(e) => *e = i.clone(),
-                    None => s.registry.push(i.clone()),
-                }
-            }
-            if let Some(p) = &rec.ip_policy {
-                if s.ip_policies.last() != Some(p) {
-                    s.ip_policies.push(p.clone());
-                }
-            }
-            s.last_seq = rec.seq;
-        }
-        Ok(s)
+        Ok(Snapshot::replay(&self.log()?))
+    }
+
+    /// Writes a commit record made elsewhere (a remote dataset's log) into
+    /// this dataset's log, atomically, so local commands see its state.
+    pub fn import_record(&self, rec: &CommitRecord) -> Result<()> {
+        let dir = self.root.join("_log");
+        let fin = dir.join(format!("{:020}.json", rec.seq));
+        let tmp = dir.join(format!(".{:020}.json.tmp", rec.seq));
+        let body = serde_json::to_vec_pretty(rec)
+            .map_err(|e| Error::Config(format!("encoding commit record: {e}")))?;
+        std::fs::write(&tmp, body).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &fin).map_err(io_err(&fin))
     }
 
     /// Starts staging a change; only the lock holder may.

@@ -14,6 +14,9 @@ pub enum Input {
     File(PathBuf),
     /// Standard input (`-`).
     Stdin,
+    /// An object in object storage (`s3://bucket/key`), streamed.
+    #[cfg(feature = "cloud")]
+    Object(crate::remote::ObjectInput),
 }
 
 impl Input {
@@ -27,12 +30,23 @@ impl Input {
     }
 
     /// Turns arguments into inputs: `-` is stdin, a directory is every file
-    /// under it (recursively, in name order) whose name matches `glob`.
+    /// under it (recursively, in name order) whose name matches `glob`, a
+    /// URL (`s3://bucket/prefix/`) the object it names or every object
+    /// under it whose name matches `glob`.
     pub fn expand(args: &[String], glob: &str) -> Result<Vec<Input>> {
         let mut out = Vec::new();
         for a in args {
             let p = PathBuf::from(a);
-            if a != "-" && p.is_dir() {
+            if crate::remote::is_url(a) {
+                #[cfg(feature = "cloud")]
+                out.extend(
+                    crate::remote::list_inputs(a, glob)?
+                        .into_iter()
+                        .map(Input::Object),
+                );
+                #[cfg(not(feature = "cloud"))]
+                return Err(crate::remote::not_built(a));
+            } else if a != "-" && p.is_dir() {
                 let mut files = Vec::new();
                 walk(&p, glob, &mut files)?;
                 files.sort();
@@ -49,6 +63,8 @@ impl Input {
         match self {
             Input::File(p) => p.display().to_string(),
             Input::Stdin => "-".to_string(),
+            #[cfg(feature = "cloud")]
+            Input::Object(o) => o.url.clone(),
         }
     }
 
@@ -62,6 +78,8 @@ impl Input {
         match self {
             Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Input::Stdin => None,
+            #[cfg(feature = "cloud")]
+            Input::Object(o) => Some(o.size),
         }
     }
 
@@ -93,6 +111,17 @@ impl Input {
                     },
                 ),
                 Path::new("-"),
+            ),
+            #[cfg(feature = "cloud")]
+            Input::Object(o) => decompress(
+                BufReader::with_capacity(
+                    1 << 20,
+                    Counted {
+                        inner: o.open()?,
+                        counter,
+                    },
+                ),
+                Path::new(&o.url),
             ),
         }
     }

@@ -7,6 +7,8 @@
 pub mod batch;
 pub mod chart;
 pub mod classify;
+#[cfg(feature = "ballista")]
+pub mod cluster;
 pub mod commit;
 pub mod demo;
 pub mod dialect;
@@ -25,6 +27,7 @@ pub mod query;
 pub mod readtime;
 pub mod reclassify;
 pub mod registry;
+pub mod remote;
 pub mod simulate;
 pub mod track;
 

@@ -57,7 +57,7 @@ pub fn forget(
     };
     // The person's tokens, so rejects that carry them in their raw line go too.
     let mut tokens = Vec::new();
-    for p in snap.table_files(root, "manifest", None) {
+    for p in snap.table_paths(root, "manifest", None) {
         for b in read_parquet(&p)? {
             let (t, r, c) = (
                 col(&b, "token")?,

@@ -493,7 +493,7 @@ pub fn ingest(
 
     // The manifest copy: rewritten only when this manifest adds to it.
     let mut remove = Vec::new();
-    let old_m = read_all(&snapshot.table_files(dataset.root(), "manifest", None))?;
+    let old_m = read_all(&snapshot.table_paths(dataset.root(), "manifest", None))?;
     let merged_m = merge_by(
         crate::batch::recipients_from(&old_m),
         cfg.manifest.recipients(),
@@ -509,7 +509,7 @@ pub fn ingest(
                 .flat_map(|f| f.keys().cloned()),
         );
     }
-    let old_l = read_all(&snapshot.table_files(dataset.root(), "links", None))?;
+    let old_l = read_all(&snapshot.table_paths(dataset.root(), "links", None))?;
     let merged_l = merge_by(
         crate::batch::links_from(&old_l),
         cfg.manifest.links(),
@@ -997,7 +997,7 @@ mod tests {
             let lock = ds.lock(false).unwrap().unwrap();
             let s = ingest(&cfg, &ds, &lock, None).unwrap();
             let snap = ds.snapshot().unwrap();
-            let files = snap.table_files(ds.root(), "events", None);
+            let files = snap.table_paths(ds.root(), "events", None);
             let mut rows = Vec::new();
             let mut evidence = 0;
             for f in &files {

@@ -3,21 +3,21 @@
 //! Tables: `events`, `rejects`, `manifest`, `links`, each a Parquet directory
 //! registered with its schema, so an empty dataset still answers queries.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
 use crate::batch::{events_schema, links_schema, manifest_schema, rejects_schema};
-use crate::commit::Dataset;
+use crate::commit::{AddedFile, Dataset, Snapshot};
 use crate::error::{io_err, Error, Result};
 
 /// A named report: a `.sql` file whose first comment line describes it and
@@ -207,12 +207,24 @@ pub async fn context(data: &Path) -> Result<SessionContext> {
 }
 
 /// Like [`context`], reading only the `events` partitions within `days`.
+/// `data` is a directory, or a URL (`s3://bucket/prefix`) in a build with
+/// object storage.
 pub async fn context_for(data: &Path, days: &DayRange) -> Result<SessionContext> {
-    let dataset = Dataset::open(data)?;
-    let root = std::fs::canonicalize(data).map_err(io_err(data))?;
-    let snapshot = dataset.snapshot()?;
-    let config = SessionConfig::new().with_information_schema(true);
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = SessionContext::new_with_config(session_config());
+    register(&ctx, data, days).await?;
+    Ok(ctx)
+}
+
+/// The session settings every pixelsift query runs with.
+pub fn session_config() -> SessionConfig {
+    SessionConfig::new().with_information_schema(true)
+}
+
+/// Registers the dataset's tables and the `tiers` view in `ctx`, which may
+/// be a local session or a client of a cluster: tables are file listings
+/// (never in-memory data), so they can be planned anywhere.
+pub async fn register(ctx: &SessionContext, data: &Path, days: &DayRange) -> Result<()> {
+    let (snapshot, locate) = locate(ctx, data).await?;
     let since = days.since.clone().unwrap_or_else(|| "0000-00-00".into());
     let until = days.until.clone().unwrap_or_else(|| "9999-99-99".into());
     for (table, schema) in [
@@ -222,14 +234,14 @@ pub async fn context_for(data: &Path, days: &DayRange) -> Result<SessionContext>
         ("links", links_schema()),
     ] {
         let range = (table == "events").then_some((since.as_str(), until.as_str()));
-        let files = snapshot.table_files(&root, table, range);
+        let files = snapshot.table_files(table, range);
         if files.is_empty() {
-            ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+            ctx.register_table(table, Arc::new(EmptyTable::new(schema)))?;
             continue;
         }
         let urls = files
             .iter()
-            .map(|f| ListingTableUrl::parse(f.to_string_lossy()))
+            .map(|f| ListingTableUrl::parse(locate.url(f)))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let opts =
             ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
@@ -239,7 +251,59 @@ pub async fn context_for(data: &Path, days: &DayRange) -> Result<SessionContext>
         ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
     }
     ctx.sql(TIERS_VIEW).await?;
-    Ok(ctx)
+    Ok(())
+}
+
+/// Where the files of a snapshot are.
+enum Locate {
+    /// A local dataset (canonical root).
+    Local(PathBuf),
+    /// A dataset in object storage (its URL).
+    #[cfg(feature = "cloud")]
+    Remote(String),
+}
+
+impl Locate {
+    fn url(&self, f: &AddedFile) -> String {
+        match self {
+            Locate::Local(root) => {
+                let fin = root.join(&f.path);
+                // A move the last commit has not finished yet: read the staged copy.
+                if fin.exists() {
+                    fin.to_string_lossy().into_owned()
+                } else {
+                    root.join(&f.staged).to_string_lossy().into_owned()
+                }
+            }
+            #[cfg(feature = "cloud")]
+            Locate::Remote(url) => format!("{url}/{}", f.path),
+        }
+    }
+}
+
+/// Reads the log of the dataset at `data` and makes its files readable by `ctx`.
+async fn locate(ctx: &SessionContext, data: &Path) -> Result<(Snapshot, Locate)> {
+    if crate::remote::is_remote(data) {
+        #[cfg(feature = "cloud")]
+        {
+            let url = data.to_string_lossy();
+            let remote = crate::remote::RemoteDataset::open(&url)?;
+            ctx.register_object_store(remote.bucket(), remote.store());
+            let snapshot = remote.snapshot().await?;
+            if snapshot.last_seq == 0 {
+                return Err(Error::Config(format!(
+                    "{url}: no pixelsift dataset here (no commit in {url}/_log; run `pixelsift ingest --data {url}` first)"
+                )));
+            }
+            return Ok((snapshot, Locate::Remote(remote.url().to_string())));
+        }
+        #[cfg(not(feature = "cloud"))]
+        return Err(crate::remote::not_built(&data.to_string_lossy()));
+    }
+    let _ = ctx;
+    let dataset = Dataset::open(data)?;
+    let root = std::fs::canonicalize(data).map_err(io_err(data))?;
+    Ok((dataset.snapshot()?, Locate::Local(root)))
 }
 
 /// Runs one SQL statement, returning the result's schema and rows.

@@ -60,7 +60,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         out.display(),
         files.access_log.display()
     );
-    super::ingest::print_summary(&summary, &data);
+    super::ingest::print_summary(&summary, &data.display().to_string());
     println!();
     println!("campaign-summary:");
     let report = query::find_report(None, "campaign-summary")?;

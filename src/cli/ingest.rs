@@ -94,6 +94,75 @@ pub struct Args {
 
 /// Runs `ingest`.
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if pixelsift::remote::is_remote(&a.data) {
+        return run_remote(a);
+    }
+    let cfg = config(&a, &a.data)?;
+    let dataset = Dataset::create(&a.data)?;
+    let lock = match dataset.lock(false)? {
+        Some(l) => l,
+        None if a.no_wait => anyhow::bail!(
+            "another pixelsift is writing to {} (it holds {}/_lock); try again when it is done",
+            a.data.display(),
+            a.data.display()
+        ),
+        None => {
+            eprintln!(
+                "another pixelsift is writing to {}; waiting for it to finish",
+                a.data.display()
+            );
+            dataset
+                .lock(true)?
+                .expect("a blocking lock is always taken")
+        }
+    };
+    let started = std::time::Instant::now();
+    let summary = with_progress(total_bytes(&cfg), |counter| {
+        ingest(&cfg, &dataset, &lock, Some(counter))
+    })?;
+    print_summary(&summary, &a.data.display().to_string());
+    print_speed(&summary, &cfg, started);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn total_bytes(cfg: &IngestConfig) -> u64 {
+    cfg.inputs.iter().filter_map(Input::len).sum()
+}
+
+fn print_speed(summary: &IngestSummary, cfg: &IngestConfig, started: std::time::Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "took {secs:.2} s: {:.0} lines/s, {:.1} MB/s read",
+        summary.lines as f64 / secs.max(1e-9),
+        total_bytes(cfg) as f64 / 1e6 / secs.max(1e-9)
+    );
+}
+
+/// Ingest into a dataset in object storage, through a checkout of its log
+/// (see `super::on_dataset`). Ingest merges the manifest and links it is
+/// given into the stored copies, so those come along.
+fn run_remote(a: Args) -> anyhow::Result<ExitCode> {
+    let url = a.data.to_string_lossy().to_string();
+    let (summary, cfg, started) = super::on_dataset(&a.data, &["manifest", "links"], |dir| {
+        let cfg = config(&a, dir)?;
+        let dataset = Dataset::open(dir)?;
+        let lock = dataset
+            .lock(true)?
+            .expect("a blocking lock is always taken");
+        let started = std::time::Instant::now();
+        let summary = with_progress(total_bytes(&cfg), |counter| {
+            ingest(&cfg, &dataset, &lock, Some(counter))
+        })?;
+        Ok((summary, cfg, started))
+    })?;
+    print_summary(&summary, &url);
+    print_speed(&summary, &cfg, started);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Turns the flags into an ingest configuration for the dataset at `data`
+/// (a local directory: the dataset itself, or a checkout of a remote one).
+fn config(a: &Args, data: &std::path::Path) -> anyhow::Result<IngestConfig> {
     let manifest = Manifest::load(&a.manifest).context("loading the manifest")?;
     let mut dbs = Vec::new();
     for p in a.geoip_city.iter().chain(a.geoip_asn.iter()) {
@@ -151,7 +220,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .collect::<anyhow::Result<_>>()?,
     };
     let inputs: Vec<Input> = Input::expand(&a.logs, &a.glob)?;
-    let total: u64 = inputs.iter().filter_map(Input::len).sum();
     let ip_policy = match a.ip_policy.as_str() {
         "keep" => IpPolicy::Keep,
         "truncate" => IpPolicy::Truncate,
@@ -167,12 +235,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         other => anyhow::bail!("--ip-policy {other}: use keep, truncate or hash"),
     };
-    let cfg = IngestConfig {
+    Ok(IngestConfig {
         manifest,
-        data: a.data.clone(),
+        data: data.to_path_buf(),
         geo,
         classifier,
-        networks: Networks::for_dataset(&a.data).map_err(|e| anyhow::anyhow!(e))?,
+        networks: Networks::for_dataset(data).map_err(|e| anyhow::anyhow!(e))?,
         agents: AgentParser::default(),
         dialect,
         ip_policy,
@@ -181,37 +249,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         keep_partial: a.keep_partial,
         inputs,
         limits: Default::default(),
-    };
-    let dataset = Dataset::create(&a.data)?;
-    let lock = match dataset.lock(false)? {
-        Some(l) => l,
-        None if a.no_wait => anyhow::bail!(
-            "another pixelsift is writing to {} (it holds {}/_lock); try again when it is done",
-            a.data.display(),
-            a.data.display()
-        ),
-        None => {
-            eprintln!(
-                "another pixelsift is writing to {}; waiting for it to finish",
-                a.data.display()
-            );
-            dataset
-                .lock(true)?
-                .expect("a blocking lock is always taken")
-        }
-    };
-    let started = std::time::Instant::now();
-    let summary = with_progress(total, |counter| {
-        ingest(&cfg, &dataset, &lock, Some(counter))
-    })?;
-    print_summary(&summary, &a.data);
-    let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "took {secs:.2} s: {:.0} lines/s, {:.1} MB/s read",
-        summary.lines as f64 / secs.max(1e-9),
-        total as f64 / 1e6 / secs.max(1e-9)
-    );
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Runs `f`, showing a progress bar on stderr when it is a terminal.
@@ -245,7 +283,7 @@ pub(crate) fn with_progress<T>(total: u64, f: impl FnOnce(Arc<AtomicU64>) -> T) 
 }
 
 /// Prints the accounting of a run: every line is an event, a reject or ignored.
-pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
+pub(crate) fn print_summary(s: &IngestSummary, data: &str) {
     for (file, err) in &s.partial {
         println!(
             "warning: {file} is damaged: {err}; the lines before it were kept (--keep-partial)"
@@ -269,11 +307,7 @@ pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
     for ((kind, class), n) in &s.classes {
         println!("    {kind:<5} {class:<12} {n}");
     }
-    println!(
-        "  rejects:  {} (kept in {}/rejects)",
-        s.rejected(),
-        data.display()
-    );
+    println!("  rejects:  {} (kept in {}/rejects)", s.rejected(), data);
     for (reason, n) in &s.rejects {
         println!("    {reason:<24} {n}");
     }
@@ -287,8 +321,7 @@ pub(crate) fn print_summary(s: &IngestSummary, data: &std::path::Path) {
     match s.commit {
         Some(seq) => println!(
             "committed as {}/_log/{seq:020}.json (rules version {})",
-            data.display(),
-            s.rules_version
+            data, s.rules_version
         ),
         None => println!("nothing new: the dataset is unchanged"),
     }

@@ -16,18 +16,23 @@ pub(crate) fn open(
     })?)
 }
 
+/// Every table: commands that rewrite rows need the files of all of them.
+pub(crate) const ALL: [&str; 4] = pixelsift::commit::TABLES;
+
 /// Flags of `compact`.
 #[derive(clap::Args)]
 pub struct CompactArgs {
-    /// Dataset directory.
+    /// Dataset directory, or its URL in object storage.
     #[arg(long)]
     data: PathBuf,
 }
 
 /// Runs `compact`.
 pub fn compact(a: CompactArgs) -> anyhow::Result<ExitCode> {
-    let (ds, lock) = open(&a.data)?;
-    let r = maintain::compact(&ds, &lock)?;
+    let r = super::on_dataset(&a.data, &ALL, |d| {
+        let (ds, lock) = open(d)?;
+        Ok(maintain::compact(&ds, &lock)?)
+    })?;
     match r.commit {
         Some(seq) => println!(
             "merged {} files into {} ({} rows unchanged); commit {seq}",
@@ -41,7 +46,7 @@ pub fn compact(a: CompactArgs) -> anyhow::Result<ExitCode> {
 /// Flags of `forget`.
 #[derive(clap::Args)]
 pub struct ForgetArgs {
-    /// Dataset directory.
+    /// Dataset directory, or its URL in object storage.
     #[arg(long)]
     data: PathBuf,
     /// The recipient to erase.
@@ -54,8 +59,15 @@ pub struct ForgetArgs {
 
 /// Runs `forget`.
 pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
-    let (ds, lock) = open(&a.data)?;
-    let r = maintain::forget(&ds, &lock, &a.recipient, a.campaign.as_deref())?;
+    let r = super::on_dataset(&a.data, &ALL, |d| {
+        let (ds, lock) = open(d)?;
+        Ok(maintain::forget(
+            &ds,
+            &lock,
+            &a.recipient,
+            a.campaign.as_deref(),
+        )?)
+    })?;
     println!(
         "recipient {}: {} token(s) in the manifest copy",
         a.recipient, r.tokens
@@ -76,7 +88,7 @@ pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
 /// Flags of `purge`.
 #[derive(clap::Args)]
 pub struct PurgeArgs {
-    /// Dataset directory.
+    /// Dataset directory, or its URL in object storage.
     #[arg(long)]
     data: PathBuf,
     /// Drop events and rejects of days before this date (YYYY-MM-DD).
@@ -86,8 +98,11 @@ pub struct PurgeArgs {
 
 /// Runs `purge`.
 pub fn purge(a: PurgeArgs) -> anyhow::Result<ExitCode> {
-    let (ds, lock) = open(&a.data)?;
-    let r = maintain::purge(&ds, &lock, &a.before)?;
+    // Purge only drops whole files: no data needs to come along.
+    let r = super::on_dataset(&a.data, &[], |d| {
+        let (ds, lock) = open(d)?;
+        Ok(maintain::purge(&ds, &lock, &a.before)?)
+    })?;
     match r.commit {
         Some(seq) => println!(
             "dropped {} files ({} rows) before {}; commit {seq}",

@@ -1,6 +1,8 @@
 //! Command-line interface: one module per subcommand, each `Args` + `run()`.
 //! Only this module knows clap; it turns flags into library configs.
 
+#[cfg(feature = "ballista")]
+mod cluster;
 mod demo;
 mod explain;
 mod formats;
@@ -52,6 +54,10 @@ enum Command {
     Simulate(simulate::Args),
     /// Ingest bundled fixtures into a temporary dataset and print the campaign summary.
     Demo(demo::Args),
+    /// Run a Ballista scheduler or executor, for `report|sql --cluster`.
+    #[cfg(feature = "ballista")]
+    #[command(subcommand)]
+    Cluster(cluster::Command),
 }
 
 /// How query results are printed.
@@ -105,6 +111,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Networks(a) => verdicts::networks(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Reclassify(a) => verdicts::reclassify_cmd(a),
+        #[cfg(feature = "ballista")]
+        Command::Cluster(c) => cluster::run(c),
     }
 }
 
@@ -121,6 +129,69 @@ pub(crate) fn load_rules(
                 .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
         }
         None => Ok(pixelsift::classify::Classifier::builtin()),
+    }
+}
+
+/// Runs a command that may change the dataset at `data`. A local dataset
+/// is used in place. A dataset in object storage is checked out into a
+/// temporary directory (its log, network lists and the live files of
+/// `tables`), the command runs there, and what it committed is published
+/// with a conditional write; when another writer committed first, the
+/// command runs again on the new log.
+pub(crate) fn on_dataset<T>(
+    data: &std::path::Path,
+    tables: &[&str],
+    mut f: impl FnMut(&std::path::Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if !pixelsift::remote::is_remote(data) {
+        return f(data);
+    }
+    #[cfg(feature = "cloud")]
+    {
+        use anyhow::Context;
+        use pixelsift::remote::{runtime, Published, RemoteDataset};
+        const ATTEMPTS: usize = 8;
+        let url = data.to_string_lossy().to_string();
+        let remote = RemoteDataset::open(&url)?;
+        for attempt in 1..=ATTEMPTS {
+            let tmp = tempfile::Builder::new()
+                .prefix("pixelsift-checkout-")
+                .tempdir()
+                .context("creating a local checkout directory")?;
+            let base = runtime().block_on(remote.checkout(tmp.path(), tables))?;
+            let out = f(tmp.path())?;
+            match runtime().block_on(remote.publish(tmp.path(), base))? {
+                Published::Conflict(seq) => eprintln!(
+                    "another writer committed {url}/_log/{seq:020}.json first; starting again on the new log (attempt {} of {ATTEMPTS})",
+                    attempt + 1
+                ),
+                Published::Committed(_) | Published::Nothing => return Ok(out),
+            }
+        }
+        anyhow::bail!("{url}: other writers committed first {ATTEMPTS} times in a row; nothing of this run was committed, run it again")
+    }
+    #[cfg(not(feature = "cloud"))]
+    {
+        let _ = (tables, &mut f);
+        Err(pixelsift::remote::not_built(&data.to_string_lossy()).into())
+    }
+}
+
+/// A query session on the dataset at `data`: local, or on the Ballista
+/// cluster whose scheduler is `cluster`.
+pub(crate) async fn session(
+    data: &std::path::Path,
+    days: &pixelsift::query::DayRange,
+    cluster: Option<&str>,
+) -> pixelsift::Result<datafusion::prelude::SessionContext> {
+    match cluster {
+        None => pixelsift::query::context_for(data, days).await,
+        #[cfg(feature = "ballista")]
+        Some(c) => pixelsift::cluster::context_for(c, data, days).await,
+        #[cfg(not(feature = "ballista"))]
+        Some(c) => Err(pixelsift::Error::Config(format!(
+            "--cluster {c}: this pixelsift was built without Ballista; build it with `--features ballista`"
+        ))),
     }
 }
 

@@ -16,9 +16,12 @@ pub struct Args {
     /// List the reports with their descriptions.
     #[arg(long)]
     list: bool,
-    /// Dataset directory.
+    /// Dataset directory, or its URL in object storage (s3://bucket/prefix).
     #[arg(long, required_unless_present = "list")]
     data: Option<PathBuf>,
+    /// Run on an Apache DataFusion Ballista cluster: its scheduler, df://HOST:PORT.
+    #[arg(long)]
+    cluster: Option<String>,
     /// Extra report directory; its .sql files add to or replace the built-in ones.
     #[arg(long)]
     queries: Option<PathBuf>,
@@ -52,6 +55,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let name = a.name.expect("clap requires it");
     let data = a.data.expect("clap requires it");
     if name == "nightly" {
+        anyhow::ensure!(
+            a.cluster.is_none(),
+            "report nightly runs locally; run single reports with --cluster"
+        );
         let out = a.out.ok_or_else(|| {
             anyhow::anyhow!("report nightly writes a directory: give it with --out DIR")
         })?;
@@ -67,7 +74,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let report = query::find_report(a.queries.as_deref(), &name)?;
     let params = report.bind(&a.params)?;
     let (schema, batches) = super::runtime()?.block_on(async {
-        let ctx = query::context_for(&data, &params.days).await?;
+        let ctx = super::session(&data, &params.days, a.cluster.as_deref()).await?;
         query::run_sql_with(&ctx, &report.sql, &params).await
     })?;
     super::print_result(a.format, &schema, &batches, a.out.as_deref())?;

@@ -11,9 +11,12 @@ use super::OutputFormat;
 /// Flags of `sql`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset directory.
+    /// Dataset directory, or its URL in object storage (s3://bucket/prefix).
     #[arg(long)]
     data: PathBuf,
+    /// Run on an Apache DataFusion Ballista cluster: its scheduler, df://HOST:PORT.
+    #[arg(long)]
+    cluster: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,
@@ -36,7 +39,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return shell(&a, &params, &rt);
     };
     let (schema, batches) = rt.block_on(async {
-        let ctx = query::context_for(&a.data, &params.days).await?;
+        let ctx = super::session(&a.data, &params.days, a.cluster.as_deref()).await?;
         query::run_sql_with(&ctx, q, &params).await
     })?;
     super::print_result(a.format, &schema, &batches, a.out.as_deref())?;
@@ -90,7 +93,7 @@ fn shell(
     params: &query::Params,
     rt: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
-    let ctx = rt.block_on(query::context_for(&a.data, &params.days))?;
+    let ctx = rt.block_on(super::session(&a.data, &params.days, a.cluster.as_deref()))?;
     if !std::io::stdin().is_terminal() {
         // Statements from a pipe or file: `;` ends a statement, a dot command its line.
         let mut text = String::new();

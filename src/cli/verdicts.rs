@@ -68,7 +68,9 @@ enum NetAction {
 
 fn load(data: Option<&Path>) -> anyhow::Result<Networks> {
     match data {
-        Some(d) => Networks::for_dataset(d).map_err(|e| anyhow::anyhow!(e)),
+        Some(d) => super::on_dataset(d, &[], |d| {
+            Networks::for_dataset(d).map_err(|e| anyhow::anyhow!(e))
+        }),
         None => Ok(Networks::builtin()),
     }
 }
@@ -160,15 +162,19 @@ pub fn networks(a: NetworksArgs) -> anyhow::Result<ExitCode> {
             let source = source.unwrap_or_else(|| file.display().to_string());
             let (norm, n) = normalise_list(&text, role, operator.as_deref(), &source)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            // Lists may come before the first ingest: they decide its verdicts.
-            pixelsift::commit::Dataset::create(&data)?;
-            let (ds, _lock) = super::maintain::open(&data)?;
-            let dir = ds.root().join(DATASET_DIR);
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let dest = dir.join(format!("{name}.csv"));
-            let replaced = dest.exists();
-            pixelsift::mint::write_atomic(&dest, norm.as_bytes())?;
-            let nets = load(Some(&data))?;
+            let (replaced, nets) = super::on_dataset(&data, &[], |data| {
+                // Lists may come before the first ingest: they decide its verdicts.
+                pixelsift::commit::Dataset::create(data)?;
+                let (ds, _lock) = super::maintain::open(data)?;
+                let dir = ds.root().join(DATASET_DIR);
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let dest = dir.join(format!("{name}.csv"));
+                let replaced = dest.exists();
+                pixelsift::mint::write_atomic(&dest, norm.as_bytes())?;
+                let nets = Networks::for_dataset(data).map_err(|e| anyhow::anyhow!(e))?;
+                Ok((replaced, nets))
+            })?;
             println!(
                 "{} list {name}: {n} ranges; rules version with the built-in rules is now {}",
                 if replaced { "replaced" } else { "added" },
@@ -180,15 +186,17 @@ pub fn networks(a: NetworksArgs) -> anyhow::Result<ExitCode> {
             );
         }
         Some(NetAction::Remove { name, data }) => {
-            let (ds, _lock) = super::maintain::open(&data)?;
-            let p = ds.root().join(DATASET_DIR).join(format!("{name}.csv"));
-            anyhow::ensure!(
-                p.exists(),
-                "{} has no list named {name} (see `pixelsift networks --data {}`)",
-                data.display(),
-                data.display()
-            );
-            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+            super::on_dataset(&data, &[], |d| {
+                let (ds, _lock) = super::maintain::open(d)?;
+                let p = ds.root().join(DATASET_DIR).join(format!("{name}.csv"));
+                anyhow::ensure!(
+                    p.exists(),
+                    "{} has no list named {name} (see `pixelsift networks --data {}`)",
+                    data.display(),
+                    data.display()
+                );
+                std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))
+            })?;
             println!("removed list {name}; stored events keep their verdicts until `pixelsift reclassify --data {}`", data.display());
         }
         Some(NetAction::Lookup { address, data }) => {
@@ -228,20 +236,22 @@ pub struct ReclassifyArgs {
 
 /// Runs `reclassify`.
 pub fn reclassify_cmd(a: ReclassifyArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        a.data.join("_log").is_dir(),
-        "{} is not a pixelsift dataset (no _log)",
-        a.data.display()
-    );
-    let cfg = ReclassifyConfig {
-        classifier: super::load_rules(a.rules.as_deref())?,
-        networks: load(Some(&a.data))?,
-        since: a.since,
-        until: a.until,
-        dry_run: a.dry_run,
-    };
-    let (ds, lock) = super::maintain::open(&a.data)?;
-    let r = reclassify(&ds, &lock, &cfg)?;
+    let r = super::on_dataset(&a.data, &super::maintain::ALL, |data| {
+        anyhow::ensure!(
+            data.join("_log").is_dir() && data.join("_log").read_dir()?.next().is_some(),
+            "{} is not a pixelsift dataset (no commit in _log)",
+            a.data.display()
+        );
+        let cfg = ReclassifyConfig {
+            classifier: super::load_rules(a.rules.as_deref())?,
+            networks: load(Some(data))?,
+            since: a.since.clone(),
+            until: a.until.clone(),
+            dry_run: a.dry_run,
+        };
+        let (ds, lock) = super::maintain::open(data)?;
+        Ok(reclassify(&ds, &lock, &cfg)?)
+    })?;
     let m = &r.moves;
     let s = |f: &dyn Fn(&pixelsift::reclassify::Move) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(m.iter().map(f)))

@@ -1,0 +1,525 @@
+//! Beyond one machine: logs read from and datasets written to a real
+//! S3-compatible server (moto's standalone server on loopback), killed and
+//! rerun, and the same reports on a real Ballista scheduler and executor.
+//!
+//! Needs moto's server (`pip install 'moto[server]'`, which `.ci/run`
+//! installs) and `--features ballista` (or `cloud` for the S3 tests).
+#![cfg(feature = "cloud")]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use object_store::{ObjectStore, ObjectStoreExt};
+
+mod common;
+use common::{bin, ingest, mint_demo, run, stdout};
+
+/// A process killed when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let t0 = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{what} exited before listening: {status}");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{what} is not listening on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An S3-compatible server on loopback with the buckets `logs` and `data`.
+struct S3 {
+    port: u16,
+    _server: Server,
+}
+
+impl S3 {
+    fn start() -> S3 {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs moto's server (pip install 'moto[server]'; .ci/run installs it)");
+        let mut server = Server(child);
+        wait_for_port(port, "moto_server", &mut server.0);
+        for bucket in ["logs", "data"] {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(
+                s,
+                "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut reply = String::new();
+            s.read_to_string(&mut reply).unwrap();
+            assert!(
+                reply.starts_with("HTTP/1.1 200"),
+                "creating {bucket}: {reply}"
+            );
+        }
+        S3 {
+            port,
+            _server: server,
+        }
+    }
+
+    /// The environment pixelsift (and the object_store crate) reads.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = bin();
+        c.envs(self.env());
+        c
+    }
+
+    fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
+        Arc::new(
+            object_store::aws::AmazonS3Builder::new()
+                .with_endpoint(format!("http://127.0.0.1:{}", self.port))
+                .with_allow_http(true)
+                .with_access_key_id("testing")
+                .with_secret_access_key("testing")
+                .with_region("us-east-1")
+                .with_bucket_name(bucket)
+                .build()
+                .unwrap(),
+        )
+    }
+
+    fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
+        let store = self.store(bucket);
+        rt().block_on(store.put(&key.into(), body.into())).unwrap();
+    }
+
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        let store = self.store(bucket);
+        let mut keys: Vec<String> = rt()
+            .block_on(store.list(Some(&prefix.into())).try_collect::<Vec<_>>())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.location.to_string())
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn gzip(text: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text).unwrap();
+    e.finish().unwrap()
+}
+
+/// The demo log as a rotated pair: the older half gzipped, the rest plain.
+fn rotated_demo() -> (Vec<u8>, Vec<u8>) {
+    let lines: Vec<&str> = pixelsift::demo::ACCESS_LOG.lines().collect();
+    let (old, new) = lines.split_at(lines.len() / 2);
+    (
+        gzip((old.join("\n") + "\n").as_bytes()),
+        (new.join("\n") + "\n").into_bytes(),
+    )
+}
+
+/// Every row of a table through `sql --data` (any storage), sorted, without
+/// `source_file` (a path locally, a URL in the bucket).
+fn table_rows(mut cmd: Command, data: &str, table: &str) -> Vec<String> {
+    let except = if table == "events" || table == "rejects" {
+        " EXCEPT (source_file)"
+    } else {
+        ""
+    };
+    let out = stdout(&run(cmd
+        .args(["sql", "--format", "ndjson", "--data", data])
+        .arg(format!("SELECT *{except} FROM {table}"))));
+    let mut rows: Vec<String> = out.lines().map(str::to_string).collect();
+    rows.sort();
+    rows
+}
+
+fn all_rows(cmd: impl Fn() -> Command, data: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    for t in ["events", "rejects", "manifest", "links"] {
+        all.extend(
+            table_rows(cmd(), data, t)
+                .into_iter()
+                .map(|r| format!("{t}: {r}")),
+        );
+    }
+    all
+}
+
+fn summary(mut cmd: Command, data: &str, cluster: Option<&str>) -> String {
+    cmd.args([
+        "report",
+        "campaign-summary",
+        "--format",
+        "csv",
+        "--data",
+        data,
+    ]);
+    if let Some(c) = cluster {
+        cmd.args(["--cluster", c]);
+    }
+    stdout(&run(&mut cmd))
+}
+
+/// Logs in one bucket, dataset in another: the same rows and report as the
+/// same files ingested from disk into a local dataset.
+#[test]
+fn ingest_from_and_to_s3_equals_local() {
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let (old, new) = rotated_demo();
+    s3.put("logs", "cf/2026/11/21/access.log.1.gz", old.clone());
+    s3.put("logs", "cf/2026/11/21/access.log", new.clone());
+    // Under another prefix: must not be read.
+    s3.put("logs", "cf/2026/11/22/access.log", new.clone());
+
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("access.log.1.gz"), &old).unwrap();
+    std::fs::write(logs.join("access.log"), &new).unwrap();
+    let local = tmp.path().join("local");
+    let local_out = ingest(&m, &local, &[&logs]);
+
+    let data = "s3://data/pixelsift";
+    let remote_out = stdout(&run(s3
+        .cmd()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(&m)
+        .args(["--data", data, "s3://logs/cf/2026/11/21/"])));
+    assert!(
+        remote_out.contains("read s3://logs/cf/2026/11/21/access.log as combined: 14 lines")
+            && remote_out
+                .contains("read s3://logs/cf/2026/11/21/access.log.1.gz as combined: 13 lines"),
+        "{remote_out}"
+    );
+    assert!(!remote_out.contains("2026/11/22"), "{remote_out}");
+    let counts = |out: &str| -> Vec<String> {
+        out.lines()
+            .skip_while(|l| !l.starts_with("lines read"))
+            .take_while(|l| !l.starts_with("committed"))
+            .map(|l| match l.split_once(" (kept in ") {
+                Some((head, _)) => head.to_string(),
+                None => l.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(counts(&remote_out), counts(&local_out));
+    assert!(remote_out.contains("lines read: 27"), "{remote_out}");
+    assert!(
+        remote_out.contains("committed as s3://data/pixelsift/_log/00000000000000000001.json"),
+        "{remote_out}"
+    );
+
+    let local_s = local.to_string_lossy().to_string();
+    assert_eq!(
+        all_rows(|| s3.cmd(), data),
+        all_rows(bin, &local_s),
+        "every row of every table"
+    );
+    assert_eq!(table_rows(s3.cmd(), data, "events").len(), 16);
+    assert_eq!(
+        summary(s3.cmd(), data, None),
+        summary(bin(), &local_s, None)
+    );
+
+    // The bucket holds the log and the live files, nothing staged.
+    let keys = s3.keys("data", "pixelsift");
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with("_log/00000000000000000001.json")),
+        "{keys:?}"
+    );
+    assert!(keys.iter().any(|k| k.contains("/events/date=")), "{keys:?}");
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains("_staging") || k.contains("_lock")),
+        "{keys:?}"
+    );
+
+    // Again: the registry in the bucket knows both objects.
+    let again = stdout(&run(s3
+        .cmd()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(&m)
+        .args(["--data", data, "s3://logs/cf/2026/11/21/"])));
+    assert!(again.contains("nothing new"), "{again}");
+    assert_eq!(s3.keys("data", "pixelsift"), keys);
+}
+
+/// SIGKILL at random moments of ingests from and to the bucket, then a
+/// rerun: exactly the rows of one clean run, and readers never see part of a
+/// commit.
+#[test]
+fn ingest_to_s3_killed_and_rerun_is_exactly_once() {
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let reps = 1000;
+    let mut big = Vec::new();
+    for _ in 0..reps {
+        big.extend_from_slice(pixelsift::demo::ACCESS_LOG.as_bytes());
+    }
+    let cut = big[..big.len() / 3]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    let (a, b) = big.split_at(cut);
+    s3.put("logs", "big/part-1.log.gz", gzip(a));
+    s3.put("logs", "big/part-2.log", b.to_vec());
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("part-1.log.gz"), gzip(a)).unwrap();
+    std::fs::write(logs.join("part-2.log"), b).unwrap();
+    let clean = tmp.path().join("clean");
+    ingest(&m, &clean, &[&logs]);
+    let clean_s = clean.to_string_lossy().to_string();
+    let want = all_rows(bin, &clean_s);
+    assert_eq!(table_rows(bin(), &clean_s, "events").len(), 16 * reps);
+
+    let ingest_cmd = |data: &str| {
+        let mut c = s3.cmd();
+        c.arg("ingest")
+            .arg("--manifest")
+            .arg(&m)
+            .args(["--data", data, "s3://logs/big/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    let t0 = Instant::now();
+    assert!(ingest_cmd("s3://data/timing").status().unwrap().success());
+    let span = t0.elapsed().as_millis() as u64 * 12 / 10 + 1;
+
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("kill test seed {seed}, span {span} ms");
+    let mut generation = 0;
+    let data = |g: usize| format!("s3://data/killed-{g}");
+    let (mut kills, mut completed, mut trials) = (0, 0, 0);
+    while kills < 8 {
+        trials += 1;
+        assert!(
+            trials < 40,
+            "only {kills} of {trials} runs were killed mid-way"
+        );
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = seed % span;
+        let mut child = ingest_cmd(&data(generation)).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(at));
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        let status = child.wait().unwrap();
+        let mut q = s3.cmd();
+        let out = q
+            .args(["sql", "--format", "csv", "--data", &data(generation)])
+            .arg("SELECT count(*) AS n FROM events")
+            .output()
+            .unwrap();
+        let n = if out.status.success() {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string()
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(err.contains("no pixelsift dataset here"), "{err}");
+            "0".into()
+        };
+        assert!(
+            n == "0" || n == (16 * reps).to_string(),
+            "a reader saw a partial dataset: {n} events"
+        );
+        if finished || status.success() {
+            completed += 1;
+            assert_eq!(
+                all_rows(|| s3.cmd(), &data(generation)),
+                want,
+                "after a completed run"
+            );
+            generation += 1;
+        }
+    }
+    eprintln!("{kills} kills, {completed} runs completed between them");
+    assert!(ingest_cmd(&data(generation)).status().unwrap().success());
+    assert_eq!(all_rows(|| s3.cmd(), &data(generation)), want);
+    // And once more: nothing new.
+    let mut again = ingest_cmd(&data(generation));
+    let out = stdout(&run(again.stdout(Stdio::piped())));
+    assert!(out.contains("nothing new"), "{out}");
+    assert_eq!(all_rows(|| s3.cmd(), &data(generation)), want);
+}
+
+/// `report` and `sql` with `--cluster` on a real Ballista scheduler and
+/// executor (`pixelsift cluster ...`), reading the dataset from the bucket:
+/// the same campaign summary as the local dataset made from the same logs.
+#[cfg(feature = "ballista")]
+#[test]
+fn campaign_summary_on_ballista_equals_local() {
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let (old, new) = rotated_demo();
+    s3.put("logs", "cf/access.log.1.gz", old.clone());
+    s3.put("logs", "cf/access.log", new.clone());
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("access.log.1.gz"), &old).unwrap();
+    std::fs::write(logs.join("access.log"), &new).unwrap();
+    let local = tmp.path().join("local");
+    ingest(&m, &local, &[&logs]);
+    let local_s = local.to_string_lossy().to_string();
+    let data = "s3://data/cluster";
+    run(s3
+        .cmd()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(&m)
+        .args(["--data", data, "s3://logs/cf/"]));
+
+    let sched_port = free_port();
+    // Nothing listens there yet: the query must go to the cluster, so it fails.
+    let mut early = s3.cmd();
+    early.args(["report", "campaign-summary", "--data", data, "--cluster"]);
+    let out = early
+        .arg(format!("df://127.0.0.1:{sched_port}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let mut scheduler = Server(
+        s3.cmd()
+            .args(["cluster", "scheduler", "--bind"])
+            .arg(format!("127.0.0.1:{sched_port}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(sched_port, "scheduler", &mut scheduler.0);
+    let (flight, grpc) = (free_port(), free_port());
+    let mut executor = Server(
+        s3.cmd()
+            .args(["cluster", "executor", "--scheduler"])
+            .arg(format!("127.0.0.1:{sched_port}"))
+            .args([
+                "--port",
+                &flight.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+            ])
+            .args(["--slots", "2"])
+            .arg("--work-dir")
+            .arg(tmp.path().join("executor"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(flight, "executor", &mut executor.0);
+    let cluster = format!("df://127.0.0.1:{sched_port}");
+
+    let want = summary(bin(), &local_s, None);
+    assert!(want.lines().count() >= 3, "{want}");
+    // The executor registers with the scheduler shortly after it listens.
+    let t0 = Instant::now();
+    let got = loop {
+        let mut c = s3.cmd();
+        c.args([
+            "report",
+            "campaign-summary",
+            "--format",
+            "csv",
+            "--data",
+            data,
+            "--cluster",
+            &cluster,
+        ]);
+        let out = c.output().unwrap();
+        if out.status.success() {
+            break stdout(&out);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "report on the cluster failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(got, want);
+
+    let q = "SELECT kind, class, count(*) AS hits FROM events GROUP BY kind, class ORDER BY kind, class";
+    let on_cluster = stdout(&run(s3.cmd().args([
+        "sql",
+        "--format",
+        "csv",
+        "--data",
+        data,
+        "--cluster",
+        &cluster,
+        q,
+    ])));
+    let locally = stdout(&run(
+        bin().args(["sql", "--format", "csv", "--data", &local_s, q])
+    ));
+    assert_eq!(on_cluster, locally);
+    assert!(locally.lines().count() > 3, "{locally}");
+}
