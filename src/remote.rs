@@ -336,6 +336,19 @@ mod cloud {
             })
         }
 
+        /// A dataset at `url` in a store configured by the caller (credentials
+        /// or clients of its own, an in-memory store in tests).
+        pub fn with_store(url: &str, store: Arc<dyn ObjectStore>) -> Result<Self> {
+            let url = url.trim_end_matches('/').to_string();
+            let u = parse(&url)?;
+            Ok(RemoteDataset {
+                store,
+                root: key_of(&u)?,
+                bucket: bucket_url(&u),
+                url,
+            })
+        }
+
         /// The dataset's URL, without a trailing slash.
         pub fn url(&self) -> &str {
             &self.url

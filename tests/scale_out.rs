@@ -296,6 +296,100 @@ fn ingest_from_and_to_s3_equals_local() {
         .args(["--data", data, "s3://logs/cf/2026/11/21/"])));
     assert!(again.contains("nothing new"), "{again}");
     assert_eq!(s3.keys("data", "pixelsift"), keys);
+
+    // Erasure reaches the bucket: r01's rows are gone, and so are the
+    // objects that held them (same counts as the local forget test).
+    let out = stdout(&run(s3.cmd().args([
+        "forget",
+        "--recipient",
+        "r01",
+        "--campaign",
+        "spring-sale",
+        "--data",
+        data,
+    ])));
+    assert!(out.contains("removed from events    3"), "{out}");
+    assert!(out.contains("removed from rejects   1"), "{out}");
+    assert!(out.contains("removed from manifest  1"), "{out}");
+    let left = stdout(&run(s3.cmd().args([
+        "sql",
+        "--format",
+        "csv",
+        "--data",
+        data,
+        "SELECT count(*) AS n FROM events WHERE recipient_id = 'r01' AND campaign_id = 'spring-sale'",
+    ])));
+    assert_eq!(left, "n\n0\n");
+    assert_eq!(table_rows(s3.cmd(), data, "events").len(), 13);
+    let after = s3.keys("data", "pixelsift");
+    let rewritten: Vec<&String> = keys
+        .iter()
+        .filter(|k| (k.contains("/events/") || k.contains("/manifest/")) && !after.contains(k))
+        .collect();
+    assert!(
+        !rewritten.is_empty(),
+        "the files holding r01 are deleted: {after:?}"
+    );
+    assert!(after
+        .iter()
+        .any(|k| k.ends_with("_log/00000000000000000002.json")));
+}
+
+/// The commit protocol itself: two writers that checked out the same log
+/// both ingest; the first to publish commits, the second is refused, its
+/// uploads are deleted, and on the new log it finds nothing left to take.
+#[test]
+fn second_writer_on_the_same_log_is_refused_and_finds_nothing_new() {
+    use pixelsift::commit::Dataset;
+    use pixelsift::pipeline::{ingest, IngestConfig};
+    use pixelsift::remote::{runtime, Published, RemoteDataset};
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let log = tmp.path().join("access.log");
+    std::fs::write(&log, pixelsift::demo::ACCESS_LOG).unwrap();
+    let remote = RemoteDataset::with_store("s3://data/race", s3.store("data")).unwrap();
+    let work = |name: &str| {
+        let dir = tmp.path().join(name);
+        let base = runtime()
+            .block_on(remote.checkout(&dir, &["manifest", "links"]))
+            .unwrap();
+        let manifest = pixelsift::manifest::Manifest::load(&m).unwrap();
+        let cfg = IngestConfig::new(
+            manifest,
+            dir.clone(),
+            vec![pixelsift::input::Input::File(log.clone())],
+        );
+        let ds = Dataset::open(&dir).unwrap();
+        let lock = ds.lock(true).unwrap().unwrap();
+        let summary = ingest(&cfg, &ds, &lock, None).unwrap();
+        (dir, base, summary)
+    };
+    let (dir_a, base_a, sum_a) = work("a");
+    let (dir_b, base_b, sum_b) = work("b");
+    assert_eq!((base_a, base_b), (0, 0));
+    assert_eq!((sum_a.events, sum_b.events), (16, 16));
+    let first = runtime().block_on(remote.publish(&dir_a, base_a)).unwrap();
+    assert_eq!(first, Published::Committed(vec![1]));
+    let keys_after_a = s3.keys("data", "race");
+    let second = runtime().block_on(remote.publish(&dir_b, base_b)).unwrap();
+    assert_eq!(second, Published::Conflict(1));
+    // B's uploads are gone: the bucket is as A left it.
+    assert_eq!(s3.keys("data", "race"), keys_after_a);
+    // B again, on the new log: the registry shows A took every line.
+    let (dir_c, base_c, sum_c) = work("c");
+    assert_eq!(
+        (base_c, sum_c.lines, sum_c.events, sum_c.commit),
+        (1, 0, 0, None)
+    );
+    assert_eq!(
+        runtime().block_on(remote.publish(&dir_c, base_c)).unwrap(),
+        Published::Nothing
+    );
+    let snap = runtime().block_on(remote.snapshot()).unwrap();
+    assert_eq!(snap.last_seq, 1);
+    let events: u64 = snap.files["events"].values().map(|f| f.rows).sum();
+    assert_eq!(events, 16);
 }
 
 /// SIGKILL at random moments of ingests from and to the bucket, then a

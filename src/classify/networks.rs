@@ -226,6 +226,17 @@ impl Networks {
         &self.sources
     }
 
+    /// Says where lists loaded from a copy of a dataset really live: origins
+    /// under `from` are shown under `to` (a checkout's directory and the
+    /// dataset's URL).
+    pub fn relocate_origins(&mut self, from: &str, to: &str) {
+        for s in &mut self.sources {
+            if let Some(rest) = s.origin.strip_prefix(from) {
+                s.origin = format!("{to}{rest}");
+            }
+        }
+    }
+
     /// A fingerprint of everything loaded: the hashes of the lists in order.
     pub fn fingerprint(&self) -> String {
         self.sources

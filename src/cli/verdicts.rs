@@ -68,8 +68,10 @@ enum NetAction {
 
 fn load(data: Option<&Path>) -> anyhow::Result<Networks> {
     match data {
-        Some(d) => super::on_dataset(d, &[], |d| {
-            Networks::for_dataset(d).map_err(|e| anyhow::anyhow!(e))
+        Some(d) => super::on_dataset(d, &[], |local| {
+            let mut n = Networks::for_dataset(local).map_err(|e| anyhow::anyhow!(e))?;
+            n.relocate_origins(&local.display().to_string(), &d.display().to_string());
+            Ok(n)
         }),
         None => Ok(Networks::builtin()),
     }
