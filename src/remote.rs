@@ -480,13 +480,18 @@ mod cloud {
                 .to_string()
         }
 
-        async fn download(&self, rel: &str, to: &Path) -> Result<()> {
+        async fn get_bytes(&self, rel: &str) -> Result<Bytes> {
+            let what = self.file_url(rel);
             let got = self
                 .store
                 .get(&self.key(rel))
                 .await
-                .map_err(store_err(&self.file_url(rel)))?;
-            let bytes = got.bytes().await.map_err(store_err(&self.file_url(rel)))?;
+                .map_err(store_err(&what))?;
+            got.bytes().await.map_err(store_err(&what))
+        }
+
+        async fn download(&self, rel: &str, to: &Path) -> Result<()> {
+            let bytes = self.get_bytes(rel).await?;
             if let Some(d) = to.parent() {
                 std::fs::create_dir_all(d).map_err(io_err(d))?;
             }
@@ -619,12 +624,7 @@ mod cloud {
         }
 
         async fn record_is(&self, name: &str, run: &str) -> Result<bool> {
-            let got = self
-                .store
-                .get(&self.key(name))
-                .await
-                .map_err(store_err(&self.file_url(name)))?;
-            let b = got.bytes().await.map_err(store_err(&self.file_url(name)))?;
+            let b = self.get_bytes(name).await?;
             Ok(serde_json::from_slice::<CommitRecord>(&b).is_ok_and(|r| r.run == run))
         }
 

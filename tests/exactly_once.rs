@@ -190,12 +190,8 @@ fn sigkill_at_random_moments_then_rerun_equals_one_clean_run() {
     assert_eq!(rows(&clean, "events", &[]).len(), 16 * reps);
 
     let data = tmp.path().join("data");
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("kill test seed {seed}, span {span} ms");
+    let mut moments = common::Moments::new("kill test");
+    eprintln!("span {span} ms");
     let (mut kills, mut completed, mut trials) = (0, 0, 0);
     while kills < 20 {
         trials += 1;
@@ -203,10 +199,7 @@ fn sigkill_at_random_moments_then_rerun_equals_one_clean_run() {
             trials < 80,
             "only {kills} of {trials} runs were killed mid-way"
         );
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let at = seed % span;
+        let at = moments.next(span);
         let mut child = ingest_cmd(&m, &data, &[&log])
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -6,13 +6,13 @@
 //! In CI (`CI` set) a missing nginx fails the test; elsewhere it is skipped.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{nginx_binary, ok};
+use common::{free_port, nginx_binary, ok};
 
 struct Nginx {
     child: Child,
@@ -25,14 +25,6 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts nginx in the foreground as a child, with its own prefix, pid, logs

@@ -7,7 +7,8 @@
 #![cfg(feature = "cloud")]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use object_store::{ObjectStore, ObjectStoreExt};
 
 mod common;
-use common::{bin, ingest, mint_demo, run, stdout};
+use common::{bin, free_port, ingest, mint_demo, run, stdout};
 
 /// A process killed when the test ends, however it ends.
 struct Server(Child);
@@ -25,14 +26,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_for_port(port: u16, what: &str, child: &mut Child) {
@@ -166,6 +159,19 @@ fn rotated_demo() -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// The rotated demo pair under `prefix` in the `logs` bucket and in the
+/// local directory `dir/logs`, which is returned.
+fn rotated_in_both(s3: &S3, prefix: &str, dir: &Path) -> PathBuf {
+    let (old, new) = rotated_demo();
+    s3.put("logs", &format!("{prefix}access.log.1.gz"), old.clone());
+    s3.put("logs", &format!("{prefix}access.log"), new.clone());
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("access.log.1.gz"), &old).unwrap();
+    std::fs::write(logs.join("access.log"), &new).unwrap();
+    logs
+}
+
 /// Every row of a table through `sql --data` (any storage), sorted, without
 /// `source_file` (a path locally, a URL in the bucket).
 fn table_rows(mut cmd: Command, data: &str, table: &str) -> Vec<String> {
@@ -216,16 +222,9 @@ fn ingest_from_and_to_s3_equals_local() {
     let s3 = S3::start();
     let tmp = tempfile::tempdir().unwrap();
     let m = mint_demo(tmp.path());
-    let (old, new) = rotated_demo();
-    s3.put("logs", "cf/2026/11/21/access.log.1.gz", old.clone());
-    s3.put("logs", "cf/2026/11/21/access.log", new.clone());
+    let logs = rotated_in_both(&s3, "cf/2026/11/21/", tmp.path());
     // Under another prefix: must not be read.
-    s3.put("logs", "cf/2026/11/22/access.log", new.clone());
-
-    let logs = tmp.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    std::fs::write(logs.join("access.log.1.gz"), &old).unwrap();
-    std::fs::write(logs.join("access.log"), &new).unwrap();
+    s3.put("logs", "cf/2026/11/22/access.log", rotated_demo().1);
     let local = tmp.path().join("local");
     let local_out = ingest(&m, &local, &[&logs]);
 
@@ -437,12 +436,8 @@ fn ingest_to_s3_killed_and_rerun_is_exactly_once() {
     assert!(ingest_cmd("s3://data/timing").status().unwrap().success());
     let span = t0.elapsed().as_millis() as u64 * 12 / 10 + 1;
 
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("kill test seed {seed}, span {span} ms");
+    let mut moments = common::Moments::new("kill test");
+    eprintln!("span {span} ms");
     let mut generation = 0;
     let data = |g: usize| format!("s3://data/killed-{g}");
     let (mut kills, mut completed, mut trials) = (0, 0, 0);
@@ -452,10 +447,7 @@ fn ingest_to_s3_killed_and_rerun_is_exactly_once() {
             trials < 40,
             "only {kills} of {trials} runs were killed mid-way"
         );
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let at = seed % span;
+        let at = moments.next(span);
         let mut child = ingest_cmd(&data(generation)).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(at));
         let finished = child.try_wait().unwrap().is_some();
@@ -514,13 +506,7 @@ fn campaign_summary_on_ballista_equals_local() {
     let s3 = S3::start();
     let tmp = tempfile::tempdir().unwrap();
     let m = mint_demo(tmp.path());
-    let (old, new) = rotated_demo();
-    s3.put("logs", "cf/access.log.1.gz", old.clone());
-    s3.put("logs", "cf/access.log", new.clone());
-    let logs = tmp.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    std::fs::write(logs.join("access.log.1.gz"), &old).unwrap();
-    std::fs::write(logs.join("access.log"), &new).unwrap();
+    let logs = rotated_in_both(&s3, "cf/", tmp.path());
     let local = tmp.path().join("local");
     ingest(&m, &local, &[&logs]);
     let local_s = local.to_string_lossy().to_string();

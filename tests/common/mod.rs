@@ -146,3 +146,37 @@ pub fn sql(data: &Path, q: &str) -> String {
         .arg(data)
         .arg(q))
 }
+
+/// A free TCP port on loopback (free when asked; tests bind it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Random moments for kill tests: xorshift64 seeded from the clock, with the
+/// seed printed so a failure can be replayed.
+pub struct Moments(u64);
+
+impl Moments {
+    /// Seeded from the clock; prints the seed.
+    pub fn new(what: &str) -> Moments {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        eprintln!("{what} seed {seed}");
+        Moments(seed)
+    }
+
+    /// The next moment in `0..span` milliseconds.
+    pub fn next(&mut self, span: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % span
+    }
+}
