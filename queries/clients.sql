@@ -22,17 +22,22 @@ dims AS (
 shares AS (
     SELECT campaign_id, dimension, value, count(*) AS opens FROM dims GROUP BY 1, 2, 3
 ),
-totals AS (SELECT campaign_id, count(*) AS n FROM opens GROUP BY 1),
+-- Hidden shares divide by all open hits of the campaign with a window, not a
+-- join: Ballista 55 repeats the rows of a joined branch inside a UNION ALL.
+by_class AS (
+    SELECT campaign_id, class, count(*) AS opens,
+           CAST(count(*) AS DOUBLE) / sum(count(*)) OVER (PARTITION BY campaign_id) AS share
+    FROM opens GROUP BY 1, 2
+),
 hidden AS (
-    SELECT campaign_id, 'hidden' AS dimension, class AS value, count(*) AS opens
-    FROM opens WHERE class IN ('image_proxy', 'apple_mpp') GROUP BY 1, 2, 3
+    SELECT campaign_id, 'hidden' AS dimension, class AS value, opens, share
+    FROM by_class WHERE class IN ('image_proxy', 'apple_mpp')
 )
 SELECT campaign_id, dimension, value, opens, share FROM (
     SELECT s.campaign_id, s.dimension, s.value, s.opens,
            CAST(s.opens AS DOUBLE) / sum(s.opens) OVER (PARTITION BY s.campaign_id, s.dimension) AS share
     FROM shares s
     UNION ALL
-    SELECT h.campaign_id, h.dimension, h.value, h.opens, CAST(h.opens AS DOUBLE) / t.n AS share
-    FROM hidden h JOIN totals t ON t.campaign_id = h.campaign_id
+    SELECT campaign_id, dimension, value, opens, share FROM hidden
 ) x
 ORDER BY campaign_id, dimension, opens DESC, value

@@ -17,8 +17,13 @@ use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::MemTable;
+
 use crate::error::{Error, Result};
-use crate::query::{register, DayRange};
+use crate::query::{plan_sql, register, DayRange, Params};
 
 /// A session whose queries run on the cluster at `cluster`
 /// (`df://HOST:PORT`), with the dataset at `data` registered.
@@ -37,6 +42,54 @@ pub async fn context_for(cluster: &str, data: &Path, days: &DayRange) -> Result<
     let ctx = SessionContext::remote_with_state(cluster, state).await?;
     register(&ctx, data, days).await?;
     Ok(ctx)
+}
+
+/// Runs one statement on the cluster. The final `ORDER BY` (and `LIMIT`) is
+/// applied here, on the collected rows: Ballista 55 can hash-shuffle rows it
+/// has sorted and then merge them as if still sorted, so its order is not
+/// trusted (the rows themselves are the cluster's).
+pub async fn run_sql_with(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &Params,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+    use datafusion::common::Column;
+    use datafusion::logical_expr::{Expr, LogicalPlan, SortExpr};
+    let df = plan_sql(ctx, sql, params).await?;
+    let (state, plan) = df.into_parts();
+    let LogicalPlan::Sort(sort) = plan else {
+        let df = DataFrame::new(state, plan);
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        return Ok((schema, df.collect().await?));
+    };
+    let input = DataFrame::new(state, sort.input.as_ref().clone());
+    let schema: SchemaRef = Arc::new(input.schema().as_arrow().clone());
+    let batches = input.collect().await?;
+    // The keys name output columns: the collected rows have no qualifiers.
+    let mut keys = Vec::with_capacity(sort.expr.len());
+    for e in &sort.expr {
+        let expr = e
+            .expr
+            .clone()
+            .transform(|x| {
+                Ok(match x {
+                    Expr::Column(c) => {
+                        Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))
+                    }
+                    other => Transformed::no(other),
+                })
+            })
+            .data()?;
+        keys.push(SortExpr::new(expr, e.asc, e.nulls_first));
+    }
+    let local = SessionContext::new();
+    let table = MemTable::try_new(schema.clone(), vec![batches])?;
+    let mut out = local.read_table(Arc::new(table))?.sort(keys)?;
+    if let Some(n) = sort.fetch {
+        out = out.limit(0, Some(n))?;
+    }
+    Ok((schema, out.collect().await?))
 }
 
 /// Like Ballista's default session builder, with buckets from the environment.

@@ -125,7 +125,9 @@ pub struct Link {
 #[derive(Debug, Default)]
 pub struct Manifest {
     recipients: Vec<Recipient>,
-    by_token: HashMap<Box<[u8]>, u32>,
+    /// Keys inline (not boxed): a lookup per log line stays in the table's
+    /// own memory instead of chasing a pointer to a string per probe.
+    by_token: HashMap<[u8; TOKEN_LEN], u32>,
     links: Vec<Link>,
     by_link: HashMap<Box<[u8]>, u32>,
 }
@@ -139,10 +141,10 @@ impl Manifest {
             if !r.tracked {
                 continue;
             }
-            if by_token
-                .insert(r.token.as_bytes().into(), i as u32)
-                .is_some()
-            {
+            let Ok(key) = <[u8; TOKEN_LEN]>::try_from(r.token.as_bytes()) else {
+                return Err(format!("token {:?} is not {TOKEN_LEN} characters", r.token));
+            };
+            if by_token.insert(key, i as u32).is_some() {
                 return Err(format!("token {} appears twice", r.token));
             }
         }
@@ -185,16 +187,15 @@ impl Manifest {
     /// Looks a token up.
     #[inline]
     pub fn recipient(&self, token: &[u8]) -> Option<&Recipient> {
-        self.by_token
-            .get(token)
-            .map(|&i| &self.recipients[i as usize])
+        self.recipient_at(token).map(|(_, r)| r)
     }
 
     /// Looks a token up, with the recipient's position in the manifest.
     #[inline]
     pub fn recipient_at(&self, token: &[u8]) -> Option<(u32, &Recipient)> {
+        let key = <&[u8; TOKEN_LEN]>::try_from(token).ok()?;
         self.by_token
-            .get(token)
+            .get(key)
             .map(|&i| (i, &self.recipients[i as usize]))
     }
 

@@ -322,6 +322,36 @@ struct BlockOut {
     counts: Counts,
 }
 
+/// Where parsed blocks go, in input order: hits to the message pass,
+/// events to the spool, rejects to their Parquet file, counts to the summary.
+struct Sink<'a, 'l> {
+    hits: &'a mut message::HitSpill,
+    spool: &'a mut crate::commit::SpoolThread,
+    staging: &'a mut crate::commit::Staging<'l>,
+    day_rows: &'a mut BTreeMap<i64, u64>,
+    today: &'a str,
+}
+
+impl Sink<'_, '_> {
+    fn absorb(&mut self, outs: Vec<BlockOut>, summary: &mut IngestSummary) -> Result<()> {
+        for o in outs {
+            for mut h in o.hits {
+                h.row += *self.day_rows.get(&h.day).unwrap_or(&0) as u32;
+                self.hits.push(h).map_err(io_err(&self.staging.scratch()))?;
+            }
+            for (day, name, b) in o.events {
+                *self.day_rows.entry(day).or_default() += b.num_rows() as u64;
+                self.spool.send("events", &name, b)?;
+            }
+            if let Some(b) = &o.rejects {
+                self.staging.write("rejects", Some(self.today), b)?;
+            }
+            summary.add(&o.counts);
+        }
+        Ok(())
+    }
+}
+
 /// Blocks processed together between writes: enough to keep every thread
 /// busy, few enough to bound memory (about 1 MiB each).
 fn group_size() -> usize {
@@ -363,6 +393,13 @@ pub fn ingest(
         let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Block>>(group_size());
         let reader = pos.reader;
         let hasher = pos.hasher;
+        let mut sink = Sink {
+            hits: &mut hits,
+            spool: &mut spool,
+            staging: &mut staging,
+            day_rows: &mut day_rows,
+            today: &today,
+        };
         let (dialect, lines_read, consumed, held, hash) = std::thread::scope(|s| -> Result<_> {
             let producer = s.spawn(move || {
                 let mut br = BlockReader::resume(reader, first_line, hasher, hold_partial);
@@ -383,6 +420,7 @@ pub fn ingest(
                 (br.consumed(), br.held_back(), br.next_line(), br.finish_hash())
             });
             let mut group = Vec::with_capacity(group_size());
+            let mut parsed: Vec<BlockOut> = Vec::new();
             let mut done = false;
             let mut dialect: Option<Dialect> = None;
             let mut partial: Option<String> = None;
@@ -422,29 +460,28 @@ pub fn ingest(
                         }
                     })
                     .clone();
-                let outs: Vec<BlockOut> = group
-                    .par_iter()
-                    .map(|b| {
-                        let slot = rayon::current_thread_index().unwrap_or(caches.len() - 1);
-                        let mut cache = caches[slot].lock().unwrap_or_else(|p| p.into_inner());
-                        process_block(cfg, &version, &d, &name, b, &mut cache)
-                    })
-                    .collect();
-                for o in outs {
-                    for mut h in o.hits {
-                        h.row += *day_rows.get(&h.day).unwrap_or(&0) as u32;
-                        hits.push(h).map_err(io_err(&staging.scratch()))?;
-                    }
-                    for (day, name, b) in &o.events {
-                        spool.send("events", name, b.clone())?;
-                        *day_rows.entry(*day).or_default() += b.num_rows() as u64;
-                    }
-                    if let Some(b) = &o.rejects {
-                        staging.write("rejects", Some(&today), b)?;
-                    }
-                    summary.add(&o.counts);
-                }
+                // The previous group's output is written while this one is
+                // parsed, so neither side waits for the other.
+                let prev = std::mem::take(&mut parsed);
+                let (outs, absorbed) = rayon::join(
+                    || {
+                        group
+                            .par_iter()
+                            .map(|b| {
+                                let slot =
+                                    rayon::current_thread_index().unwrap_or(caches.len() - 1);
+                                let mut cache =
+                                    caches[slot].lock().unwrap_or_else(|p| p.into_inner());
+                                process_block(cfg, &version, &d, &name, b, &mut cache)
+                            })
+                            .collect::<Vec<BlockOut>>()
+                    },
+                    || sink.absorb(prev, &mut summary),
+                );
+                absorbed?;
+                parsed = outs;
             }
+            sink.absorb(std::mem::take(&mut parsed), &mut summary)?;
             let (consumed, held, next_line, hash) = producer.join().expect("the block reader does not panic");
             if let Some(e) = partial {
                 summary.partial.push((name.clone(), format!("{e} (after line {})", next_line - 1)));

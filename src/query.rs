@@ -136,7 +136,8 @@ impl Params {
         Ok(Params { values, days })
     }
 
-    fn scalars(&self) -> std::collections::HashMap<String, ScalarValue> {
+    /// The values as typed scalars, by name.
+    pub fn scalars(&self) -> std::collections::HashMap<String, ScalarValue> {
         self.values
             .iter()
             .map(|(k, v)| {
@@ -311,16 +312,26 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<(SchemaRef, Vec<
     run_sql_with(ctx, sql, &Params::default()).await
 }
 
+/// Plans one SQL statement with bound parameters, without running it.
+pub async fn plan_sql(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &Params,
+) -> Result<datafusion::dataframe::DataFrame> {
+    let mut df = ctx.sql(sql).await?;
+    if !params.values.is_empty() {
+        df = df.with_param_values(params.scalars())?;
+    }
+    Ok(df)
+}
+
 /// Runs one SQL statement with bound parameters (`$name` in the SQL).
 pub async fn run_sql_with(
     ctx: &SessionContext,
     sql: &str,
     params: &Params,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let mut df = ctx.sql(sql).await?;
-    if !params.values.is_empty() {
-        df = df.with_param_values(params.scalars())?;
-    }
+    let df = plan_sql(ctx, sql, params).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     Ok((schema, batches))

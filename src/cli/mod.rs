@@ -195,6 +195,22 @@ pub(crate) async fn session(
     }
 }
 
+/// Runs one statement in a session from [`session`]: on the cluster with
+/// the final ordering applied on the collected rows, or locally.
+pub(crate) async fn run_sql(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    params: &pixelsift::query::Params,
+    cluster: bool,
+) -> pixelsift::Result<(arrow::datatypes::SchemaRef, Vec<arrow::array::RecordBatch>)> {
+    #[cfg(feature = "ballista")]
+    if cluster {
+        return pixelsift::cluster::run_sql_with(ctx, sql, params).await;
+    }
+    let _ = cluster;
+    pixelsift::query::run_sql_with(ctx, sql, params).await
+}
+
 /// A tokio runtime for DataFusion.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

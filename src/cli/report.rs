@@ -75,7 +75,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let params = report.bind(&a.params)?;
     let (schema, batches) = super::runtime()?.block_on(async {
         let ctx = super::session(&data, &params.days, a.cluster.as_deref()).await?;
-        query::run_sql_with(&ctx, &report.sql, &params).await
+        super::run_sql(&ctx, &report.sql, &params, a.cluster.is_some()).await
     })?;
     super::print_result(a.format, &schema, &batches, a.out.as_deref())?;
     Ok(ExitCode::SUCCESS)

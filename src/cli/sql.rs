@@ -40,7 +40,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let (schema, batches) = rt.block_on(async {
         let ctx = super::session(&a.data, &params.days, a.cluster.as_deref()).await?;
-        query::run_sql_with(&ctx, q, &params).await
+        super::run_sql(&ctx, q, &params, a.cluster.is_some()).await
     })?;
     super::print_result(a.format, &schema, &batches, a.out.as_deref())?;
     Ok(ExitCode::SUCCESS)
@@ -77,7 +77,7 @@ fn execute(
         }
         _ => input.trim_end_matches(';').to_string(),
     };
-    match rt.block_on(query::run_sql_with(ctx, &sql, params)) {
+    match rt.block_on(super::run_sql(ctx, &sql, params, a.cluster.is_some())) {
         Ok((schema, batches)) => {
             if let Err(e) = super::print_result(a.format, &schema, &batches, None) {
                 eprintln!("error: {e:#}");
