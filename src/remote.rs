@@ -320,8 +320,9 @@ mod cloud {
 
     /// Files under a table prefix that no record names are deleted once
     /// they are this old: uploads of runs that were killed before their
-    /// commit. Younger ones may belong to a writer about to commit.
-    const ORPHAN_GRACE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+    /// commit. Younger ones may belong to a writer still uploading or about
+    /// to commit; a day leaves room for the largest uploads.
+    const ORPHAN_GRACE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
     impl RemoteDataset {
         /// A dataset at `url` (it need not exist yet).
