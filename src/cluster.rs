@@ -23,7 +23,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 
 use crate::error::{Error, Result};
-use crate::query::{plan_sql, register, DayRange, Params};
+use crate::query::{collect, plan_sql, register, DayRange, Params};
 
 /// A session whose queries run on the cluster at `cluster`
 /// (`df://HOST:PORT`), with the dataset at `data` registered.
@@ -59,13 +59,9 @@ pub async fn run_sql_with(
     let df = plan_sql(ctx, sql, params).await?;
     let (state, plan) = df.into_parts();
     let LogicalPlan::Sort(sort) = plan else {
-        let df = DataFrame::new(state, plan);
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        return Ok((schema, df.collect().await?));
+        return collect(DataFrame::new(state, plan)).await;
     };
-    let input = DataFrame::new(state, sort.input.as_ref().clone());
-    let schema: SchemaRef = Arc::new(input.schema().as_arrow().clone());
-    let batches = input.collect().await?;
+    let (schema, batches) = collect(DataFrame::new(state, sort.input.as_ref().clone())).await?;
     // The keys name output columns: the collected rows have no qualifiers.
     let mut keys = Vec::with_capacity(sort.expr.len());
     for e in &sort.expr {

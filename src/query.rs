@@ -331,8 +331,13 @@ pub async fn run_sql_with(
     sql: &str,
     params: &Params,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let df = plan_sql(ctx, sql, params).await?;
+    collect(plan_sql(ctx, sql, params).await?).await
+}
+
+/// Runs a planned statement, returning the result's schema and rows.
+pub async fn collect(
+    df: datafusion::dataframe::DataFrame,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
-    Ok((schema, batches))
+    Ok((schema, df.collect().await?))
 }

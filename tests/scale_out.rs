@@ -220,7 +220,8 @@ fn same_rows(got: Vec<String>, want: Vec<String>) {
     }
 }
 
-fn summary(mut cmd: Command, data: &str, cluster: Option<&str>) -> String {
+/// `report campaign-summary` as CSV on `data`, on `cluster` if given.
+fn summary_cmd(mut cmd: Command, data: &str, cluster: Option<&str>) -> Command {
     cmd.args([
         "report",
         "campaign-summary",
@@ -232,7 +233,11 @@ fn summary(mut cmd: Command, data: &str, cluster: Option<&str>) -> String {
     if let Some(c) = cluster {
         cmd.args(["--cluster", c]);
     }
-    stdout(&run(&mut cmd))
+    cmd
+}
+
+fn summary(cmd: Command, data: &str, cluster: Option<&str>) -> String {
+    stdout(&run(&mut summary_cmd(cmd, data, cluster)))
 }
 
 /// Logs in one bucket, dataset in another: the same rows and report as the
@@ -605,12 +610,13 @@ fn campaign_summary_on_ballista_equals_local() {
 
     let sched_port = free_port();
     // Nothing listens there yet: the query must go to the cluster, so it fails.
-    let mut early = s3.cmd();
-    early.args(["report", "campaign-summary", "--data", data, "--cluster"]);
-    let out = early
-        .arg(format!("df://127.0.0.1:{sched_port}"))
-        .output()
-        .unwrap();
+    let out = summary_cmd(
+        s3.cmd(),
+        data,
+        Some(&format!("df://127.0.0.1:{sched_port}")),
+    )
+    .output()
+    .unwrap();
     assert!(!out.status.success(), "{}", stdout(&out));
     let mut scheduler = Server(
         s3.cmd()
@@ -647,18 +653,9 @@ fn campaign_summary_on_ballista_equals_local() {
     // The executor registers with the scheduler shortly after it listens.
     let t0 = Instant::now();
     let got = loop {
-        let mut c = s3.cmd();
-        c.args([
-            "report",
-            "campaign-summary",
-            "--format",
-            "csv",
-            "--data",
-            data,
-            "--cluster",
-            &cluster,
-        ]);
-        let out = c.output().unwrap();
+        let out = summary_cmd(s3.cmd(), data, Some(&cluster))
+            .output()
+            .unwrap();
         if out.status.success() {
             break stdout(&out);
         }
