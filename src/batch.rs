@@ -593,29 +593,28 @@ pub fn links_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Link> {
     out
 }
 
-/// The batch with the message-level pass's changes applied to the rows
-/// listed (ascending row numbers within the batch); other rows are copied.
-pub fn apply_changes(
-    batch: &RecordBatch,
+/// The columns of `events` that the message-level pass may change, in the
+/// order they are made by [`revisable_columns`].
+pub const REVISABLE: [&str; 7] = [
+    "class",
+    "rule_id",
+    "reason",
+    "forwarded",
+    "trap_hit",
+    "burst_hits",
+    "burst_seconds",
+];
+
+/// The [`REVISABLE`] columns of rows whose first verdicts are
+/// `verdict(tag)` (class, rule, reason), with the message-level pass's
+/// changes applied to the rows listed (ascending row numbers).
+pub fn revisable_columns<'v>(
+    tags: &[u32],
+    verdict: impl Fn(u32) -> (&'v str, &'v str, &'v str),
     rows: &[(usize, &crate::classify::message::Change)],
-) -> RecordBatch {
-    use arrow::array::{Array, AsArray, BooleanBuilder, Float64Builder};
-    use arrow::datatypes::{Float64Type, Int32Type};
-    if rows.is_empty() {
-        return batch.clone();
-    }
-    let b = conform(batch);
-    let n = b.num_rows();
-    let col = |name: &str| b.column_by_name(name).expect("conformed");
-    let (class, rule, reason) = (
-        col("class").as_string::<i32>(),
-        col("rule_id").as_string::<i32>(),
-        col("reason").as_string::<i32>(),
-    );
-    let fwd = col("forwarded").as_boolean();
-    let trap = col("trap_hit").as_boolean();
-    let bh = col("burst_hits").as_primitive::<Int32Type>();
-    let bs = col("burst_seconds").as_primitive::<Float64Type>();
+) -> Vec<ArrayRef> {
+    use arrow::array::{BooleanBuilder, Float64Builder};
+    let n = tags.len();
     let mut c = StringBuilder::with_capacity(n, n * 6);
     let mut r = StringBuilder::with_capacity(n, n * 14);
     let mut w = StringBuilder::with_capacity(n, n * 24);
@@ -624,7 +623,7 @@ pub fn apply_changes(
     let mut h = Int32Builder::with_capacity(n);
     let mut sec = Float64Builder::with_capacity(n);
     let mut next = rows.iter().peekable();
-    for i in 0..n {
+    for (i, &tag) in tags.iter().enumerate() {
         let change = match next.peek() {
             Some((row, ch)) if *row == i => {
                 next.next();
@@ -632,47 +631,27 @@ pub fn apply_changes(
             }
             _ => None,
         };
-        fn old_opt(a: &arrow::array::StringArray, i: usize) -> Option<&str> {
-            (!a.is_null(i)).then(|| a.value(i))
-        }
-        match change.and_then(|ch| ch.class) {
-            Some((cl, ru, re)) => {
-                c.append_value(cl.as_str());
-                r.append_value(ru);
-                w.append_value(re);
-            }
-            None => {
-                c.append_option(old_opt(class, i));
-                r.append_option(old_opt(rule, i));
-                w.append_option(old_opt(reason, i));
-            }
-        }
-        match change {
-            Some(ch) => {
-                f.append_value(ch.forwarded);
-                t.append_value(ch.trap);
-                h.append_option(ch.burst.map(|x| x.0 as i32));
-                sec.append_option(ch.burst.map(|x| x.1));
-            }
-            None => {
-                f.append_option((!fwd.is_null(i)).then(|| fwd.value(i)));
-                t.append_option((!trap.is_null(i)).then(|| trap.value(i)));
-                h.append_option((!bh.is_null(i)).then(|| bh.value(i)));
-                sec.append_option((!bs.is_null(i)).then(|| bs.value(i)));
-            }
-        }
+        let (cl, ru, re) = match change.and_then(|ch| ch.class) {
+            Some((cl, ru, re)) => (cl.as_str(), ru, re),
+            None => verdict(tag),
+        };
+        c.append_value(cl);
+        r.append_value(ru);
+        w.append_value(re);
+        f.append_value(change.is_some_and(|ch| ch.forwarded));
+        t.append_value(change.is_some_and(|ch| ch.trap));
+        h.append_option(change.and_then(|ch| ch.burst).map(|x| x.0 as i32));
+        sec.append_option(change.and_then(|ch| ch.burst).map(|x| x.1));
     }
-    let schema = b.schema();
-    let mut cols = b.columns().to_vec();
-    let mut set = |name: &str, a: ArrayRef| cols[schema.index_of(name).expect("events column")] = a;
-    set("class", Arc::new(c.finish()));
-    set("rule_id", Arc::new(r.finish()));
-    set("reason", Arc::new(w.finish()));
-    set("forwarded", Arc::new(f.finish()));
-    set("trap_hit", Arc::new(t.finish()));
-    set("burst_hits", Arc::new(h.finish()));
-    set("burst_seconds", Arc::new(sec.finish()));
-    RecordBatch::try_new(schema.clone(), cols).expect("same schema")
+    vec![
+        Arc::new(c.finish()),
+        Arc::new(r.finish()),
+        Arc::new(w.finish()),
+        Arc::new(f.finish()),
+        Arc::new(t.finish()),
+        Arc::new(h.finish()),
+        Arc::new(sec.finish()),
+    ]
 }
 
 /// The verdict of one stored event and the evidence it rests on: the

@@ -379,12 +379,7 @@ impl Dataset {
             root: self.root.clone(),
             run: run.clone(),
             writers: BTreeMap::new(),
-            spooler: Spooler {
-                root: self.root.clone(),
-                run,
-                spools: BTreeMap::new(),
-                chunk_rows: CHUNK_ROWS,
-            },
+            encoder: crate::encode::Encoder::new(&self.root, &run),
             sealed: Vec::new(),
             done: false,
         })
@@ -397,116 +392,7 @@ struct OpenFile {
     rows: u64,
 }
 
-/// Rows per spooled chunk, and so at most per Parquet file a run writes to
-/// a partition: big enough for good row groups, small enough that chunks
-/// encode in parallel and each stays modest in memory.
-pub const CHUNK_ROWS: u64 = 1 << 20;
-
-/// The spooled chunks of a run, by table and day.
-pub struct Spooler {
-    root: PathBuf,
-    run: String,
-    spools: BTreeMap<(String, String), Vec<SpoolChunk>>,
-    chunk_rows: u64,
-}
-
-impl Spooler {
-    fn spool(&mut self, table: &str, day: &str, batch: &RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let chunks = self
-            .spools
-            .entry((table.to_string(), day.to_string()))
-            .or_default();
-        if chunks.last().is_none_or(|c| c.rows >= self.chunk_rows) {
-            let first_row = chunks.last().map_or(0, |c| c.first_row + c.rows);
-            let k = chunks.len();
-            let rel = format!("_staging/{}/{table}-{day}-{k}.arrows", self.run);
-            let abs = self.root.join(&rel);
-            let f = File::create(&abs).map_err(io_err(&abs))?;
-            let w = arrow::ipc::writer::StreamWriter::try_new(
-                lz4_flex::frame::FrameEncoder::new(std::io::BufWriter::with_capacity(1 << 20, f)),
-                &batch.schema(),
-            )
-            .map_err(Error::Arrow)?;
-            chunks.push(SpoolChunk {
-                spooled: rel,
-                writer: Some(w),
-                rows: 0,
-                first_row,
-            });
-        }
-        let c = chunks.last_mut().expect("just ensured");
-        c.rows += batch.num_rows() as u64;
-        c.writer
-            .as_mut()
-            .expect("open until sealed")
-            .write(batch)
-            .map_err(Error::Arrow)
-    }
-}
-
-/// A spool being written on its own thread.
-pub struct SpoolThread {
-    tx: Option<std::sync::mpsc::SyncSender<(&'static str, String, RecordBatch)>>,
-    handle: Option<std::thread::JoinHandle<Result<Spooler>>>,
-}
-
-impl SpoolThread {
-    /// Queues rows for `table` and `day`.
-    pub fn send(&mut self, table: &'static str, day: &str, batch: RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let sent = self
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.send((table, day.to_string(), batch)).is_ok());
-        if sent {
-            return Ok(());
-        }
-        // The writer stopped: its own error says why.
-        match self.join() {
-            Err(e) => Err(e),
-            Ok(_) => Err(Error::Config("the spool writer stopped early".into())),
-        }
-    }
-
-    fn join(&mut self) -> Result<Spooler> {
-        drop(self.tx.take());
-        match self.handle.take() {
-            Some(h) => h
-                .join()
-                .unwrap_or_else(|_| Err(Error::Config("the spool writer panicked".into()))),
-            None => Err(Error::Config("the spool writer already stopped".into())),
-        }
-    }
-
-    /// Waits for everything queued to be written and returns the spool.
-    pub fn finish(mut self) -> Result<Spooler> {
-        self.join()
-    }
-}
-
-impl Drop for SpoolThread {
-    /// A run that fails stops its writer before the staging goes away.
-    fn drop(&mut self) {
-        if self.handle.is_some() {
-            let _ = self.join();
-        }
-    }
-}
-
-type SpoolWriter =
-    arrow::ipc::writer::StreamWriter<lz4_flex::frame::FrameEncoder<std::io::BufWriter<File>>>;
-
-struct SpoolChunk {
-    spooled: String,
-    writer: Option<SpoolWriter>,
-    rows: u64,
-    first_row: u64,
-}
+pub use crate::encode::CHUNK_ROWS;
 
 /// Files of a change in the making.
 pub struct Staging<'l> {
@@ -514,7 +400,7 @@ pub struct Staging<'l> {
     root: PathBuf,
     run: String,
     writers: BTreeMap<String, OpenFile>,
-    spooler: Spooler,
+    encoder: crate::encode::Encoder,
     sealed: Vec<AddedFile>,
     done: bool,
 }
@@ -559,49 +445,35 @@ impl Staging<'_> {
         })
     }
 
-    /// Appends rows to the run's spool for `table` and `day`: Arrow IPC
-    /// files, cheap to write, that [`Staging::seal`] turns into Parquet once
-    /// the whole run is known. A chunk holds about [`CHUNK_ROWS`] rows; each
-    /// becomes one Parquet file, and chunks are encoded in parallel.
-    pub fn spool(&mut self, table: &str, day: &str, batch: &RecordBatch) -> Result<()> {
-        self.spooler.spool(table, day, batch)
+    /// Appends rows to `table` and `day`, encoded into Parquet pages at
+    /// once (see [`crate::encode`]); [`Staging::seal`] writes the files
+    /// when the whole run is known. `tags` has a row's tag for the
+    /// table's deferred columns ([`Staging::defer`]).
+    pub fn encode(
+        &mut self,
+        table: &str,
+        day: &str,
+        batch: &RecordBatch,
+        tags: &[u32],
+    ) -> Result<()> {
+        self.encoder.write(table, day, batch, tags)
     }
 
-    /// Rows per spooled chunk from now on (default [`CHUNK_ROWS`]).
+    /// Columns of `table` (by position) that [`Staging::seal`] writes from
+    /// the rows' tags, because a later pass may still change them.
+    pub fn defer(&mut self, table: &str, columns: Vec<usize>) {
+        self.encoder.defer(table, columns);
+    }
+
+    /// Rows per encoded chunk from now on (default [`CHUNK_ROWS`]).
     pub fn set_chunk_rows(&mut self, rows: u64) {
-        self.spooler.chunk_rows = rows.max(1);
+        self.encoder.set_chunk_rows(rows);
     }
 
-    /// Hands the spool to a thread of its own, so writing it overlaps the
-    /// work that makes the batches; [`SpoolThread::finish`] gives it back
-    /// to [`Staging::adopt`].
-    pub fn spool_in_background(&mut self) -> SpoolThread {
-        let chunk_rows = self.spooler.chunk_rows;
-        let mut spooler = std::mem::replace(
-            &mut self.spooler,
-            Spooler {
-                root: self.root.clone(),
-                run: self.run.clone(),
-                spools: BTreeMap::new(),
-                chunk_rows,
-            },
-        );
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(&'static str, String, RecordBatch)>(64);
-        let handle = std::thread::spawn(move || -> Result<Spooler> {
-            for (table, day, batch) in rx {
-                spooler.spool(table, &day, &batch)?;
-            }
-            Ok(spooler)
-        });
-        SpoolThread {
-            tx: Some(tx),
-            handle: Some(handle),
-        }
-    }
-
-    /// Takes back a spool written in the background.
-    pub fn adopt(&mut self, spooler: Spooler) {
-        self.spooler = spooler;
+    /// Bytes of encoded pages held in memory before they go to a scratch
+    /// file (default [`crate::encode::PAGE_MEMORY`]).
+    pub fn set_page_memory(&mut self, bytes: usize) {
+        self.encoder.set_page_memory(bytes);
     }
 
     /// This run's scratch directory, removed with the staging.
@@ -609,98 +481,24 @@ impl Staging<'_> {
         self.root.join("_staging").join(&self.run)
     }
 
-    /// Where each spooled chunk of `table` and `day` ends (exclusive row
+    /// Where each encoded chunk of `table` and `day` ends (exclusive row
     /// numbers within the day): row `r` is in the first chunk ending after it.
     pub fn chunk_ends(&self, table: &str, day: &str) -> Vec<u64> {
-        self.spooler
-            .spools
-            .get(&(table.to_string(), day.to_string()))
-            .map(|chunks| chunks.iter().map(|c| c.first_row + c.rows).collect())
-            .unwrap_or_default()
+        self.encoder.chunk_ends(table, day)
     }
 
-    /// Turns the spools of `table` into staged Parquet files, one per chunk,
-    /// in parallel. For each chunk `prepare(day, k)` is called once, then
-    /// `f(prepared, first_row, batch)` may return a changed batch (the
-    /// message-level pass's verdicts); `first_row` counts rows within the
-    /// day across the run.
+    /// Writes the encoded chunks of `table` as staged Parquet files, one per
+    /// chunk, in parallel. For each chunk `prepare(day, k)` is called once,
+    /// then `revise(prepared, first_row, tags)` makes the deferred columns
+    /// (the message-level pass's verdicts); `first_row` counts rows within
+    /// the day across the run.
     pub fn seal<T>(
         &mut self,
         table: &str,
         prepare: impl Fn(&str, usize) -> Result<T> + Sync,
-        f: impl Fn(&T, u64, &RecordBatch) -> Option<RecordBatch> + Sync,
+        revise: &crate::encode::Revise<'_, T>,
     ) -> Result<()> {
-        use rayon::prelude::*;
-        let keys: Vec<(String, String)> = self
-            .spooler
-            .spools
-            .keys()
-            .filter(|(t, _)| t == table)
-            .cloned()
-            .collect();
-        let mut jobs = Vec::new();
-        for key in keys {
-            let chunks = self.spooler.spools.remove(&key).expect("listed");
-            for (k, mut c) in chunks.into_iter().enumerate() {
-                let w = c.writer.take().expect("open until sealed");
-                let abs = self.root.join(&c.spooled);
-                w.into_inner()
-                    .map_err(Error::Arrow)?
-                    .finish()
-                    .map_err(|e| io_err(&abs)(std::io::Error::other(e)))?
-                    .into_inner()
-                    .map_err(|e| io_err(&abs)(e.into_error()))?;
-                jobs.push((key.1.clone(), k, c));
-            }
-        }
-        let root = &self.root;
-        let run = &self.run;
-        let sealed: Vec<AddedFile> =
-            jobs.par_iter()
-                .map(|(day, k, c)| -> Result<AddedFile> {
-                    let src = root.join(&c.spooled);
-                    let staged = format!("_staging/{run}/{table}-{day}-{k}.parquet");
-                    let dst = root.join(&staged);
-                    let file = File::open(&src).map_err(io_err(&src))?;
-                    let reader = arrow::ipc::reader::StreamReader::try_new(
-                        lz4_flex::frame::FrameDecoder::new(std::io::BufReader::with_capacity(
-                            1 << 20,
-                            file,
-                        )),
-                        None,
-                    )
-                    .map_err(Error::Arrow)?;
-                    let prepared = prepare(day, *k)?;
-                    let mut w: Option<ArrowWriter<File>> = None;
-                    let mut first = c.first_row;
-                    for b in reader {
-                        let b = b.map_err(Error::Arrow)?;
-                        let nb = f(&prepared, first, &b).unwrap_or(b);
-                        first += nb.num_rows() as u64;
-                        if w.is_none() {
-                            w = Some(writer(&dst, nb.schema())?);
-                        }
-                        w.as_mut().expect("just set").write(&nb).map_err(|source| {
-                            Error::Parquet {
-                                path: dst.clone(),
-                                source,
-                            }
-                        })?;
-                    }
-                    let w = w.expect("a spooled chunk has rows");
-                    let file = w.into_inner().map_err(|source| Error::Parquet {
-                        path: dst.clone(),
-                        source,
-                    })?;
-                    file.sync_all().map_err(io_err(&dst))?;
-                    let _ = std::fs::remove_file(&src);
-                    Ok(AddedFile {
-                        path: format!("{table}/date={day}/part-{run}-{k}.parquet"),
-                        staged,
-                        rows: c.rows,
-                    })
-                })
-                .collect::<Result<_>>()?;
+        let sealed = self.encoder.seal(table, prepare, revise)?;
         self.sealed.extend(sealed);
         Ok(())
     }
@@ -715,9 +513,9 @@ impl Staging<'_> {
         ip_policy: Option<String>,
         details: serde_json::Value,
     ) -> Result<CommitRecord> {
-        if let Some((t, _)) = self.spooler.spools.keys().next() {
+        if let Some(t) = self.encoder.pending() {
             return Err(Error::Config(format!(
-                "bug: {t} was spooled but not sealed before the commit"
+                "bug: {t} was encoded but not sealed before the commit"
             )));
         }
         let mut add = std::mem::take(&mut self.sealed);

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod commit;
 pub mod demo;
 pub mod dialect;
+pub mod encode;
 pub mod enrich;
 pub mod error;
 pub mod input;

@@ -90,8 +90,11 @@ impl IngestConfig {
 pub struct Limits {
     /// Hits held for the message-level pass before they are sorted to disk.
     pub spill_hits: usize,
-    /// Rows per spooled chunk of a day, and so per Parquet file.
+    /// Rows per encoded chunk of a day, and so per Parquet file.
     pub chunk_rows: u64,
+    /// Bytes of encoded Parquet pages held in memory before they wait in a
+    /// scratch file.
+    pub page_memory: usize,
 }
 
 impl Default for Limits {
@@ -99,6 +102,7 @@ impl Default for Limits {
         Limits {
             spill_hits: message::SPILL_HITS,
             chunk_rows: crate::commit::CHUNK_ROWS,
+            page_memory: crate::encode::PAGE_MEMORY,
         }
     }
 }
@@ -316,17 +320,18 @@ impl WorkerCache {
 }
 
 struct BlockOut {
-    events: Vec<(i64, String, arrow::array::RecordBatch)>,
+    /// Rows by day, with each row's verdict index (see [`Classifier::verdict_at`]).
+    events: Vec<(i64, String, arrow::array::RecordBatch, Vec<u32>)>,
     hits: Vec<HitKey>,
     rejects: Option<arrow::array::RecordBatch>,
     counts: Counts,
 }
 
 /// Where parsed blocks go, in input order: hits to the message pass,
-/// events to the spool, rejects to their Parquet file, counts to the summary.
+/// events to the Parquet encoder, rejects to their Parquet file, counts to
+/// the summary.
 struct Sink<'a, 'l> {
     hits: &'a mut message::HitSpill,
-    spool: &'a mut crate::commit::SpoolThread,
     staging: &'a mut crate::commit::Staging<'l>,
     day_rows: &'a mut BTreeMap<i64, u64>,
     today: &'a str,
@@ -339,9 +344,9 @@ impl Sink<'_, '_> {
                 h.row += *self.day_rows.get(&h.day).unwrap_or(&0) as u32;
                 self.hits.push(h).map_err(io_err(&self.staging.scratch()))?;
             }
-            for (day, name, b) in o.events {
+            for (day, name, b, tags) in o.events {
                 *self.day_rows.entry(day).or_default() += b.num_rows() as u64;
-                self.spool.send("events", &name, b)?;
+                self.staging.encode("events", &name, &b, &tags)?;
             }
             if let Some(b) = &o.rejects {
                 self.staging.write("rejects", Some(self.today), b)?;
@@ -383,7 +388,15 @@ pub fn ingest(
     let mut day_rows: BTreeMap<i64, u64> = BTreeMap::new();
     let mut hits = message::HitSpill::new(&staging.scratch(), cfg.limits.spill_hits);
     staging.set_chunk_rows(cfg.limits.chunk_rows);
-    let mut spool = staging.spool_in_background();
+    staging.set_page_memory(cfg.limits.page_memory);
+    let events = crate::batch::events_schema();
+    staging.defer(
+        "events",
+        crate::batch::REVISABLE
+            .iter()
+            .map(|c| events.index_of(c).expect("an events column"))
+            .collect(),
+    );
     let caches: Vec<Mutex<WorkerCache>> = (0..rayon::current_num_threads() + 1)
         .map(|_| Mutex::new(WorkerCache::new()))
         .collect();
@@ -397,7 +410,6 @@ pub fn ingest(
         let hasher = pos.hasher;
         let mut sink = Sink {
             hits: &mut hits,
-            spool: &mut spool,
             staging: &mut staging,
             day_rows: &mut day_rows,
             today: &today,
@@ -527,7 +539,6 @@ pub fn ingest(
         }
     }
 
-    staging.adopt(spool.finish()?);
     revise_by_message(cfg, &mut staging, hits, &mut summary)?;
 
     // The manifest copy: rewritten only when this manifest adds to it.
@@ -587,7 +598,7 @@ pub fn ingest(
 }
 
 /// The message-level pass: reads the run's hits message by message, keeps
-/// the changes in a file per spooled chunk, then seals the events with them
+/// the changes in a file per encoded chunk, then seals the events with them
 /// applied. Memory stays bounded whatever the run's size: hits beyond a cap
 /// are sorted on disk, and each chunk loads only its own changes.
 fn revise_by_message(
@@ -667,15 +678,22 @@ fn revise_by_message(
             v.sort_unstable_by_key(|(row, _)| *row);
             Ok(v)
         },
-        |changes, first, batch| {
-            let (lo, hi) = (first as u32, (first + batch.num_rows() as u64) as u32);
+        &|changes: &Vec<(u32, Change)>, first: u64, tags: &[u32]| {
+            let (lo, hi) = (first as u32, (first + tags.len() as u64) as u32);
             let from = changes.partition_point(|(r, _)| *r < lo);
             let to = changes.partition_point(|(r, _)| *r < hi);
             let rows: Vec<(usize, &Change)> = changes[from..to]
                 .iter()
                 .map(|(row, c)| ((row - lo) as usize, c))
                 .collect();
-            (!rows.is_empty()).then(|| crate::batch::apply_changes(batch, &rows))
+            crate::batch::revisable_columns(
+                tags,
+                |tag| {
+                    let v = cfg.classifier.verdict_at(tag);
+                    (v.class.as_str(), v.rule_id, v.reason)
+                },
+                &rows,
+            )
         },
     )
 }
@@ -748,7 +766,7 @@ fn process_block(
         }
     };
     // One builder per UTC day: events are partitioned by day.
-    let mut by_day: BTreeMap<i64, EventBuilder> = BTreeMap::new();
+    let mut by_day: BTreeMap<i64, (EventBuilder, Vec<u32>)> = BTreeMap::new();
     let mut hits = Vec::new();
     for (n, line) in lines(data, first_line) {
         counts.lines += 1;
@@ -851,7 +869,7 @@ fn process_block(
             _ => raw.ts,
         };
         let secs = (ts - hit.recipient.sent_at).div_euclid(1_000_000);
-        let verdict = cfg.classifier.classify(&Features {
+        let (verdict_tag, verdict) = cfg.classifier.classify_indexed(&Features {
             kind: hit.kind,
             method: &raw.method,
             ua_lower: &ua.lower,
@@ -870,10 +888,12 @@ fn process_block(
             Some((t.weekday().num_days_from_sunday() as u8, t.hour() as u8))
         });
         let day = ts.div_euclid(86_400_000_000);
-        let events = by_day
-            .entry(day)
+        let (events, tags) = by_day.entry(day).or_insert_with(|| {
             // Sized for the whole block (a line is rarely under 120 bytes).
-            .or_insert_with(|| EventBuilder::with_capacity(data.len() / 120 + 16));
+            let rows = data.len() / 120 + 16;
+            (EventBuilder::with_capacity(rows), Vec::with_capacity(rows))
+        });
+        tags.push(verdict_tag);
         // A shared aggregate token is many people: message-level patterns
         // (bursts, traps, forwarding) would mistake them for one machine.
         if !hit.recipient.is_aggregate() {
@@ -941,7 +961,7 @@ fn process_block(
     BlockOut {
         events: by_day
             .into_iter()
-            .map(|(day, mut b)| (day, day_name(day), b.finish()))
+            .map(|(day, (mut b, tags))| (day, day_name(day), b.finish(), tags))
             .collect(),
         hits,
         rejects: (!rejects.is_empty()).then(|| rejects.finish()),
@@ -1008,8 +1028,8 @@ mod tests {
             })
     }
 
-    /// Spilling hits to disk and cutting days into many chunks change
-    /// nothing: the same rows, verdicts and evidence as all in memory.
+    /// Spilling hits and encoded pages to disk and cutting days into many
+    /// chunks change nothing: the same rows, verdicts and evidence as all in memory.
     #[test]
     fn spilled_and_chunked_runs_equal_in_memory_ones() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1069,6 +1089,8 @@ mod tests {
             Limits {
                 spill_hits: 50,
                 chunk_rows: 100,
+                // Every encoded page waits on disk.
+                page_memory: 0,
             },
         );
         assert!(

@@ -426,13 +426,24 @@ impl Classifier {
 
     /// Classifies one hit: the first matching rule, else human.
     pub fn classify(&self, f: &Features<'_>) -> Verdict<'_> {
-        match self
+        self.classify_indexed(f).1
+    }
+
+    /// Classifies one hit and gives the verdict's index for
+    /// [`Classifier::verdict_at`]: a compact tag where rows are many.
+    pub fn classify_indexed(&self, f: &Features<'_>) -> (u32, Verdict<'_>) {
+        let i = self
             .rules
             .iter()
             .enumerate()
-            .find(|(i, r)| r.matches(*i, f))
-            .map(|(_, r)| r)
-        {
+            .position(|(i, r)| r.matches(i, f))
+            .unwrap_or(self.rules.len());
+        (i as u32, self.verdict_at(i as u32))
+    }
+
+    /// The verdict of rule `i`, or the default one past the last rule.
+    pub fn verdict_at(&self, i: u32) -> Verdict<'_> {
+        match self.rules.get(i as usize) {
             Some(r) => Verdict {
                 class: r.class,
                 rule_id: &r.id,
