@@ -40,8 +40,9 @@ use crate::error::{io_err, Error, Result};
 pub const CHUNK_ROWS: u64 = 1 << 20;
 
 /// Encoded pages held in memory across all chunks before they go to the
-/// scratch file (the 4.3M-line simulated log's events take about 170 MB).
-pub const PAGE_MEMORY: usize = 256 << 20;
+/// scratch file (the 2M-line simulated log's events take about 80 MB;
+/// pages beyond it cost one write and one read of compressed bytes).
+pub const PAGE_MEMORY: usize = 128 << 20;
 
 /// Unfinished pages (at most 20,000 values a column) held by the chunks
 /// still taking rows. Beyond it the least recently used chunk is closed,

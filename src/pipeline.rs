@@ -21,7 +21,7 @@ use crate::commit::{Dataset, WriterLock};
 use crate::dialect::{Dialect, LineError};
 use crate::enrich::agent::{AgentInfo, AgentParser};
 use crate::enrich::geo::{Geo, GeoInfo};
-use crate::enrich::Memo;
+use crate::enrich::Slots;
 use crate::error::{io_err, Result};
 use crate::input::Input;
 use crate::lines::{lines, Block, BlockReader};
@@ -306,15 +306,15 @@ struct IpInfo {
 }
 
 struct WorkerCache {
-    ua: Memo<Vec<u8>, UaInfo>,
-    ip: Memo<Vec<u8>, IpInfo>,
+    ua: Slots<UaInfo>,
+    ip: Slots<IpInfo>,
 }
 
 impl WorkerCache {
     fn new() -> Self {
         WorkerCache {
-            ua: Memo::new(16_384),
-            ip: Memo::new(65_536),
+            ua: Slots::new(16_384),
+            ip: Slots::new(65_536),
         }
     }
 }

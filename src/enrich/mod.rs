@@ -7,42 +7,89 @@ pub mod agent;
 pub mod geo;
 pub mod mmdb_writer;
 
-use foldhash::HashMap;
-use foldhash::HashMapExt;
-use std::hash::Hash;
-use std::sync::Arc;
+use std::hash::BuildHasher;
 
-/// A small per-worker memo. It is cleared when full rather than evicting
-/// item by item: simple, and the hot set refills within a few lines.
-#[derive(Debug)]
-pub struct Memo<K, V> {
-    map: HashMap<K, Arc<V>>,
-    cap: usize,
+/// A per-worker cache of what a key (an address, a user agent) tells,
+/// direct-mapped: a key has one slot and a miss overwrites it. A working
+/// set bigger than the cache (a CDN log has hundreds of thousands of
+/// addresses) then costs one recomputation per miss, not the burst of
+/// frees of a map cleared when full, and slots keep their key buffers, so
+/// a miss allocates only what the value itself needs.
+pub struct Slots<V> {
+    slots: Vec<Slot<V>>,
+    mask: usize,
+    hasher: foldhash::fast::RandomState,
 }
 
-impl<K: Hash + Eq, V> Memo<K, V> {
-    /// A memo holding at most `cap` entries.
+struct Slot<V> {
+    hash: u64,
+    key: Vec<u8>,
+    value: Option<V>,
+}
+
+impl<V> Slots<V> {
+    /// A cache of `cap` slots (rounded up to a power of two).
     pub fn new(cap: usize) -> Self {
-        Memo {
-            map: HashMap::with_capacity(cap.min(1024)),
-            cap,
+        let n = cap.max(1).next_power_of_two();
+        Slots {
+            slots: (0..n)
+                .map(|_| Slot {
+                    hash: 0,
+                    key: Vec::new(),
+                    value: None,
+                })
+                .collect(),
+            mask: n - 1,
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
     /// The cached value for `key`, computing it on a miss.
-    pub fn get_or<Q>(&mut self, key: &Q, make: impl FnOnce() -> V) -> Arc<V>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-    {
-        if let Some(v) = self.map.get(key) {
-            return v.clone();
+    pub fn get_or(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &V {
+        let hash = self.hasher.hash_one(key);
+        let slot = &mut self.slots[hash as usize & self.mask];
+        let hit = slot.value.is_some() && slot.hash == hash && slot.key == key;
+        if !hit {
+            slot.hash = hash;
+            slot.key.clear();
+            slot.key.extend_from_slice(key);
+            slot.value = Some(make());
         }
-        if self.map.len() >= self.cap {
-            self.map.clear();
+        slot.value.as_ref().expect("filled above")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slots;
+
+    /// Hits return the first value, a changed key is recomputed, and more
+    /// keys than slots still give each key its own value.
+    #[test]
+    fn slots_give_each_key_its_value() {
+        let mut s = Slots::new(4);
+        let mut made = 0;
+        for round in 0..3 {
+            for k in 0..100u32 {
+                let key = k.to_string();
+                let v = *s.get_or(key.as_bytes(), || {
+                    made += 1;
+                    k * 2
+                });
+                assert_eq!(v, k * 2, "round {round}");
+            }
         }
-        let v = Arc::new(make());
-        self.map.insert(key.to_owned(), v.clone());
-        v
+        assert!(made >= 100 && made <= 300);
+        made = 0;
+        for _ in 0..10 {
+            assert_eq!(
+                *s.get_or(b"7", || {
+                    made += 1;
+                    14
+                }),
+                14
+            );
+        }
+        assert_eq!(made, 1, "a repeated key is a hit");
     }
 }
