@@ -609,8 +609,8 @@ pub const REVISABLE: [&str; 7] = [
 /// `verdict(tag)` (class, rule, reason), with the message-level pass's
 /// changes applied to the rows listed (ascending row numbers).
 pub fn revisable_columns<'v>(
-    tags: &[u32],
-    verdict: impl Fn(u32) -> (&'v str, &'v str, &'v str),
+    tags: &[u16],
+    verdict: impl Fn(u16) -> (&'v str, &'v str, &'v str),
     rows: &[(usize, &crate::classify::message::Change)],
 ) -> Vec<ArrayRef> {
     use arrow::array::{BooleanBuilder, Float64Builder};

@@ -454,7 +454,7 @@ impl Staging<'_> {
         table: &str,
         day: &str,
         batch: &RecordBatch,
-        tags: &[u32],
+        tags: &[u16],
     ) -> Result<()> {
         self.encoder.write(table, day, batch, tags)
     }

@@ -42,13 +42,13 @@ pub const CHUNK_ROWS: u64 = 1 << 20;
 /// Encoded pages held in memory across all chunks before they go to the
 /// scratch file (the 2M-line simulated log's events take about 80 MB;
 /// pages beyond it cost one write and one read of compressed bytes).
-pub const PAGE_MEMORY: usize = 128 << 20;
+pub const PAGE_MEMORY: usize = 96 << 20;
 
 /// Unfinished pages (at most 20,000 values a column) held by the chunks
 /// still taking rows. Beyond it the least recently used chunk is closed,
 /// and its day goes on in a new one: only logs whose days interleave
 /// widely and heavily pay for it, with smaller files.
-pub const LIVE_MEMORY: usize = 96 << 20;
+pub const LIVE_MEMORY: usize = 64 << 20;
 
 /// Where finished pages wait for their file: memory up to a budget shared
 /// by every chunk of a run, then one scratch file written at offsets handed
@@ -180,7 +180,7 @@ struct Chunk {
     /// Closed columns by position.
     done: Vec<Option<ArrowColumnChunk>>,
     /// A tag per row, for the deferred columns.
-    tags: Vec<u32>,
+    tags: Vec<u16>,
     rows: u64,
     first_row: u64,
     live: bool,
@@ -253,7 +253,7 @@ impl Chunk {
 }
 
 /// The revisable columns of a chunk, made at seal time from its rows' tags.
-pub type Revise<'a, T> = dyn Fn(&T, u64, &[u32]) -> Vec<ArrayRef> + Sync + 'a;
+pub type Revise<'a, T> = dyn Fn(&T, u64, &[u16]) -> Vec<ArrayRef> + Sync + 'a;
 
 /// A run's tables being encoded, by table and day.
 pub struct Encoder {
@@ -328,7 +328,7 @@ impl Encoder {
         table: &str,
         day: &str,
         batch: &RecordBatch,
-        tags: &[u32],
+        tags: &[u16],
     ) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -580,7 +580,7 @@ mod tests {
                 ],
             )
             .unwrap();
-            enc.write("t", &day, &b, &[(n % 4) as u32]).unwrap();
+            enc.write("t", &day, &b, &[(n % 4) as u16]).unwrap();
         }
         let per_chunk = if live_memory == 0 { 1 } else { 3 };
         let ends: Vec<u64> = (1..=10u64)

@@ -321,7 +321,7 @@ impl WorkerCache {
 
 struct BlockOut {
     /// Rows by day, with each row's verdict index (see [`Classifier::verdict_at`]).
-    events: Vec<(i64, String, arrow::array::RecordBatch, Vec<u32>)>,
+    events: Vec<(i64, String, arrow::array::RecordBatch, Vec<u16>)>,
     hits: Vec<HitKey>,
     rejects: Option<arrow::array::RecordBatch>,
     counts: Counts,
@@ -359,10 +359,12 @@ impl Sink<'_, '_> {
 
 /// Blocks processed together between writes: enough to keep every thread
 /// busy through a group's uneven blocks, few enough to bound memory (about
-/// 1 MiB each). 16 per thread parsed the 2M-line simulated log's loop in
-/// 3.7-4.0 s against 4.2-4.5 s with 4 (release, two runs each).
+/// 1 MiB each, and a few MiB of rows made from each). On the 4.3M-line
+/// simulated log, 8 per thread took 5.85-6.04 s and 760-830 MB, 16 took
+/// 6.11-6.19 s and 850 MB, 4 took 6.06-6.38 s and 670-720 MB (release, two
+/// runs each, with rows encoded as they come).
 fn group_size() -> usize {
-    rayon::current_num_threads() * 16
+    rayon::current_num_threads() * 8
 }
 
 /// Runs an ingest as the dataset's writer: only lines no earlier commit
@@ -678,7 +680,7 @@ fn revise_by_message(
             v.sort_unstable_by_key(|(row, _)| *row);
             Ok(v)
         },
-        &|changes: &Vec<(u32, Change)>, first: u64, tags: &[u32]| {
+        &|changes: &Vec<(u32, Change)>, first: u64, tags: &[u16]| {
             let (lo, hi) = (first as u32, (first + tags.len() as u64) as u32);
             let from = changes.partition_point(|(r, _)| *r < lo);
             let to = changes.partition_point(|(r, _)| *r < hi);
@@ -766,7 +768,7 @@ fn process_block(
         }
     };
     // One builder per UTC day: events are partitioned by day.
-    let mut by_day: BTreeMap<i64, (EventBuilder, Vec<u32>)> = BTreeMap::new();
+    let mut by_day: BTreeMap<i64, (EventBuilder, Vec<u16>)> = BTreeMap::new();
     let mut hits = Vec::new();
     for (n, line) in lines(data, first_line) {
         counts.lines += 1;

@@ -88,6 +88,10 @@ pub struct Verdict<'r> {
     pub reason: &'r str,
 }
 
+/// Rules a rule set may have, plus one: a verdict's index (see
+/// [`Classifier::verdict_at`]) fits in 16 bits.
+pub const MAX_RULES: usize = u16::MAX as usize;
+
 /// Id of the verdict when no rule matches.
 pub const DEFAULT_RULE_ID: &str = "default.human";
 /// Reason of the verdict when no rule matches.
@@ -294,6 +298,14 @@ impl Classifier {
     /// Compiles rules from TOML text, naming the rule at fault on error.
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let file: RuleFile = toml::from_str(text).map_err(|e| format!("rules: {e}"))?;
+        // Each stored row keeps its rule's index in 16 bits until the seal.
+        if file.rule.len() >= MAX_RULES {
+            return Err(format!(
+                "rules: {} rules, more than the {} a rule set may have",
+                file.rule.len(),
+                MAX_RULES - 1
+            ));
+        }
         let mut rules = Vec::with_capacity(file.rule.len());
         let mut ids = std::collections::HashSet::new();
         #[allow(clippy::type_complexity)]
@@ -431,18 +443,18 @@ impl Classifier {
 
     /// Classifies one hit and gives the verdict's index for
     /// [`Classifier::verdict_at`]: a compact tag where rows are many.
-    pub fn classify_indexed(&self, f: &Features<'_>) -> (u32, Verdict<'_>) {
+    pub fn classify_indexed(&self, f: &Features<'_>) -> (u16, Verdict<'_>) {
         let i = self
             .rules
             .iter()
             .enumerate()
             .position(|(i, r)| r.matches(i, f))
             .unwrap_or(self.rules.len());
-        (i as u32, self.verdict_at(i as u32))
+        (i as u16, self.verdict_at(i as u16))
     }
 
     /// The verdict of rule `i`, or the default one past the last rule.
-    pub fn verdict_at(&self, i: u32) -> Verdict<'_> {
+    pub fn verdict_at(&self, i: u16) -> Verdict<'_> {
         match self.rules.get(i as usize) {
             Some(r) => Verdict {
                 class: r.class,
