@@ -464,7 +464,7 @@ impl RejectBuilder {
 }
 
 /// The manifest copy as a batch.
-pub fn recipients_batch(rows: &[crate::manifest::Recipient]) -> RecordBatch {
+pub fn recipients_batch(rows: &[&crate::manifest::Recipient]) -> RecordBatch {
     let (mut t, mut c, mut r, mut v) = (
         StringBuilder::new(),
         StringBuilder::new(),
@@ -499,7 +499,7 @@ pub fn recipients_batch(rows: &[crate::manifest::Recipient]) -> RecordBatch {
 }
 
 /// The links copy as a batch.
-pub fn links_batch(rows: &[crate::manifest::Link]) -> RecordBatch {
+pub fn links_batch(rows: &[&crate::manifest::Link]) -> RecordBatch {
     let (mut l, mut c, mut u) = (
         StringBuilder::new(),
         StringBuilder::new(),

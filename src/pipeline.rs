@@ -541,41 +541,43 @@ pub fn ingest(
         }
     }
 
-    revise_by_message(cfg, &mut staging, hits, &mut summary)?;
-
-    // The manifest copy: rewritten only when this manifest adds to it.
+    // The manifest and links copies are merged while the events are sealed:
+    // both are single passes over different data.
+    let (revised, merged) = rayon::join(
+        || revise_by_message(cfg, &mut staging, hits, &mut summary),
+        || -> Result<_> {
+            let old_m = crate::batch::recipients_from(&read_all(&snapshot.table_paths(
+                dataset.root(),
+                "manifest",
+                None,
+            ))?);
+            let old_l = crate::batch::links_from(&read_all(&snapshot.table_paths(
+                dataset.root(),
+                "links",
+                None,
+            ))?);
+            // Rewritten only when this manifest adds to them.
+            let m = merge_by(&old_m, cfg.manifest.recipients(), |r| r.key())
+                .map(|rows| crate::batch::recipients_batch(&rows));
+            let l = merge_by(&old_l, cfg.manifest.links(), |l| l.link_id.clone())
+                .map(|rows| crate::batch::links_batch(&rows));
+            Ok((m, l))
+        },
+    );
+    revised?;
+    let (merged_m, merged_l) = merged?;
     let mut remove = Vec::new();
-    let old_m = read_all(&snapshot.table_paths(dataset.root(), "manifest", None))?;
-    let merged_m = merge_by(
-        crate::batch::recipients_from(&old_m),
-        cfg.manifest.recipients(),
-        |r| r.key(),
-    );
-    if let Some(rows) = merged_m {
-        staging.write("manifest", None, &crate::batch::recipients_batch(&rows))?;
-        remove.extend(
-            snapshot
-                .files
-                .get("manifest")
-                .into_iter()
-                .flat_map(|f| f.keys().cloned()),
-        );
-    }
-    let old_l = read_all(&snapshot.table_paths(dataset.root(), "links", None))?;
-    let merged_l = merge_by(
-        crate::batch::links_from(&old_l),
-        cfg.manifest.links(),
-        |l| l.link_id.clone(),
-    );
-    if let Some(rows) = merged_l {
-        staging.write("links", None, &crate::batch::links_batch(&rows))?;
-        remove.extend(
-            snapshot
-                .files
-                .get("links")
-                .into_iter()
-                .flat_map(|f| f.keys().cloned()),
-        );
+    for (table, batch) in [("manifest", merged_m), ("links", merged_l)] {
+        if let Some(b) = batch {
+            staging.write(table, None, &b)?;
+            remove.extend(
+                snapshot
+                    .files
+                    .get(table)
+                    .into_iter()
+                    .flat_map(|f| f.keys().cloned()),
+            );
+        }
     }
     let changed = summary.lines > 0
         || !remove.is_empty()
@@ -715,22 +717,35 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<arrow::array::RecordBatch>> {
     Ok(out)
 }
 
-/// The union of `old` and `new` by key (new rows win), or `None` when it
-/// equals `old` and nothing needs rewriting.
-fn merge_by<T: Clone + PartialEq>(
-    old: Vec<T>,
-    new: &[T],
-    key: impl Fn(&T) -> String,
-) -> Option<Vec<T>> {
-    let mut map: BTreeMap<String, T> = old.iter().map(|r| (key(r), r.clone())).collect();
-    let mut changed = map.len() != old.len();
-    for r in new {
-        match map.insert(key(r), r.clone()) {
-            Some(prev) if prev == *r => {}
-            _ => changed = true,
-        }
+/// The union of `old` and `new` by key, in key order (new rows win, and
+/// the last of a key), or `None` when it equals `old` and nothing needs
+/// rewriting. Rows are borrowed and sorted by key once, not cloned into a
+/// map: a manifest copy has a row per recipient.
+fn merge_by<'a, T: PartialEq + Sync>(
+    old: &'a [T],
+    new: &'a [T],
+    key: impl Fn(&T) -> String + Sync,
+) -> Option<Vec<&'a T>> {
+    let n_old = old.len();
+    let mut all: Vec<(String, usize, &T)> = old
+        .par_iter()
+        .chain(new.par_iter())
+        .enumerate()
+        .map(|(i, r)| (key(r), i, r))
+        .collect();
+    all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut out = Vec::with_capacity(all.len());
+    let mut changed = false;
+    for group in all.chunk_by(|a, b| a.0 == b.0) {
+        // Two old rows with one key, a key only new rows have, or a new
+        // row unlike the one before it: the union differs from `old`.
+        changed |= group.iter().filter(|e| e.1 < n_old).count() != 1
+            || group
+                .windows(2)
+                .any(|w| w[1].1 >= n_old && w[0].2 != w[1].2);
+        out.push(group.last().expect("groups are not empty").2);
     }
-    changed.then(|| map.into_values().collect())
+    changed.then_some(out)
 }
 
 fn process_block(
@@ -1028,6 +1043,27 @@ mod tests {
                 }
                 l
             })
+    }
+
+    /// The manifest copy is rewritten only when a row is new or differs,
+    /// comes out in key order, and the last row of a key wins.
+    #[test]
+    fn merge_by_rewrites_only_what_changes() {
+        let key = |r: &(&str, u32)| r.0.to_string();
+        let old = [("b", 1), ("a", 1)];
+        assert_eq!(merge_by(&old, &[("a", 1)], key), None);
+        assert_eq!(merge_by(&old, &[], key), None);
+        let m = merge_by(&old, &[("a", 2), ("c", 1)], key).unwrap();
+        assert_eq!(m, vec![&("a", 2), &("b", 1), &("c", 1)]);
+        assert_eq!(
+            merge_by(&[], &[("x", 1), ("x", 2)], key).unwrap(),
+            vec![&("x", 2)]
+        );
+        // Two old rows of one key are merged into one: a rewrite.
+        assert_eq!(
+            merge_by(&[("a", 1), ("a", 1)], &[], key).unwrap(),
+            vec![&("a", 1)]
+        );
     }
 
     /// Spilling hits and encoded pages to disk and cutting days into many
