@@ -192,7 +192,17 @@ pub fn partition_day(path: &str) -> Option<&str> {
 
 /// Columns with about one value per row, or per person: a dictionary
 /// would cost a hash per value and save little, so they are written plain.
-const HIGH_CARDINALITY: [&str; 5] = ["token", "recipient_id", "ip", "referer", "raw_line"];
+const HIGH_CARDINALITY: [&str; 9] = [
+    "token",
+    "recipient_id",
+    "ip",
+    "referer",
+    "raw_line",
+    "ts",
+    "sent_at",
+    "seconds_since_sent",
+    "source_line",
+];
 
 /// Columns nobody filters on by range: min/max statistics would cost a
 /// string comparison per value and prune nothing.

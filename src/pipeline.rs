@@ -340,8 +340,13 @@ struct Sink<'a, 'l> {
 impl Sink<'_, '_> {
     fn absorb(&mut self, outs: Vec<BlockOut>, summary: &mut IngestSummary) -> Result<()> {
         for o in outs {
+            // A block's hits are of a day or two: look each day up once.
+            let mut base = (i64::MIN, 0u32);
             for mut h in o.hits {
-                h.row += *self.day_rows.get(&h.day).unwrap_or(&0) as u32;
+                if h.day != base.0 {
+                    base = (h.day, *self.day_rows.get(&h.day).unwrap_or(&0) as u32);
+                }
+                h.row += base.1;
                 self.hits.push(h).map_err(io_err(&self.staging.scratch()))?;
             }
             for (day, name, b, tags) in o.events {

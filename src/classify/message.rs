@@ -308,6 +308,10 @@ impl HitSpill {
 
     /// Adds a hit.
     pub fn push(&mut self, h: HitKey) -> std::io::Result<()> {
+        if self.buf.capacity() == 0 {
+            // All at once: growing by doubling would copy the hits over and over.
+            self.buf.reserve_exact(self.cap);
+        }
         self.buf.push(h);
         self.len += 1;
         if self.buf.len() >= self.cap {
@@ -317,8 +321,9 @@ impl HitSpill {
     }
 
     fn spill(&mut self) -> std::io::Result<()> {
+        use rayon::slice::ParallelSliceMut;
         use std::io::Write;
-        self.buf.sort_unstable_by_key(sort_key);
+        self.buf.par_sort_unstable_by_key(sort_key);
         let path = self.dir.join(format!("hits-{}.bin", self.runs.len()));
         let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&path)?);
         for h in self.buf.drain(..) {
@@ -336,7 +341,8 @@ impl HitSpill {
     ) -> std::io::Result<()> {
         use std::io::Read;
         if self.runs.is_empty() {
-            self.buf.sort_unstable_by_key(sort_key);
+            use rayon::slice::ParallelSliceMut;
+            self.buf.par_sort_unstable_by_key(sort_key);
             for g in self.buf.chunk_by(|a, b| a.token == b.token) {
                 f(g)?;
             }
