@@ -206,6 +206,7 @@ fn parquet_write_events(bencher: Bencher) {
             recipient_id: &tokens[i][3..],
             variant: if i % 2 == 0 { "A" } else { "B" },
             link_id: (i % 5 == 0).then_some("c000-l1"),
+            link_key: (i % 5 == 0).then_some(1),
             url: (i % 5 == 0).then_some("https://shop.example.com/c0/l1"),
             sent_at: 1_790_000_000_000_000,
             ip: &ips[i],
@@ -214,6 +215,7 @@ fn parquet_write_events(bencher: Bencher) {
             bytes: Some(43),
             referer: "",
             user_agent: UAS[i % UAS.len()],
+            ua_key: (i % UAS.len()) as u64,
             ua_name: Some("Outlook"),
             ua_category: Some("pc"),
             os: Some("Windows 10"),
@@ -240,9 +242,11 @@ fn parquet_write_events(bencher: Bencher) {
     let batch = b.finish();
     bencher.counter(ItemsCount::new(N)).bench(|| {
         let mut out = Vec::new();
+        // The dataset's schema: the builder's dictionaries are written as
+        // the plain strings they stand for.
         let mut w = parquet::arrow::ArrowWriter::try_new(
             &mut out,
-            batch.schema(),
+            pixelsift::batch::events_schema(),
             Some(pixelsift::commit::writer_properties()),
         )
         .unwrap();

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -136,6 +137,9 @@ pub struct EventRow<'a> {
     pub variant: &'a str,
     /// Link id for clicks.
     pub link_id: Option<&'a str>,
+    /// Identity of the link (its position in the links file): rows with
+    /// the same one share `link_id` and `url`.
+    pub link_key: Option<u32>,
     /// Link destination for clicks.
     pub url: Option<&'a str>,
     /// Send time, UTC microseconds.
@@ -152,6 +156,9 @@ pub struct EventRow<'a> {
     pub referer: &'a str,
     /// User agent (empty = null).
     pub user_agent: &'a str,
+    /// Identity of the parsed user agent, unique for the run: rows with the
+    /// same one share `user_agent`, `ua_name`, `ua_category` and `os`.
+    pub ua_key: u64,
     /// Client name.
     pub ua_name: Option<&'a str>,
     /// Device category.
@@ -203,10 +210,119 @@ fn opt(b: &mut StringBuilder, v: Option<&str>) {
     }
 }
 
+/// Columns whose values come from one looked-up thing (a user agent, a
+/// link) and repeat with it: each row appends a key, and the values are
+/// copied once per thing per batch, as a dictionary array. Parquet writes
+/// them as plain strings, so files and readers see ordinary columns.
+struct Keyed {
+    keys: Vec<Int32Builder>,
+    values: Vec<StringBuilder>,
+    seen: foldhash::HashMap<u64, i32>,
+}
+
+impl Keyed {
+    fn new(columns: usize, cap: usize) -> Self {
+        Keyed {
+            keys: (0..columns)
+                .map(|_| Int32Builder::with_capacity(cap))
+                .collect(),
+            values: (0..columns).map(|_| StringBuilder::new()).collect(),
+            seen: foldhash::HashMap::default(),
+        }
+    }
+
+    /// Appends the row of thing `id`, whose values are `vals` (`None` or
+    /// empty = null); `vals` is called only for a thing new to the batch.
+    fn append<'v, const N: usize>(&mut self, id: u64, vals: impl FnOnce() -> [Option<&'v str>; N]) {
+        let next = self.values[0].len() as i32;
+        let k = *self.seen.entry(id).or_insert(next);
+        if k == next {
+            for (b, v) in self.values.iter_mut().zip(vals()) {
+                b.append_value(v.unwrap_or(""));
+            }
+        }
+        // An empty value is a null: the key says so, the values keep "".
+        for (kb, vb) in self.keys.iter_mut().zip(&self.values) {
+            let o = vb.offsets_slice();
+            if o[k as usize + 1] > o[k as usize] {
+                kb.append_value(k);
+            } else {
+                kb.append_null();
+            }
+        }
+    }
+
+    fn append_null(&mut self) {
+        for kb in &mut self.keys {
+            kb.append_null();
+        }
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        self.seen.clear();
+        self.keys
+            .iter_mut()
+            .zip(&mut self.values)
+            .map(|(k, v)| {
+                Arc::new(arrow::array::DictionaryArray::new(
+                    k.finish(),
+                    Arc::new(v.finish()),
+                )) as ArrayRef
+            })
+            .collect()
+    }
+}
+
+/// The type of a keyed column as [`EventBuilder`] makes it.
+fn keyed_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// A string column of one value for a whole batch, usually (the input's
+/// name, the rules version): a row appends a key, the value is kept once.
+struct Repeated {
+    keys: Int32Builder,
+    values: StringBuilder,
+    last: String,
+}
+
+impl Repeated {
+    fn new(cap: usize) -> Self {
+        Repeated {
+            keys: Int32Builder::with_capacity(cap),
+            values: StringBuilder::new(),
+            last: String::new(),
+        }
+    }
+
+    fn append(&mut self, v: &str) {
+        if self.values.is_empty() || self.last != v {
+            self.values.append_value(v);
+            self.last.clear();
+            self.last.push_str(v);
+        }
+        self.keys.append_value(self.values.len() as i32 - 1);
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        self.last.clear();
+        Arc::new(arrow::array::DictionaryArray::new(
+            self.keys.finish(),
+            Arc::new(self.values.finish()),
+        ))
+    }
+}
+
 /// Column builders for `events`.
 pub struct EventBuilder {
     ts: TimestampMicrosecondBuilder,
     strs: Vec<StringBuilder>,
+    /// user_agent, ua_name, ua_category, os by user agent.
+    ua: Keyed,
+    /// link_id, url by link.
+    link: Keyed,
+    source_file: Repeated,
+    rules_version: Repeated,
     sent_at: TimestampMicrosecondBuilder,
     secs: Int64Builder,
     status: Int32Builder,
@@ -217,6 +333,7 @@ pub struct EventBuilder {
     local_hour: Int32Builder,
     ip_prefix: Int32Builder,
     read_seconds: arrow::array::Float64Builder,
+    verdicts: bool,
     len: usize,
     len_at_finish: usize,
 }
@@ -227,34 +344,54 @@ const S_TOKEN: usize = 1;
 const S_CAMPAIGN: usize = 2;
 const S_RECIPIENT: usize = 3;
 const S_VARIANT: usize = 4;
-const S_LINK: usize = 5;
-const S_URL: usize = 6;
-const S_IP: usize = 7;
-const S_METHOD: usize = 8;
-const S_REFERER: usize = 9;
-const S_UA: usize = 10;
-const S_UA_NAME: usize = 11;
-const S_UA_CAT: usize = 12;
-const S_OS: usize = 13;
-const S_COUNTRY: usize = 14;
-const S_CITY: usize = 15;
-const S_TZ: usize = 16;
-const S_AS_ORG: usize = 17;
-const S_NETWORK: usize = 18;
-const S_CLASS: usize = 19;
-const S_RULE: usize = 20;
-const S_REASON: usize = 21;
-const S_FILE: usize = 22;
-const S_RULES_VERSION: usize = 23;
-const S_NET_CIDR: usize = 24;
-const S_NET_ROLES: usize = 25;
-const N_STRS: usize = 26;
+const S_IP: usize = 5;
+const S_METHOD: usize = 6;
+const S_REFERER: usize = 7;
+const S_COUNTRY: usize = 8;
+const S_CITY: usize = 9;
+const S_TZ: usize = 10;
+const S_AS_ORG: usize = 11;
+const S_NETWORK: usize = 12;
+const S_CLASS: usize = 13;
+const S_RULE: usize = 14;
+const S_REASON: usize = 15;
+const S_NET_CIDR: usize = 16;
+const S_NET_ROLES: usize = 17;
+const N_STRS: usize = 18;
 
 /// Typical bytes per value of each string column, in `strs` order: the
 /// builders start that big, so a block's rows fit without regrowing.
 const TYPICAL_LEN: [usize; N_STRS] = [
-    5, 22, 8, 10, 1, 10, 40, 14, 3, 8, 110, 10, 6, 10, 2, 8, 14, 16, 16, 8, 16, 44, 32, 15, 14, 12,
+    5, 22, 8, 10, 1, 14, 3, 8, 2, 8, 14, 16, 16, 8, 16, 44, 14, 12,
 ];
+
+/// The schema of the batches [`EventBuilder::finish`] makes: the events
+/// schema, with the keyed and repeated columns as dictionaries.
+pub fn events_built_schema() -> SchemaRef {
+    let keyed = [
+        "link_id",
+        "url",
+        "user_agent",
+        "ua_name",
+        "ua_category",
+        "os",
+        "source_file",
+        "rules_version",
+    ];
+    Arc::new(Schema::new(
+        events_schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                if keyed.contains(&f.name().as_str()) {
+                    Field::new(f.name(), keyed_type(), f.is_nullable())
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
 
 impl EventBuilder {
     /// Builders sized for `cap` rows.
@@ -265,6 +402,10 @@ impl EventBuilder {
                 .iter()
                 .map(|len| StringBuilder::with_capacity(cap, cap * len))
                 .collect(),
+            ua: Keyed::new(4, cap),
+            link: Keyed::new(2, cap),
+            source_file: Repeated::new(cap),
+            rules_version: Repeated::new(cap),
             sent_at: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"),
             secs: Int64Builder::with_capacity(cap),
             status: Int32Builder::with_capacity(cap),
@@ -275,9 +416,17 @@ impl EventBuilder {
             local_hour: Int32Builder::with_capacity(cap),
             ip_prefix: Int32Builder::with_capacity(cap),
             read_seconds: arrow::array::Float64Builder::with_capacity(cap),
+            verdicts: true,
             len: 0,
             len_at_finish: 0,
         }
+    }
+
+    /// Leaves `class`, `rule_id` and `reason` empty: for rows whose
+    /// verdicts are written later from tags (see [`crate::encode`]).
+    pub fn without_verdicts(mut self) -> Self {
+        self.verdicts = false;
+        self
     }
 
     /// Rows appended since the last [`EventBuilder::finish`].
@@ -299,25 +448,28 @@ impl EventBuilder {
         s[S_CAMPAIGN].append_value(r.campaign_id);
         s[S_RECIPIENT].append_value(r.recipient_id);
         opt(&mut s[S_VARIANT], Some(r.variant));
-        opt(&mut s[S_LINK], r.link_id);
-        opt(&mut s[S_URL], r.url);
+        match r.link_key {
+            Some(k) => self.link.append(k as u64, || [r.link_id, r.url]),
+            None => self.link.append_null(),
+        }
         s[S_IP].append_value(r.ip);
         s[S_METHOD].append_value(r.method);
         opt(&mut s[S_REFERER], Some(r.referer));
-        opt(&mut s[S_UA], Some(r.user_agent));
-        opt(&mut s[S_UA_NAME], r.ua_name);
-        opt(&mut s[S_UA_CAT], r.ua_category);
-        opt(&mut s[S_OS], r.os);
+        self.ua.append(r.ua_key, || {
+            [Some(r.user_agent), r.ua_name, r.ua_category, r.os]
+        });
         opt(&mut s[S_COUNTRY], r.country);
         opt(&mut s[S_CITY], r.city);
         opt(&mut s[S_TZ], r.time_zone);
         opt(&mut s[S_AS_ORG], r.as_org);
         opt(&mut s[S_NETWORK], r.network);
-        s[S_CLASS].append_value(r.class);
-        s[S_RULE].append_value(r.rule_id);
-        s[S_REASON].append_value(r.reason);
-        s[S_FILE].append_value(r.source_file);
-        s[S_RULES_VERSION].append_value(r.rules_version);
+        if self.verdicts {
+            s[S_CLASS].append_value(r.class);
+            s[S_RULE].append_value(r.rule_id);
+            s[S_REASON].append_value(r.reason);
+        }
+        self.source_file.append(r.source_file);
+        self.rules_version.append(r.rules_version);
         opt(&mut s[S_NET_CIDR], r.network_cidr);
         opt(&mut s[S_NET_ROLES], Some(r.network_roles));
         self.ip_prefix.append_option(r.ip_prefix.map(i32::from));
@@ -335,19 +487,29 @@ impl EventBuilder {
         self.len += 1;
     }
 
-    /// Takes the pending rows as a batch. `forwarded`, `trap_hit` and the
-    /// burst columns are false and null here: only the message-level pass
-    /// can tell.
+    /// Takes the pending rows as a batch of [`events_built_schema`]: the
+    /// events' columns, some as dictionaries. `forwarded`, `trap_hit` and
+    /// the burst columns are false and null here: only the message-level
+    /// pass can tell.
     pub fn finish(&mut self) -> RecordBatch {
-        self.len_at_finish = self.len;
+        let n = self.len;
+        self.len_at_finish = n;
         self.len = 0;
         let mut s: Vec<ArrayRef> = self
             .strs
             .iter_mut()
             .map(|b| Arc::new(b.finish()) as ArrayRef)
             .collect();
+        if !self.verdicts {
+            let empty: ArrayRef = Arc::new(arrow::array::StringArray::new_repeated("", n));
+            for i in [S_CLASS, S_RULE, S_REASON] {
+                s[i] = empty.clone();
+            }
+        }
         let mut take =
             |i: usize| std::mem::replace(&mut s[i], Arc::new(arrow::array::NullArray::new(0)));
+        let mut ua = self.ua.finish().into_iter();
+        let mut link = self.link.finish().into_iter();
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
             take(S_KIND),
@@ -355,8 +517,8 @@ impl EventBuilder {
             take(S_CAMPAIGN),
             take(S_RECIPIENT),
             take(S_VARIANT),
-            take(S_LINK),
-            take(S_URL),
+            link.next().expect("link_id"),
+            link.next().expect("url"),
             Arc::new(self.sent_at.finish()),
             Arc::new(self.secs.finish()),
             take(S_IP),
@@ -364,10 +526,10 @@ impl EventBuilder {
             Arc::new(self.status.finish()),
             Arc::new(self.bytes.finish()),
             take(S_REFERER),
-            take(S_UA),
-            take(S_UA_NAME),
-            take(S_UA_CAT),
-            take(S_OS),
+            ua.next().expect("user_agent"),
+            ua.next().expect("ua_name"),
+            ua.next().expect("ua_category"),
+            ua.next().expect("os"),
             take(S_COUNTRY),
             take(S_CITY),
             take(S_TZ),
@@ -377,27 +539,21 @@ impl EventBuilder {
             take(S_CLASS),
             take(S_RULE),
             take(S_REASON),
-            take(S_FILE),
+            self.source_file.finish(),
             Arc::new(self.line.finish()),
-            Arc::new(arrow::array::BooleanArray::from(vec![
-                false;
-                self.len_at_finish
-            ])),
+            Arc::new(arrow::array::BooleanArray::from(vec![false; n])),
             Arc::new(self.local_weekday.finish()),
             Arc::new(self.local_hour.finish()),
-            take(S_RULES_VERSION),
+            self.rules_version.finish(),
             take(S_NET_CIDR),
             take(S_NET_ROLES),
             Arc::new(self.ip_prefix.finish()),
-            arrow::array::new_null_array(&DataType::Int32, self.len_at_finish),
-            arrow::array::new_null_array(&DataType::Float64, self.len_at_finish),
-            Arc::new(arrow::array::BooleanArray::from(vec![
-                false;
-                self.len_at_finish
-            ])),
+            arrow::array::new_null_array(&DataType::Int32, n),
+            arrow::array::new_null_array(&DataType::Float64, n),
+            Arc::new(arrow::array::BooleanArray::from(vec![false; n])),
             Arc::new(self.read_seconds.finish()),
         ];
-        RecordBatch::try_new(events_schema(), cols).expect("event columns match the schema")
+        RecordBatch::try_new(events_built_schema(), cols).expect("event columns match the schema")
     }
 }
 
@@ -791,4 +947,98 @@ pub fn with_verdicts(batch: &RecordBatch, v: &[StoredVerdict]) -> RecordBatch {
         cols[schema.index_of(name).expect("events column")] = col;
     }
     RecordBatch::try_new(schema, cols).expect("same schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+
+    fn row<'a>(ua_key: u64, ua: &'a str, name: Option<&'a str>, link: Option<u32>) -> EventRow<'a> {
+        EventRow {
+            ts: 1_790_000_000_000_000,
+            kind: "open",
+            token: "t",
+            campaign_id: "c",
+            recipient_id: "r",
+            variant: "",
+            link_id: link.map(|_| "c-l1"),
+            link_key: link,
+            url: link.map(|_| "https://example.com/"),
+            sent_at: 1_790_000_000_000_000,
+            ip: "192.0.2.0",
+            method: "GET",
+            status: 200,
+            bytes: Some(43),
+            referer: "",
+            user_agent: ua,
+            ua_key,
+            ua_name: name,
+            ua_category: None,
+            os: Some(""),
+            country: None,
+            city: None,
+            time_zone: None,
+            asn: None,
+            as_org: None,
+            network: None,
+            class: "human",
+            rule_id: "default.human",
+            reason: "no machine signal",
+            source_file: if ua_key == 2 { "b.log" } else { "a.log" },
+            source_line: 1,
+            local_weekday: None,
+            local_hour: None,
+            rules_version: "rs-1",
+            network_cidr: None,
+            network_roles: "",
+            ip_prefix: None,
+            read_seconds: None,
+        }
+    }
+
+    /// Keyed and repeated columns read back as the strings and nulls the
+    /// rows gave: empty and missing values are nulls, a thing seen again
+    /// reuses its values, and a changed repeated value is kept.
+    #[test]
+    fn keyed_columns_hold_each_rows_values() {
+        let mut b = EventBuilder::with_capacity(4);
+        b.append(&row(1, "Mozilla/5.0", Some("Firefox"), Some(7)));
+        b.append(&row(2, "", None, None));
+        b.append(&row(1, "Mozilla/5.0", Some("Firefox"), Some(7)));
+        let batch = b.finish();
+        let text = |name: &str| -> Vec<Option<String>> {
+            let c =
+                arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+            let s = c.as_string::<i32>();
+            (0..s.len())
+                .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
+                .collect()
+        };
+        let some = |v: &str| Some(v.to_string());
+        assert_eq!(
+            text("user_agent"),
+            vec![some("Mozilla/5.0"), None, some("Mozilla/5.0")]
+        );
+        assert_eq!(
+            text("ua_name"),
+            vec![some("Firefox"), None, some("Firefox")]
+        );
+        assert_eq!(text("os"), vec![None, None, None]);
+        assert_eq!(
+            text("url"),
+            vec![
+                some("https://example.com/"),
+                None,
+                some("https://example.com/")
+            ]
+        );
+        assert_eq!(
+            text("source_file"),
+            vec![some("a.log"), some("b.log"), some("a.log")]
+        );
+        assert_eq!(text("rules_version"), vec![some("rs-1"); 3]);
+        assert_eq!(text("class"), vec![some("human"); 3]);
+        assert_eq!(batch.schema(), events_built_schema());
+    }
 }

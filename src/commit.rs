@@ -458,7 +458,7 @@ impl Staging<'_> {
     /// Appends rows to `table` and `day`, encoded into Parquet pages at
     /// once (see [`crate::encode`]); [`Staging::seal`] writes the files
     /// when the whole run is known. `tags` has a row's tag for the
-    /// table's deferred columns ([`Staging::defer`]).
+    /// table's deferred columns ([`Staging::declare`]).
     pub fn encode(
         &mut self,
         table: &str,
@@ -469,10 +469,12 @@ impl Staging<'_> {
         self.encoder.write(table, day, batch, tags)
     }
 
-    /// Columns of `table` (by position) that [`Staging::seal`] writes from
-    /// the rows' tags, because a later pass may still change them.
-    pub fn defer(&mut self, table: &str, columns: Vec<usize>) {
-        self.encoder.defer(table, columns);
+    /// The schema `table`'s files have (rows may come with some columns as
+    /// dictionaries of the same values), and the columns (by position) that
+    /// [`Staging::seal`] writes from the rows' tags, because a later pass
+    /// may still change them.
+    pub fn declare(&mut self, table: &str, schema: SchemaRef, deferred: Vec<usize>) {
+        self.encoder.declare(table, schema, deferred);
     }
 
     /// Rows per encoded chunk from now on (default [`CHUNK_ROWS`]).

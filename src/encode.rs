@@ -263,7 +263,7 @@ pub struct Encoder {
     page_memory: usize,
     live_memory: usize,
     pool: Option<Arc<PagePool>>,
-    deferred: BTreeMap<String, Vec<usize>>,
+    declared: BTreeMap<String, (SchemaRef, Vec<usize>)>,
     chunks: BTreeMap<(String, String), Vec<Chunk>>,
     tick: u64,
 }
@@ -278,7 +278,7 @@ impl Encoder {
             page_memory: PAGE_MEMORY,
             live_memory: LIVE_MEMORY,
             pool: None,
-            deferred: BTreeMap::new(),
+            declared: BTreeMap::new(),
             chunks: BTreeMap::new(),
             tick: 0,
         }
@@ -299,9 +299,19 @@ impl Encoder {
         self.live_memory = bytes;
     }
 
-    /// Columns of `table` written only at [`Encoder::seal`], from tags.
-    pub fn defer(&mut self, table: &str, columns: Vec<usize>) {
-        self.deferred.insert(table.to_string(), columns);
+    /// The schema of `table`'s files, and its columns written only at
+    /// [`Encoder::seal`], from tags. Rows may come with any column as a
+    /// dictionary of the schema's type. An undeclared table's files take
+    /// the schema of its first rows and defer nothing.
+    pub fn declare(&mut self, table: &str, schema: SchemaRef, deferred: Vec<usize>) {
+        self.declared.insert(table.to_string(), (schema, deferred));
+    }
+
+    fn deferred(&self, table: &str) -> Vec<usize> {
+        self.declared
+            .get(table)
+            .map(|d| d.1.clone())
+            .unwrap_or_default()
     }
 
     /// True while some table has rows not yet sealed.
@@ -336,14 +346,18 @@ impl Encoder {
         self.tick += 1;
         let tick = self.tick;
         let key = (table.to_string(), day.to_string());
-        let deferred = self.deferred.get(table).cloned().unwrap_or_default();
+        let deferred = self.deferred(table);
         let needs_new = self
             .chunks
             .get(&key)
             .and_then(|c| c.last())
             .is_none_or(|c| !c.live || c.rows >= self.chunk_rows);
         if needs_new {
-            self.open(&key, batch.schema())?;
+            let schema = match self.declared.get(table) {
+                Some((s, _)) => s.clone(),
+                None => batch.schema(),
+            };
+            self.open(&key, schema)?;
         }
         let root = self.root.clone();
         let c = self
@@ -352,7 +366,21 @@ impl Encoder {
             .and_then(|c| c.last_mut())
             .expect("a live chunk");
         let path = root.join(&c.staged);
-        if c.schema.fields() != batch.schema().fields() {
+        let same = c.schema.fields().len() == batch.num_columns()
+            && c.schema
+                .fields()
+                .iter()
+                .zip(batch.schema().fields())
+                .all(|(a, b)| {
+                    a.name() == b.name()
+                        && match b.data_type() {
+                            arrow::datatypes::DataType::Dictionary(_, v) => {
+                                v.as_ref() == a.data_type()
+                            }
+                            t => t == a.data_type(),
+                        }
+                });
+        if !same {
             return Err(Error::Config(format!(
                 "bug: rows for {} do not have the chunk's columns",
                 path.display()
@@ -396,7 +424,7 @@ impl Encoder {
     }
 
     fn close_last(&mut self, key: &(String, String)) -> Result<()> {
-        let d = self.deferred.get(&key.0).cloned().unwrap_or_default();
+        let d = self.deferred(&key.0);
         let c = self
             .chunks
             .get_mut(key)
@@ -478,7 +506,7 @@ impl Encoder {
         prepare: impl Fn(&str, usize) -> Result<T> + Sync,
         revise: &Revise<'_, T>,
     ) -> Result<Vec<AddedFile>> {
-        let deferred = self.deferred.get(table).cloned().unwrap_or_default();
+        let deferred = self.deferred(table);
         let keys: Vec<(String, String)> = self
             .chunks
             .keys()
@@ -568,7 +596,7 @@ mod tests {
         enc.set_chunk_rows(3);
         enc.set_page_memory(0);
         enc.set_live_memory(live_memory);
-        enc.defer("t", vec![2]);
+        enc.declare("t", schema.clone(), vec![2]);
         for n in 0..60i64 {
             let day = format!("d{}", n % 6);
             let b = RecordBatch::try_new(

@@ -288,6 +288,8 @@ struct Counts {
 }
 
 struct UaInfo {
+    /// Unique for the run: rows of one user agent share its columns' values.
+    id: u64,
     agent: AgentInfo,
     lower: String,
     text: String,
@@ -397,13 +399,11 @@ pub fn ingest(
     staging.set_chunk_rows(cfg.limits.chunk_rows);
     staging.set_page_memory(cfg.limits.page_memory);
     let events = crate::batch::events_schema();
-    staging.defer(
-        "events",
-        crate::batch::REVISABLE
-            .iter()
-            .map(|c| events.index_of(c).expect("an events column"))
-            .collect(),
-    );
+    let deferred = crate::batch::REVISABLE
+        .iter()
+        .map(|c| events.index_of(c).expect("an events column"))
+        .collect();
+    staging.declare("events", events, deferred);
     let caches: Vec<Mutex<WorkerCache>> = (0..rayon::current_num_threads() + 1)
         .map(|_| Mutex::new(WorkerCache::new()))
         .collect();
@@ -846,7 +846,9 @@ fn process_block(
             let text = String::from_utf8_lossy(&raw.user_agent).trim().to_string();
             let lower = text.to_lowercase();
             let profile = cfg.classifier.ua_profile(&text, &lower);
+            static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             UaInfo {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 agent: cfg.agents.parse(&text),
                 lower,
                 text,
@@ -913,7 +915,10 @@ fn process_block(
         let (events, tags) = by_day.entry(day).or_insert_with(|| {
             // Sized for the whole block (a line is rarely under 120 bytes).
             let rows = data.len() / 120 + 16;
-            (EventBuilder::with_capacity(rows), Vec::with_capacity(rows))
+            (
+                EventBuilder::with_capacity(rows).without_verdicts(),
+                Vec::with_capacity(rows),
+            )
         });
         tags.push(verdict_tag);
         // A shared aggregate token is many people: message-level patterns
@@ -947,6 +952,7 @@ fn process_block(
             recipient_id: &hit.recipient.recipient_id,
             variant: &hit.recipient.variant,
             link_id: hit.link.map(|l| l.link_id.as_str()),
+            link_key: hit.link_idx,
             url: hit.link.map(|l| l.url.as_str()),
             sent_at: hit.recipient.sent_at,
             ip: &ip.stored,
@@ -955,6 +961,7 @@ fn process_block(
             bytes: raw.bytes,
             referer: &String::from_utf8_lossy(&raw.referer),
             user_agent: &ua.text,
+            ua_key: ua.id,
             ua_name: ua.agent.ua_name.as_deref(),
             ua_category: ua.agent.ua_category.as_deref(),
             os: ua.agent.os.as_deref(),
