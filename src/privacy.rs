@@ -1,7 +1,7 @@
 //! What is kept of a reader's address: applied after the GeoIP lookup, so
 //! enrichment sees the full address and the dataset only what policy allows.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -44,11 +44,12 @@ impl IpPolicy {
     /// The stored form of an address (`raw` when it did not parse).
     pub fn apply(&self, ip: Option<IpAddr>, raw: &[u8]) -> String {
         match (self, ip) {
+            (IpPolicy::Keep, Some(IpAddr::V4(a))) => v4_text(a.octets()),
             (IpPolicy::Keep, Some(a)) => a.to_string(),
             (IpPolicy::Keep, None) => String::from_utf8_lossy(raw).into_owned(),
             (IpPolicy::Truncate, Some(IpAddr::V4(a))) => {
                 let o = a.octets();
-                Ipv4Addr::new(o[0], o[1], o[2], 0).to_string()
+                v4_text([o[0], o[1], o[2], 0])
             }
             (IpPolicy::Truncate, Some(IpAddr::V6(a))) => {
                 Ipv6Addr::from(u128::from(a) & (u128::MAX << 80)).to_string()
@@ -68,9 +69,37 @@ impl IpPolicy {
     }
 }
 
+/// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` writes
+/// it, without the formatting machinery: this runs once per new address.
+fn v4_text(o: [u8; 4]) -> String {
+    let mut s = String::with_capacity(15);
+    for (i, b) in o.into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        if b >= 100 {
+            s.push((b'0' + b / 100) as char);
+        }
+        if b >= 10 {
+            s.push((b'0' + b / 10 % 10) as char);
+        }
+        s.push((b'0' + b % 10) as char);
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every octet value is written as `Display` writes it.
+    #[test]
+    fn v4_text_matches_display() {
+        for b in 0..=255u8 {
+            let o = [b, 255 - b, b / 3, 0];
+            assert_eq!(v4_text(o), std::net::Ipv4Addr::from(o).to_string());
+        }
+    }
 
     #[test]
     fn policies() {

@@ -148,6 +148,18 @@ pub enum Tracked<'m> {
     Ignored(IgnoreReason),
 }
 
+/// Where a tracking path's token would be, for [`Manifest::prefetch`]: a
+/// hint only ([`track`] decides what the line is).
+#[inline]
+pub fn token_hint<'r>(raw: &'r RawHit<'_>) -> Option<&'r [u8]> {
+    let t: &[u8] = &raw.target;
+    let rest = match t.get(..3)? {
+        b"/o/" | b"/c/" | b"/t/" | b"/p/" => &t[3..],
+        _ => return None,
+    };
+    rest.get(..crate::manifest::TOKEN_LEN)
+}
+
 /// Joins one parsed line to the manifest.
 pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
     let target: &[u8] = &raw.target;
