@@ -296,9 +296,12 @@ struct UaInfo {
     profile: crate::classify::UaProfile,
 }
 
-struct IpInfo {
+struct IpInfo<'c> {
     geo: GeoInfo,
-    net: Option<NetMatch>,
+    /// Borrowed from the run's lists, not cloned: their strings are shared
+    /// `Arc`s, and counting references to them from every worker made two
+    /// cores fight over one cache line per new address.
+    net: Option<&'c NetMatch>,
     roles: RoleSet,
     role_names: String,
     tz: Option<chrono_tz::Tz>,
@@ -307,12 +310,12 @@ struct IpInfo {
     kept_bits: Option<u8>,
 }
 
-struct WorkerCache {
+struct WorkerCache<'c> {
     ua: Slots<UaInfo>,
-    ip: Slots<IpInfo>,
+    ip: Slots<IpInfo<'c>>,
 }
 
-impl WorkerCache {
+impl WorkerCache<'_> {
     fn new() -> Self {
         WorkerCache {
             ua: Slots::new(16_384),
@@ -753,13 +756,13 @@ fn merge_by<'a, T: PartialEq + Sync>(
     changed.then_some(out)
 }
 
-fn process_block(
-    cfg: &IngestConfig,
+fn process_block<'c>(
+    cfg: &'c IngestConfig,
     version: &str,
     dialect: &Dialect,
     file: &str,
     block: &Block,
-    cache: &mut WorkerCache,
+    cache: &mut WorkerCache<'c>,
 ) -> BlockOut {
     let mut counts = Counts::default();
     let mut rejects = RejectBuilder::default();
@@ -892,13 +895,13 @@ fn process_block(
                 let (mut net, mut roles) = match parsed {
                     Some(a) => {
                         let (m, r) = cfg.networks.lookup_all(a);
-                        (m.cloned(), r)
+                        (m, r)
                     }
                     None => (None, RoleSet::default()),
                 };
                 if let Some(m) = geo.asn.and_then(|asn| cfg.networks.lookup_asn(asn)) {
                     roles.insert(m.role);
-                    net.get_or_insert_with(|| m.clone());
+                    net.get_or_insert(m);
                 }
                 let tz = geo
                     .time_zone
