@@ -502,8 +502,9 @@ impl Staging<'_> {
     /// Writes the encoded chunks of `table` as staged Parquet files, one per
     /// chunk, in parallel. For each chunk `prepare(day, k)` is called once,
     /// then `revise(prepared, first_row, tags)` makes the deferred columns
-    /// (the message-level pass's verdicts); `first_row` counts rows within
-    /// the day across the run.
+    /// (the message-level pass's verdicts) of each slice of its rows in
+    /// turn; `first_row` is the slice's first row, counted within the day
+    /// across the run.
     pub fn seal<T>(
         &mut self,
         table: &str,

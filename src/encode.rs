@@ -44,6 +44,9 @@ pub const CHUNK_ROWS: u64 = 1 << 20;
 /// pages beyond it cost one write and one read of compressed bytes).
 pub const PAGE_MEMORY: usize = 96 << 20;
 
+/// Rows of deferred columns made and encoded at once when a chunk is sealed.
+const SEAL_SLICE: usize = 65_536;
+
 /// Unfinished pages (at most 20,000 values a column) held by the chunks
 /// still taking rows. Beyond it the least recently used chunk is closed,
 /// and its day goes on in a new one: only logs whose days interleave
@@ -499,7 +502,8 @@ impl Encoder {
     /// Writes every chunk of `table` as a staged Parquet file, in parallel.
     /// For each chunk `prepare(day, k)` is called once, then
     /// `revise(prepared, first_row, tags)` gives the deferred columns in
-    /// their order; `first_row` counts rows within the day across the run.
+    /// their order for each slice of its rows in turn; `first_row` is the
+    /// slice's first row, counted within the day across the run.
     pub fn seal<T>(
         &mut self,
         table: &str,
@@ -527,18 +531,28 @@ impl Encoder {
                     c.close_written(&deferred, &dst)?;
                 }
                 let prepared = prepare(&c.day, c.k)?;
-                let cols = revise(&prepared, c.first_row, &c.tags);
-                if cols.len() != deferred.len() {
-                    return Err(Error::Config(format!(
-                        "bug: {} deferred columns of {table}, {} made",
-                        deferred.len(),
-                        cols.len()
-                    )));
-                }
+                // The deferred columns are made and encoded a slice of rows
+                // at a time, so a chunk's seal holds no whole column of them.
                 let fields = c.schema.fields().clone();
-                for (&i, col) in deferred.iter().zip(&cols) {
-                    let mut w = c.writers[i].take().expect("deferred columns stay open");
-                    encode_column(&mut w, &fields[i], col).map_err(perr(&dst))?;
+                let mut writers: Vec<ArrowColumnWriter> = deferred
+                    .iter()
+                    .map(|&i| c.writers[i].take().expect("deferred columns stay open"))
+                    .collect();
+                for start in (0..c.tags.len()).step_by(SEAL_SLICE) {
+                    let end = (start + SEAL_SLICE).min(c.tags.len());
+                    let cols = revise(&prepared, c.first_row + start as u64, &c.tags[start..end]);
+                    if cols.len() != deferred.len() {
+                        return Err(Error::Config(format!(
+                            "bug: {} deferred columns of {table}, {} made",
+                            deferred.len(),
+                            cols.len()
+                        )));
+                    }
+                    for ((w, &i), col) in writers.iter_mut().zip(&deferred).zip(&cols) {
+                        encode_column(w, &fields[i], col).map_err(perr(&dst))?;
+                    }
+                }
+                for (w, &i) in writers.into_iter().zip(&deferred) {
                     c.done[i] = Some(w.close().map_err(perr(&dst))?);
                 }
                 let f = File::create(&dst).map_err(io_err(&dst))?;

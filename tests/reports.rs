@@ -403,7 +403,7 @@ fn sql_shell_reads_statements_and_dot_commands_from_stdin() {
     assert_eq!(
         text,
         "table_name\nevents\nlinks\nmanifest\nrejects\ntiers\n\
-         column_name,data_type,is_nullable\nlink_id,Utf8,NO\ncampaign_id,Utf8,NO\nurl,Utf8,NO\n\
+         column_name,data_type,is_nullable\nlink_id,Utf8View,NO\ncampaign_id,Utf8View,NO\nurl,Utf8View,NO\n\
          n\n16\none\n1\n"
     );
     // A failing statement is reported and the shell goes on.
