@@ -93,6 +93,39 @@ fn parse(bencher: Bencher, dialect: &str) {
         });
 }
 
+/// Parsing of the `combined` dialect on every core, as ingest does it:
+/// 1 MiB blocks of whole lines from [`pixelsift::lines::BlockReader`],
+/// parsed in parallel on rayon's pool (2 threads on the reference machine).
+#[divan::bench(sample_count = 20)]
+fn parse_all_cores(bencher: Bencher) {
+    use rayon::prelude::*;
+    let (d, one) = lines("combined");
+    // About 64 MB: enough blocks for every thread.
+    let data = one.repeat(16);
+    let mut reader = pixelsift::lines::BlockReader::new(&data[..]);
+    let mut blocks = Vec::new();
+    while let Some(b) = reader.next_block().unwrap() {
+        if let pixelsift::lines::Block::Lines { data, .. } = b {
+            blocks.push(data);
+        }
+    }
+    bencher
+        .counter(BytesCount::new(data.len()))
+        .counter(ItemsCount::new(N * 16))
+        .bench(|| {
+            let ok: usize = blocks
+                .par_iter()
+                .map(|b| {
+                    pixelsift::lines::lines(b, 1)
+                        .filter(|(_, line)| d.parse(line).is_ok())
+                        .count()
+                })
+                .sum();
+            assert_eq!(ok, N * 16);
+            ok
+        });
+}
+
 /// woothee plus the mail-client table for every hit: what the per-UA cache saves.
 #[divan::bench]
 fn agent_uncached(bencher: Bencher) {
