@@ -84,8 +84,8 @@ impl IngestConfig {
     }
 }
 
-/// How much of a run ingest holds in memory; the defaults keep a run of
-/// any size under about half a gigabyte.
+/// How much of a run ingest holds in memory; with the defaults a 50M-line
+/// run peaked at 710 MB (a 2-byte tag per event still grows with the run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Hits held for the message-level pass before they are sorted to disk.
