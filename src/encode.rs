@@ -4,7 +4,8 @@
 //! is written twice or read back.
 //!
 //! Columns that a later pass may still change (the message-level verdicts
-//! of `events`) are deferred: each row keeps a small tag instead, and
+//! of `events`) are deferred: each row keeps a small tag instead (with the
+//! pages, once its chunk is closed), and
 //! [`Encoder::seal`] encodes those columns from the tags and the changes
 //! once the whole run is known, then writes each chunk's file. Finished
 //! pages wait in memory up to a budget shared by every chunk and go to a
@@ -182,8 +183,11 @@ struct Chunk {
     writers: Vec<Option<ArrowColumnWriter>>,
     /// Closed columns by position.
     done: Vec<Option<ArrowColumnChunk>>,
-    /// A tag per row, for the deferred columns.
+    /// A tag per row, for the deferred columns, while the chunk takes rows.
     tags: Vec<u16>,
+    /// The tags once the chunk is closed: in the pool with its pages, so a
+    /// run's tags, two bytes an event, do not grow memory with its size.
+    stored_tags: Option<(Pages, PageKey)>,
     rows: u64,
     first_row: u64,
     live: bool,
@@ -204,6 +208,19 @@ fn perr(path: &Path) -> impl Fn(ParquetError) -> Error + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// A column writer per leaf column of `schema`. They need only the schema
+/// and properties; the file they end up in is made at the seal.
+fn column_writers(
+    schema: &SchemaRef,
+    pool: Arc<PagePool>,
+    path: &Path,
+) -> Result<Vec<ArrowColumnWriter>> {
+    let (_, factory) = ArrowWriter::try_new_with_options(std::io::sink(), schema.clone(), options(pool))
+        .and_then(|w| w.into_serialized_writer())
+        .map_err(perr(path))?;
+    factory.create_column_writers(0).map_err(perr(path))
 }
 
 fn encode_column(
@@ -233,8 +250,9 @@ impl Chunk {
             .map_err(perr(path))
     }
 
-    /// Closes the columns that are not deferred: the chunk takes no more rows.
-    fn close_written(&mut self, deferred: &[usize], path: &Path) -> Result<()> {
+    /// Closes the columns that are not deferred: the chunk takes no more
+    /// rows, and its tags go to the pool.
+    fn close_written(&mut self, deferred: &[usize], path: &Path, pool: &Arc<PagePool>) -> Result<()> {
         let closed: Vec<(usize, ArrowColumnChunk)> = self
             .writers
             .iter_mut()
@@ -248,6 +266,22 @@ impl Chunk {
             .map_err(perr(path))?;
         for (i, c) in closed {
             self.done[i] = Some(c);
+        }
+        // The deferred columns' writers, empty until the seal, still hold
+        // their encoders' buffers: new ones are made at the seal instead.
+        for &i in deferred {
+            self.writers[i] = None;
+        }
+        if !self.tags.is_empty() {
+            let bytes: Vec<u8> = self.tags.iter().flat_map(|t| t.to_le_bytes()).collect();
+            self.tags = Vec::new();
+            let mut store = Pages {
+                pool: pool.clone(),
+                blobs: Vec::new(),
+                resident: 0,
+            };
+            let key = store.put(Bytes::from(bytes)).map_err(perr(path))?;
+            self.stored_tags = Some((store, key));
         }
         self.live = false;
         self.memory = 0;
@@ -428,13 +462,14 @@ impl Encoder {
 
     fn close_last(&mut self, key: &(String, String)) -> Result<()> {
         let d = self.deferred(&key.0);
+        let pool = self.pool()?;
         let c = self
             .chunks
             .get_mut(key)
             .and_then(|c| c.last_mut())
             .expect("a chunk to close");
         let path = self.root.join(&c.staged);
-        c.close_written(&d, &path)
+        c.close_written(&d, &path, &pool)
     }
 
     /// Starts a chunk for `key`, closing the key's last one.
@@ -454,15 +489,7 @@ impl Encoder {
         let (table, day) = key;
         let staged = format!("_staging/{}/{table}-{day}-{k}.parquet", self.run);
         let abs = self.root.join(&staged);
-        // Column writers need only the schema and properties; the file they
-        // end up in is made at the seal.
-        let (_, factory) =
-            ArrowWriter::try_new_with_options(std::io::sink(), schema.clone(), options(pool))
-                .and_then(|w| w.into_serialized_writer())
-                .map_err(perr(&abs))?;
-        let writers: Vec<Option<ArrowColumnWriter>> = factory
-            .create_column_writers(0)
-            .map_err(perr(&abs))?
+        let writers: Vec<Option<ArrowColumnWriter>> = column_writers(&schema, pool, &abs)?
             .into_iter()
             .map(Some)
             .collect();
@@ -481,6 +508,7 @@ impl Encoder {
             writers,
             done: (0..n).map(|_| None).collect(),
             tags: Vec::new(),
+            stored_tags: None,
             rows: 0,
             first_row,
             live: true,
@@ -528,19 +556,31 @@ impl Encoder {
             .map(|mut c| -> Result<AddedFile> {
                 let dst = root.join(&c.staged);
                 if c.live {
-                    c.close_written(&deferred, &dst)?;
+                    c.close_written(&deferred, &dst, &pool)?;
                 }
+                let tags: Vec<u16> = match c.stored_tags.take() {
+                    Some((mut store, key)) => store
+                        .take(key)
+                        .map_err(perr(&dst))?
+                        .chunks_exact(2)
+                        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                        .collect(),
+                    None => std::mem::take(&mut c.tags),
+                };
                 let prepared = prepare(&c.day, c.k)?;
                 // The deferred columns are made and encoded a slice of rows
                 // at a time, so a chunk's seal holds no whole column of them.
                 let fields = c.schema.fields().clone();
+                let mut fresh: Vec<Option<ArrowColumnWriter>> =
+                    column_writers(&c.schema, pool.clone(), &dst)?.into_iter().map(Some).collect();
                 let mut writers: Vec<ArrowColumnWriter> = deferred
                     .iter()
-                    .map(|&i| c.writers[i].take().expect("deferred columns stay open"))
+                    .map(|&i| fresh[i].take().expect("a writer per column"))
                     .collect();
-                for start in (0..c.tags.len()).step_by(SEAL_SLICE) {
-                    let end = (start + SEAL_SLICE).min(c.tags.len());
-                    let cols = revise(&prepared, c.first_row + start as u64, &c.tags[start..end]);
+                drop(fresh);
+                for start in (0..tags.len()).step_by(SEAL_SLICE) {
+                    let end = (start + SEAL_SLICE).min(tags.len());
+                    let cols = revise(&prepared, c.first_row + start as u64, &tags[start..end]);
                     if cols.len() != deferred.len() {
                         return Err(Error::Config(format!(
                             "bug: {} deferred columns of {table}, {} made",
