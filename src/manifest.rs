@@ -52,10 +52,21 @@ fn is_id_char(c: char) -> bool {
 
 /// True if the bytes have the shape of a token (22 base64url characters).
 pub fn is_token_shaped(b: &[u8]) -> bool {
-    b.len() == TOKEN_LEN
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+    // Every hit asks: one table load per byte, no chain of range checks.
+    b.len() == TOKEN_LEN && b.iter().all(|&c| BASE64URL[c as usize])
 }
+
+/// The bytes of the base64url alphabet.
+static BASE64URL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        c += 1;
+    }
+    t
+};
 
 /// Parses an RFC 3339 time into microseconds since the epoch, UTC.
 pub fn parse_rfc3339_micros(s: &str) -> std::result::Result<i64, String> {
@@ -534,6 +545,19 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table agrees with the alphabet's definition on every byte.
+    #[test]
+    fn token_shape_is_base64url_of_22() {
+        for c in 0..=255u8 {
+            let mut t = *b"AAAAAAAAAAAAAAAAAAAAAA";
+            t[7] = c;
+            let want = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+            assert_eq!(is_token_shaped(&t), want, "byte {c}");
+        }
+        assert!(!is_token_shaped(b"AAAAAAAAAAAAAAAAAAAAA"));
+        assert!(!is_token_shaped(b"AAAAAAAAAAAAAAAAAAAAAAA"));
+    }
 
     /// Tokens that differ in one character only, past the table's load
     /// and wrapping around its end, are all found; others and duplicates
