@@ -685,6 +685,7 @@ fn string_col<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a arrow::array::St
 pub fn recipients_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Recipient> {
     use arrow::array::Array;
     let mut out = Vec::new();
+    let mut names = crate::manifest::Names::default();
     for b in batches {
         let (Some(t), Some(c), Some(r), Some(v)) = (
             string_col(b, "token"),
@@ -713,13 +714,9 @@ pub fn recipients_from(batches: &[RecordBatch]) -> Vec<crate::manifest::Recipien
                     .filter(|a| !a.is_null(i))
                     .map_or(1, |a| a.value(i) as u32),
                 token: t.value(i).into(),
-                campaign_id: c.value(i).into(),
+                campaign_id: names.get(c.value(i)),
                 recipient_id: r.value(i).into(),
-                variant: if v.is_null(i) {
-                    String::new()
-                } else {
-                    v.value(i).into()
-                },
+                variant: names.get(if v.is_null(i) { "" } else { v.value(i) }),
                 sent_at: s.value(i),
             });
         }

@@ -229,7 +229,7 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
                 format!("link_id {} is not in links.csv", lossy(link_id)),
             );
         };
-        if l.1.campaign_id != r.1.campaign_id {
+        if *l.1.campaign_id != *r.1.campaign_id {
             return reject(
                 RejectReason::LinkCampaignMismatch,
                 format!(
@@ -315,7 +315,7 @@ mod tests {
             token: "AAAAAAAAAAAAAAAAAAAAAA".into(),
             campaign_id: "c".into(),
             recipient_id: "r".into(),
-            variant: String::new(),
+            variant: "".into(),
             sent_at: 0,
             tracked: true,
             recipients: 1,
