@@ -171,7 +171,9 @@ pub fn purge(dataset: &Dataset, lock: &WriterLock, before: &str) -> Result<Files
     Ok(report)
 }
 
-/// Merges the files of each partition into one, rows unchanged.
+/// Merges the files of each partition into one, rows unchanged, and leaves
+/// events in [`crate::commit::EVENTS_ORDER`] (a partition of one file is
+/// rewritten only if its rows are not yet in that order).
 pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
     let snap = dataset.snapshot()?;
     let root = dataset.root();
@@ -183,24 +185,55 @@ pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
         for f in files.values() {
             groups.entry(partition_day(&f.path)).or_default().push(f);
         }
-        for (day, group) in groups.into_iter().filter(|(_, g)| g.len() > 1) {
+        let path_of = |f: &crate::commit::AddedFile| {
+            if root.join(&f.path).exists() {
+                root.join(&f.path)
+            } else {
+                root.join(&f.staged)
+            }
+        };
+        for (day, group) in groups {
+            let ordered = table == "events" && day.is_some();
+            let in_order = || -> Result<bool> {
+                for f in &group {
+                    if !crate::commit::in_events_order(&path_of(f))? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            };
+            if group.len() < 2 && !(ordered && !in_order()?) {
+                continue;
+            }
+            // Events are sorted a chunk of rows at a time, so compacting
+            // holds at most that many rows however big the partition.
+            let mut pending: Vec<RecordBatch> = Vec::new();
+            let mut rows = 0usize;
             for f in &group {
-                let path = if root.join(&f.path).exists() {
-                    root.join(&f.path)
-                } else {
-                    root.join(&f.staged)
-                };
-                for b in read_parquet(&path)? {
+                for b in read_parquet(&path_of(f))? {
                     // Files written before columns were added get them as nulls.
                     let b = if table == "events" {
                         crate::batch::conform(&b)
                     } else {
                         b
                     };
-                    staging.write(table, day, &b)?;
+                    if !ordered {
+                        staging.write(table, day, &b)?;
+                        continue;
+                    }
+                    rows += b.num_rows();
+                    pending.push(b);
+                    if rows >= crate::commit::CHUNK_ROWS as usize {
+                        staging.write_in_order(day.expect("events are by day"), &pending)?;
+                        pending.clear();
+                        rows = 0;
+                    }
                 }
                 remove.push(f.path.clone());
                 report.rows += f.rows;
+            }
+            if !pending.is_empty() {
+                staging.write_in_order(day.expect("events are by day"), &pending)?;
             }
             report.files_written += 1;
         }

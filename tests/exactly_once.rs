@@ -317,6 +317,27 @@ fn forget_erases_a_person_everywhere_and_nothing_else() {
     assert!(log_text.contains("\"op\": \"forget\"") && !log_text.contains("\"r01\""));
 }
 
+/// (campaign_id, recipient_id, ts) of each row of an events file, in file order.
+fn event_keys(p: &Path) -> Vec<(String, String, i64)> {
+    use arrow::array::AsArray;
+    pixelsift::commit::read_parquet(p)
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            let c = b.column_by_name("campaign_id").unwrap().as_string::<i32>().clone();
+            let r = b.column_by_name("recipient_id").unwrap().as_string::<i32>().clone();
+            let t = b
+                .column_by_name("ts")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                .clone();
+            (0..b.num_rows())
+                .map(|i| (c.value(i).to_string(), r.value(i).to_string(), t.value(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[test]
 fn compact_keeps_rows_and_purge_drops_old_days() {
     let tmp = tempfile::tempdir().unwrap();
@@ -331,9 +352,23 @@ fn compact_keeps_rows_and_purge_drops_old_days() {
     ingest(&m, &data, &[&lb]);
     let before = rows(&data, "events", &[]);
     let files_before = parquet_files(&data.join("events")).len();
+    assert!(parquet_files(&data.join("events"))
+        .iter()
+        .any(|p| !event_keys(p).is_sorted() && !pixelsift::commit::in_events_order(p).unwrap()));
     let out = stdout(&run(bin().args(["compact", "--data"]).arg(&data)));
     assert!(out.contains("merged"), "{out}");
     assert!(parquet_files(&data.join("events")).len() < files_before);
+    assert_eq!(rows(&data, "events", &[]), before);
+    // Compacted events are in (campaign, recipient, time) order, and the
+    // files say so (they were in time order before); a second compact
+    // finds nothing to do.
+    for p in parquet_files(&data.join("events")) {
+        assert!(pixelsift::commit::in_events_order(&p).unwrap(), "{}", p.display());
+        let keys = event_keys(&p);
+        assert!(keys.len() > 1 && keys.is_sorted(), "{}: {keys:?}", p.display());
+    }
+    let out = stdout(&run(bin().args(["compact", "--data"]).arg(&data)));
+    assert!(out.contains("nothing to compact"), "{out}");
     assert_eq!(rows(&data, "events", &[]), before);
 
     // Events fall on 2026-11-20 (spring-sale) and 2026-11-21 (newsletter-47).

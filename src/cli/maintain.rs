@@ -38,7 +38,7 @@ pub fn compact(a: CompactArgs) -> anyhow::Result<ExitCode> {
             "merged {} files into {} ({} rows unchanged); commit {seq}",
             r.files_removed, r.files_written, r.rows
         ),
-        None => println!("nothing to compact: every partition has one file"),
+        None => println!("nothing to compact: every partition has one file, events in order"),
     }
     Ok(ExitCode::SUCCESS)
 }

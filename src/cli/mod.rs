@@ -40,7 +40,7 @@ enum Command {
     Formats(formats::Args),
     /// Show every hit of one message in time order, with its verdict and why.
     Explain(explain::Args),
-    /// Merge small files per partition, rows unchanged.
+    /// Merge small files per partition and sort events by person, rows unchanged.
     Compact(maintain::CompactArgs),
     /// Erase a recipient from events, rejects and the manifest copy.
     Forget(maintain::ForgetArgs),
