@@ -85,7 +85,7 @@ impl IngestConfig {
 }
 
 /// How much of a run ingest holds in memory; with the defaults a 50M-line
-/// run peaked at 710 MB (a 2-byte tag per event still grows with the run).
+/// run peaked at 639 MB, a 10M-line one at 503 MB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Hits held for the message-level pass before they are sorted to disk.
