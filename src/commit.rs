@@ -714,9 +714,15 @@ pub fn in_events_order(path: &Path) -> Result<bool> {
 
 /// Reads every batch of a Parquet file; a missing file reads as empty.
 pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
+    parquet_batches(path)?.collect()
+}
+
+/// The batches of a Parquet file one at a time, for a pass that need not
+/// hold the whole file; a missing file has none.
+pub fn parquet_batches(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
     let f = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None.into_iter().flatten()),
         Err(e) => return Err(io_err(path)(e)),
     };
     let perr = |source| Error::Parquet {
@@ -727,9 +733,7 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
         .map_err(perr)?
         .build()
         .map_err(perr)?;
-    reader
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(Error::Arrow)
+    Ok(Some(reader.map(|b| b.map_err(Error::Arrow))).into_iter().flatten())
 }
 
 /// Lower-case hex of bytes.

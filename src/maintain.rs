@@ -210,7 +210,8 @@ pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
             let mut pending: Vec<RecordBatch> = Vec::new();
             let mut rows = 0usize;
             for f in &group {
-                for b in read_parquet(&path_of(f))? {
+                for b in crate::commit::parquet_batches(&path_of(f))? {
+                    let b = b?;
                     // Files written before columns were added get them as nulls.
                     let b = if table == "events" {
                         crate::batch::conform(&b)
