@@ -233,15 +233,20 @@ pub const EVENTS_ORDER: [&str; 3] = ["campaign_id", "recipient_id", "ts"];
 
 /// The `sorting_columns` a file of `schema` in [`EVENTS_ORDER`] declares in
 /// each row group, or `None` when the schema lacks one of its columns.
-pub fn events_sorting(schema: &arrow::datatypes::Schema) -> Option<Vec<parquet::file::metadata::SortingColumn>> {
+pub fn events_sorting(
+    schema: &arrow::datatypes::Schema,
+) -> Option<Vec<parquet::file::metadata::SortingColumn>> {
     EVENTS_ORDER
         .iter()
         .map(|c| {
-            schema.index_of(c).ok().map(|i| parquet::file::metadata::SortingColumn {
-                column_idx: i as i32,
-                descending: false,
-                nulls_first: false,
-            })
+            schema
+                .index_of(c)
+                .ok()
+                .map(|i| parquet::file::metadata::SortingColumn {
+                    column_idx: i as i32,
+                    descending: false,
+                    nulls_first: false,
+                })
         })
         .collect()
 }
@@ -729,7 +734,9 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
 pub fn parquet_batches(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
     let f = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None.into_iter().flatten()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None.into_iter().flatten())
+        }
         Err(e) => return Err(io_err(path)(e)),
     };
     let perr = |source| Error::Parquet {
@@ -740,7 +747,9 @@ pub fn parquet_batches(path: &Path) -> Result<impl Iterator<Item = Result<Record
         .map_err(perr)?
         .build()
         .map_err(perr)?;
-    Ok(Some(reader.map(|b| b.map_err(Error::Arrow))).into_iter().flatten())
+    Ok(Some(reader.map(|b| b.map_err(Error::Arrow)))
+        .into_iter()
+        .flatten())
 }
 
 /// Lower-case hex of bytes.

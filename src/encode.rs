@@ -217,9 +217,10 @@ fn column_writers(
     pool: Arc<PagePool>,
     path: &Path,
 ) -> Result<Vec<ArrowColumnWriter>> {
-    let (_, factory) = ArrowWriter::try_new_with_options(std::io::sink(), schema.clone(), options(pool))
-        .and_then(|w| w.into_serialized_writer())
-        .map_err(perr(path))?;
+    let (_, factory) =
+        ArrowWriter::try_new_with_options(std::io::sink(), schema.clone(), options(pool))
+            .and_then(|w| w.into_serialized_writer())
+            .map_err(perr(path))?;
     factory.create_column_writers(0).map_err(perr(path))
 }
 
@@ -252,7 +253,12 @@ impl Chunk {
 
     /// Closes the columns that are not deferred: the chunk takes no more
     /// rows, and its tags go to the pool.
-    fn close_written(&mut self, deferred: &[usize], path: &Path, pool: &Arc<PagePool>) -> Result<()> {
+    fn close_written(
+        &mut self,
+        deferred: &[usize],
+        path: &Path,
+        pool: &Arc<PagePool>,
+    ) -> Result<()> {
         let closed: Vec<(usize, ArrowColumnChunk)> = self
             .writers
             .iter_mut()
@@ -572,7 +578,10 @@ impl Encoder {
                 // at a time, so a chunk's seal holds no whole column of them.
                 let fields = c.schema.fields().clone();
                 let mut fresh: Vec<Option<ArrowColumnWriter>> =
-                    column_writers(&c.schema, pool.clone(), &dst)?.into_iter().map(Some).collect();
+                    column_writers(&c.schema, pool.clone(), &dst)?
+                        .into_iter()
+                        .map(Some)
+                        .collect();
                 let mut writers: Vec<ArrowColumnWriter> = deferred
                     .iter()
                     .map(|&i| fresh[i].take().expect("a writer per column"))

@@ -35,7 +35,7 @@ pub fn compact(a: CompactArgs) -> anyhow::Result<ExitCode> {
     })?;
     match r.commit {
         Some(seq) => println!(
-            "merged {} files into {} ({} rows unchanged); commit {seq}",
+            "compacted {} files into {} ({} rows unchanged; events in campaign, recipient and time order); commit {seq}",
             r.files_removed, r.files_written, r.rows
         ),
         None => println!("nothing to compact: every partition has one file, events in order"),
