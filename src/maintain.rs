@@ -202,7 +202,7 @@ pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
                 }
                 Ok(true)
             };
-            if group.len() < 2 && !(ordered && !in_order()?) {
+            if group.len() < 2 && (!ordered || in_order()?) {
                 continue;
             }
             // Events are sorted a chunk of rows at a time, so compacting
