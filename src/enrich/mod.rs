@@ -21,10 +21,39 @@ pub struct Slots<V> {
     hasher: foldhash::fast::RandomState,
 }
 
+/// Keys up to this long (any address as text) are kept in the slot itself:
+/// a miss on the slot's cache line is then the only one a lookup pays,
+/// where a key on the heap cost a second one for every lookup.
+const INLINE: usize = 46;
+
 struct Slot<V> {
     hash: u64,
-    key: Vec<u8>,
+    len: usize,
+    inline: [u8; INLINE],
+    /// Longer keys (user agents).
+    heap: Vec<u8>,
     value: Option<V>,
+}
+
+impl<V> Slot<V> {
+    fn holds(&self, key: &[u8]) -> bool {
+        self.len == key.len()
+            && if key.len() <= INLINE {
+                &self.inline[..key.len()] == key
+            } else {
+                self.heap == key
+            }
+    }
+
+    fn set_key(&mut self, key: &[u8]) {
+        self.len = key.len();
+        if key.len() <= INLINE {
+            self.inline[..key.len()].copy_from_slice(key);
+        } else {
+            self.heap.clear();
+            self.heap.extend_from_slice(key);
+        }
+    }
 }
 
 impl<V> Slots<V> {
@@ -35,7 +64,9 @@ impl<V> Slots<V> {
             slots: (0..n)
                 .map(|_| Slot {
                     hash: 0,
-                    key: Vec::new(),
+                    len: 0,
+                    inline: [0; INLINE],
+                    heap: Vec::new(),
                     value: None,
                 })
                 .collect(),
@@ -48,11 +79,10 @@ impl<V> Slots<V> {
     pub fn get_or(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &V {
         let hash = self.hasher.hash_one(key);
         let slot = &mut self.slots[hash as usize & self.mask];
-        let hit = slot.value.is_some() && slot.hash == hash && slot.key == key;
+        let hit = slot.value.is_some() && slot.hash == hash && slot.holds(key);
         if !hit {
             slot.hash = hash;
-            slot.key.clear();
-            slot.key.extend_from_slice(key);
+            slot.set_key(key);
             slot.value = Some(make());
         }
         slot.value.as_ref().expect("filled above")
@@ -91,5 +121,25 @@ mod tests {
             );
         }
         assert_eq!(made, 1, "a repeated key is a hit");
+    }
+
+    /// Keys kept in the slot and keys kept on the heap, around the length
+    /// where one becomes the other, in one slot: each gets its own value,
+    /// and a key differing only in its last byte is not a hit.
+    #[test]
+    fn short_and_long_keys_sharing_a_slot() {
+        let mut s = Slots::new(1);
+        let mut keys: Vec<Vec<u8>> = [1, 45, 46, 47, 120]
+            .iter()
+            .map(|&n| vec![b'k'; n])
+            .collect();
+        keys.push([vec![b'k'; 119], vec![b'x']].concat());
+        keys.push([vec![b'k'; 45], vec![b'x']].concat());
+        for round in 0..2 {
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(*s.get_or(k, || i), i, "round {round}, key {i}");
+                assert_eq!(*s.get_or(k, || usize::MAX), i, "a hit, key {i}");
+            }
+        }
     }
 }
