@@ -6,8 +6,9 @@
 #   ClickHouse    embedded (PyPI chdb), Regexp input format -> Parquet, 2 threads
 #   DuckDB        (PyPI duckdb), regexp_extract -> Parquet, 2 threads
 #   GoAccess      (Debian goaccess), a full report as JSON
-#   pixelsift     ingest end to end: parse, join, enrich, classify (message
-#                 pass included), Parquet, commit
+#   pixelsift     ingest end to end: parse, join, enrich (GeoIP City and ASN
+#                 databases simulate writes for its ranges, user agents),
+#                 classify (message pass included), Parquet, commit
 # and prints seconds, lines/s, peak memory and the ratios to pixelsift.
 #
 #   bash benches/compare.sh [LINES] [--install]
@@ -81,7 +82,7 @@ con.execute(f"""COPY (SELECT regexp_extract(line, '{rx}', ['ip','ts','method','p
 PY
 fi
 command -v goaccess >/dev/null && run "GoAccess full report (json)" goaccess "$LOG" --log-format=COMBINED --no-global-config -o "$WORK/report.json"
-run "pixelsift ingest (end to end)" "$BIN" ingest --manifest "$WORK/sim/minted" --data "$WORK/data" "$LOG"
+run "pixelsift ingest (end to end)" "$BIN" ingest --manifest "$WORK/sim/minted" --data "$WORK/data" --geoip-dir "$WORK/sim/geoip" "$LOG"
 
 echo
 echo "pixelsift's speed as a multiple of each (higher is faster for pixelsift):"

@@ -39,7 +39,8 @@ fn s(x: &str) -> V {
     V::Str(x.to_string())
 }
 
-fn city(iso: &str, country: &str, city: &str, tz: &str) -> V {
+/// A City database record (GeoLite2 shape).
+pub(crate) fn city(iso: &str, country: &str, city: &str, tz: &str) -> V {
     V::Map(vec![
         (
             "country".into(),
@@ -56,7 +57,8 @@ fn city(iso: &str, country: &str, city: &str, tz: &str) -> V {
     ])
 }
 
-fn asn(n: u32, org: &str) -> V {
+/// An ASN database record (GeoLite2 shape).
+pub(crate) fn asn(n: u32, org: &str) -> V {
     V::Map(vec![
         ("autonomous_system_number".into(), V::U32(n)),
         ("autonomous_system_organization".into(), s(org)),

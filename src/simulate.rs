@@ -107,6 +107,89 @@ fn addr(rng: &mut Rng, (net, len): (u32, u8)) -> String {
     std::net::Ipv4Addr::from(net | host).to_string()
 }
 
+/// Where the simulated carrier's subscribers are: the carrier range is cut
+/// into /18s, each placed in one of these (a few cities per country, so a
+/// lookup walks a tree as deep as a real database's).
+const PLACES: &[(&str, &str, &str, &str)] = &[
+    ("DE", "Germany", "Berlin", "Europe/Berlin"),
+    ("DE", "Germany", "Hamburg", "Europe/Berlin"),
+    ("FR", "France", "Paris", "Europe/Paris"),
+    ("FR", "France", "Lyon", "Europe/Paris"),
+    ("GB", "United Kingdom", "London", "Europe/London"),
+    ("NL", "Netherlands", "Amsterdam", "Europe/Amsterdam"),
+    ("ES", "Spain", "Madrid", "Europe/Madrid"),
+    ("IT", "Italy", "Milan", "Europe/Rome"),
+    ("US", "United States", "New York", "America/New_York"),
+    ("US", "United States", "Chicago", "America/Chicago"),
+    ("US", "United States", "Denver", "America/Denver"),
+    ("US", "United States", "Seattle", "America/Los_Angeles"),
+    ("BR", "Brazil", "Sao Paulo", "America/Sao_Paulo"),
+    ("IN", "India", "Mumbai", "Asia/Kolkata"),
+    ("JP", "Japan", "Tokyo", "Asia/Tokyo"),
+    ("AU", "Australia", "Sydney", "Australia/Sydney"),
+];
+
+/// Writes City and ASN databases (GeoLite2 shapes) for the simulated
+/// address ranges into `dir`, so ingest of a simulated send enriches every
+/// hit as it would with real databases: `--geoip-dir DIR/geoip`.
+fn write_geoip(dir: &Path) -> Result<()> {
+    use crate::demo::{asn, city};
+    use crate::enrich::mmdb_writer::MmdbWriter;
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let note = "pixelsift simulate: made-up places for simulated ranges";
+    let mut c = MmdbWriter::new("GeoLite2-City", note);
+    let mut a = MmdbWriter::new("GeoLite2-ASN", note);
+    let v4 = |n: u32| std::net::IpAddr::V4(std::net::Ipv4Addr::from(n));
+    let bad = |e: crate::enrich::mmdb_writer::MmdbWriteError| {
+        crate::Error::Config(format!("simulated GeoIP database: {e}"))
+    };
+    let (net, len) = CARRIER;
+    for i in 0..(1u32 << (18 - len)) {
+        let (iso, country, place, tz) = PLACES[i as usize % PLACES.len()];
+        let at = v4(net | i << (32 - 18));
+        c.insert(at, 18, city(iso, country, place, tz))
+            .map_err(bad)?;
+        let carrier = 64_512 + i % 8;
+        a.insert(at, 18, asn(carrier, &format!("Example Carrier {}", i % 8)))
+            .map_err(bad)?;
+    }
+    for ((net, len), place, number, org) in [
+        (
+            GOOGLE,
+            (
+                "US",
+                "United States",
+                "Mountain View",
+                "America/Los_Angeles",
+            ),
+            15_169,
+            "Google LLC",
+        ),
+        (
+            APPLE,
+            ("US", "United States", "Cupertino", "America/Los_Angeles"),
+            714,
+            "Apple Inc.",
+        ),
+        (
+            EOP,
+            ("US", "United States", "Redmond", "America/Los_Angeles"),
+            8_075,
+            "Microsoft Corporation",
+        ),
+    ] {
+        let (iso, country, name, tz) = place;
+        c.insert(v4(net), len, city(iso, country, name, tz))
+            .map_err(bad)?;
+        a.insert(v4(net), len, asn(number, org)).map_err(bad)?;
+    }
+    for (name, w) in [("sim-city.mmdb", c), ("sim-asn.mmdb", a)] {
+        let p = dir.join(name);
+        std::fs::write(&p, w.to_bytes()).map_err(io_err(&p))?;
+    }
+    Ok(())
+}
+
 /// How one recipient reads mail, fixed per recipient.
 #[derive(Clone, Copy)]
 enum Profile {
@@ -430,6 +513,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
         "files": sum.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         "seed": cfg.seed,
     });
+    write_geoip(&out.join("geoip"))?;
     let tpath = out.join("truth.json");
     crate::mint::write_atomic(
         &tpath,
