@@ -6,10 +6,12 @@
 //! lines), in time order, rotated and gzipped like logrotate leaves them.
 //!
 //! Every line's true nature is counted (`truth.json`), so a run can be
-//! checked against what ingest makes of it. Addresses come from ranges no
-//! list or GeoIP fixture names (100.64.0.0/10) for people, and from the
-//! published ranges of the operators being played for machines; no real
-//! person's data is involved. Runs are reproducible from `--seed`.
+//! checked against what ingest makes of it. Addresses come from a range no
+//! list names (100.64.0.0/10) for people, and from the published ranges of
+//! the operators being played for machines; no real person's data is
+//! involved. GeoIP databases for those ranges (`geoip/`, made-up places)
+//! let ingest enrich as it would with real ones. Runs are reproducible
+//! from `--seed`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -310,7 +312,7 @@ fn time_local(us: i64) -> String {
 }
 
 /// Writes the simulated send into `cfg.out`: `recipients.csv`, `links.csv`,
-/// `minted/` (mint's output), `logs/` and `truth.json`.
+/// `minted/` (mint's output), `logs/`, `geoip/` and `truth.json`.
 pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
     let out = &cfg.out;
     let logs = out.join("logs");

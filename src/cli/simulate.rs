@@ -48,8 +48,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("  {k:<14} {n}");
     }
     println!(
-        "ingest it with: pixelsift ingest --manifest {} --data DATASET {}",
+        "ingest it with: pixelsift ingest --manifest {} --data DATASET --geoip-dir {} {}",
         a.out.join("minted").display(),
+        a.out.join("geoip").display(),
         a.out.join("logs").display()
     );
     Ok(ExitCode::SUCCESS)
