@@ -70,4 +70,40 @@ fn ingest_of_a_simulated_send_matches_its_truth() {
         n("click/scanner") >= t("scanner_click") && n("open/scanner") >= t("scanner_open"),
         "{got}\n{truth}"
     );
+
+    // With the GeoIP databases simulate writes, every event gets a place
+    // and a network, Apple's prefetches are Apple's, and no verdict moves.
+    let geo_data = tmp.path().join("data-geo");
+    ok(bin()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(out.join("minted"))
+        .arg("--data")
+        .arg(&geo_data)
+        .arg("--geoip-dir")
+        .arg(out.join("geoip"))
+        .arg(out.join("logs")));
+    assert_eq!(
+        sql(
+            &geo_data,
+            "SELECT count(*) FILTER (WHERE country IS NULL OR city IS NULL OR time_zone IS NULL \
+             OR asn IS NULL OR as_org IS NULL) AS missing, count(*) > 0 AS some FROM events"
+        ),
+        "missing,some\n0,true\n"
+    );
+    assert_eq!(
+        sql(
+            &geo_data,
+            "SELECT DISTINCT asn, city FROM events WHERE class = 'apple_mpp'"
+        ),
+        "asn,city\n714,Cupertino\n"
+    );
+    assert_eq!(
+        sql(
+            &geo_data,
+            "SELECT kind || '/' || class AS k, count(*) AS n FROM events GROUP BY 1 \
+             UNION ALL SELECT 'reject/' || reason, count(*) FROM rejects GROUP BY 1 ORDER BY 1",
+        ),
+        got
+    );
 }
