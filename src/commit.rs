@@ -419,7 +419,6 @@ impl Dataset {
             root: self.root.clone(),
             run: run.clone(),
             writers: BTreeMap::new(),
-            in_order: false,
             encoder: crate::encode::Encoder::new(&self.root, &run),
             sealed: Vec::new(),
             done: false,
@@ -441,8 +440,6 @@ pub struct Staging<'l> {
     root: PathBuf,
     run: String,
     writers: BTreeMap<String, OpenFile>,
-    /// Events files from here on declare [`EVENTS_ORDER`] (see [`Staging::write_in_order`]).
-    in_order: bool,
     encoder: crate::encode::Encoder,
     sealed: Vec<AddedFile>,
     done: bool,
@@ -459,6 +456,18 @@ impl Staging<'_> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        self.append(table, day, batch, false).map(drop)
+    }
+
+    /// Appends rows to the run's file for `table` and `day`, made on first
+    /// use (declaring [`EVENTS_ORDER`] when `in_order`); gives the file's key.
+    fn append(
+        &mut self,
+        table: &str,
+        day: Option<&str>,
+        batch: &RecordBatch,
+        in_order: bool,
+    ) -> Result<String> {
         let (path, staged) = match day {
             Some(d) => (
                 format!("{table}/date={d}/part-{}.parquet", self.run),
@@ -470,7 +479,7 @@ impl Staging<'_> {
             ),
         };
         if !self.writers.contains_key(&path) {
-            let sorting = if self.in_order && table == "events" {
+            let sorting = if in_order {
                 events_sorting(&batch.schema())
             } else {
                 None
@@ -490,7 +499,8 @@ impl Staging<'_> {
         f.writer.write(batch).map_err(|source| Error::Parquet {
             path: self.root.join(&f.staged),
             source,
-        })
+        })?;
+        Ok(path)
     }
 
     /// Appends `events` rows of `day` as row groups in [`EVENTS_ORDER`],
@@ -501,7 +511,6 @@ impl Staging<'_> {
     pub fn write_in_order(&mut self, day: &str, batches: &[RecordBatch]) -> Result<()> {
         use arrow::array::Array;
         use arrow::compute::{concat, interleave_record_batch, lexsort_to_indices, SortColumn};
-        self.in_order = true;
         let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
             return Ok(());
         };
@@ -527,8 +536,8 @@ impl Staging<'_> {
             n += b.num_rows();
         }
         let refs: Vec<&RecordBatch> = batches.iter().collect();
-        let path = format!("events/date={day}/part-{}.parquet", self.run);
         for group in order.values().chunks(CHUNK_ROWS as usize) {
+            let mut path = String::new();
             for slice in group.chunks(65_536) {
                 let at: Vec<(usize, usize)> = slice
                     .iter()
@@ -537,7 +546,8 @@ impl Staging<'_> {
                         (b, n as usize - starts[b])
                     })
                     .collect();
-                self.write("events", Some(day), &interleave_record_batch(&refs, &at)?)?;
+                let rows = interleave_record_batch(&refs, &at)?;
+                path = self.append("events", Some(day), &rows, true)?;
             }
             let f = self.writers.get_mut(&path).expect("written above");
             f.writer.flush().map_err(|source| Error::Parquet {

@@ -256,9 +256,9 @@ impl Geo {
             }
         }
         for db in &self.dbs {
-            // The whole-record decode below only fills what the paths did
-            // not find, and costs a string per name in every language: skip
-            // it once every field is known (the usual case).
+            // The whole-record decode below only fills what is still
+            // missing: once the paths of --geoip-map or earlier databases
+            // found every field, later databases need not be read.
             if out.country.is_some()
                 && out.city.is_some()
                 && out.time_zone.is_some()
