@@ -20,7 +20,7 @@ use crate::classify::{Class, Classifier, Features, NetMatch, Networks, RoleSet};
 use crate::commit::{Dataset, WriterLock};
 use crate::dialect::{Dialect, LineError};
 use crate::enrich::agent::{AgentInfo, AgentParser};
-use crate::enrich::geo::{Geo, GeoInfo};
+use crate::enrich::geo::{Geo, GeoCache, GeoInfo};
 use crate::enrich::Slots;
 use crate::error::{io_err, Result};
 use crate::input::Input;
@@ -304,7 +304,6 @@ struct IpInfo<'c> {
     net: Option<&'c NetMatch>,
     roles: RoleSet,
     role_names: String,
-    tz: Option<chrono_tz::Tz>,
     /// The address as the IP policy stores it, made once per address.
     stored: String,
     kept_bits: Option<u8>,
@@ -313,13 +312,15 @@ struct IpInfo<'c> {
 struct WorkerCache<'c> {
     ua: Slots<UaInfo>,
     ip: Slots<IpInfo<'c>>,
+    geo: GeoCache,
 }
 
 impl WorkerCache<'_> {
-    fn new() -> Self {
+    fn new(geo: &Geo) -> Self {
         WorkerCache {
             ua: Slots::new(16_384),
             ip: Slots::new(65_536),
+            geo: geo.cache(),
         }
     }
 }
@@ -408,7 +409,7 @@ pub fn ingest(
         .collect();
     staging.declare("events", events, deferred);
     let caches: Vec<Mutex<WorkerCache>> = (0..rayon::current_num_threads() + 1)
-        .map(|_| Mutex::new(WorkerCache::new()))
+        .map(|_| Mutex::new(WorkerCache::new(&cfg.geo)))
         .collect();
     for (n_input, input) in cfg.inputs.iter().enumerate() {
         let name = input.name();
@@ -887,11 +888,14 @@ fn process_block<'c>(
                 }
             });
             let client = cfg.client_ip.pick(&raw.ip, &raw.xff);
+            let geo_cache = &mut cache.geo;
             let ip = cache.ip.get_or(client.as_ref(), || {
                 let parsed = std::str::from_utf8(&client)
                     .ok()
                     .and_then(|s| s.parse::<IpAddr>().ok());
-                let geo = parsed.map(|a| cfg.geo.lookup(a)).unwrap_or_default();
+                let geo = parsed
+                    .map(|a| cfg.geo.lookup_cached(a, geo_cache))
+                    .unwrap_or_default();
                 let (mut net, mut roles) = match parsed {
                     Some(a) => {
                         let (m, r) = cfg.networks.lookup_all(a);
@@ -903,10 +907,6 @@ fn process_block<'c>(
                     roles.insert(m.role);
                     net.get_or_insert(m);
                 }
-                let tz = geo
-                    .time_zone
-                    .as_deref()
-                    .and_then(|z| z.parse::<chrono_tz::Tz>().ok());
                 IpInfo {
                     stored: cfg.ip_policy.apply(parsed, &client),
                     kept_bits: cfg.ip_policy.kept_bits(parsed),
@@ -914,7 +914,6 @@ fn process_block<'c>(
                     net,
                     role_names: roles.names(),
                     roles,
-                    tz,
                 }
             });
             // nginx logs when a request ended; a read-time request began its
@@ -936,7 +935,7 @@ fn process_block<'c>(
             });
             counts.events += 1;
             counts.classes[hit.kind as usize][verdict.class as usize] += 1;
-            let local = ip.tz.and_then(|tz| {
+            let local = ip.geo.tz.and_then(|tz| {
                 use chrono::{Datelike, TimeZone, Timelike};
                 let utc = chrono::DateTime::from_timestamp_micros(ts)?;
                 let t = tz.from_utc_datetime(&utc.naive_utc());
