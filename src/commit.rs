@@ -204,9 +204,14 @@ const HIGH_CARDINALITY: [&str; 9] = [
     "source_line",
 ];
 
-/// Columns nobody filters on by range: min/max statistics would cost a
-/// string comparison per value and prune nothing.
-const NO_STATISTICS: [&str; 9] = [
+/// Columns without min/max statistics: they would cost a string comparison
+/// per value (for the page and for the chunk) and prune next to nothing,
+/// since their values are spread over every row group. Statistics stay on
+/// times and numbers, and on `kind` and `campaign_id`, which do prune (a
+/// page of opens and clicks has nothing for `kind = 'read'`; a day's file
+/// often holds one send). Over the simulated 4.3 M-line log the comparisons
+/// on the columns added here took about 3% of ingest's CPU.
+const NO_STATISTICS: [&str; 26] = [
     "token",
     "recipient_id",
     "ip",
@@ -216,6 +221,23 @@ const NO_STATISTICS: [&str; 9] = [
     "url",
     "reason",
     "detail",
+    "variant",
+    "link_id",
+    "method",
+    "ua_name",
+    "ua_category",
+    "os",
+    "country",
+    "city",
+    "time_zone",
+    "as_org",
+    "network",
+    "class",
+    "rule_id",
+    "source_file",
+    "rules_version",
+    "network_cidr",
+    "network_roles",
 ];
 
 /// The Parquet writer properties of every dataset file.
