@@ -54,6 +54,8 @@ pub struct Hit<'m> {
     pub kind: Kind,
     /// Whose token it carried.
     pub recipient: &'m Recipient,
+    /// The token (the manifest's copy, equal to the line's).
+    pub token: &'m str,
     /// The recipient's position in the manifest (a compact key for grouping by message).
     pub recipient_idx: u32,
     /// The link followed, for clicks.
@@ -229,12 +231,12 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
                 format!("link_id {} is not in links.csv", lossy(link_id)),
             );
         };
-        if *l.1.campaign_id != *r.1.campaign_id {
+        if *l.1.campaign_id != *r.recipient.campaign_id {
             return reject(
                 RejectReason::LinkCampaignMismatch,
                 format!(
                     "link {} belongs to campaign {}, the token to campaign {}",
-                    l.1.link_id, l.1.campaign_id, r.1.campaign_id
+                    l.1.link_id, l.1.campaign_id, r.recipient.campaign_id
                 ),
             );
         }
@@ -261,8 +263,9 @@ pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
     }
     Tracked::Hit(Hit {
         kind,
-        recipient: recipient.1,
-        recipient_idx: recipient.0,
+        recipient: recipient.recipient,
+        token: recipient.token,
+        recipient_idx: recipient.idx,
         link: link.map(|l| l.1),
         link_idx: link.map(|l| l.0),
     })

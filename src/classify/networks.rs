@@ -121,6 +121,13 @@ impl RoleSet {
             .join(",")
     }
 
+    /// [`RoleSet::names`], made once per set for the whole process: ingest
+    /// needs it for every address new to its cache.
+    pub fn names_shared(&self) -> &'static str {
+        static ALL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        &ALL.get_or_init(|| (0..=u8::MAX).map(|b| RoleSet(b).names()).collect())[self.0 as usize]
+    }
+
     /// Parses [`RoleSet::names`]; unknown names are skipped.
     pub fn from_names(s: &str) -> RoleSet {
         s.split(',').filter_map(|r| Role::parse(r.trim())).collect()
@@ -646,6 +653,7 @@ mod tests {
             "Fine"
         );
         assert_eq!(RoleSet::from_names(&roles.names()), roles);
+        assert_eq!(roles.names_shared(), roles.names());
     }
 
     #[test]
