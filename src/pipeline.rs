@@ -862,12 +862,14 @@ fn process_block<'c>(
         }
         for step in 1..=2 {
             for (_, _, parsed) in &window {
-                if let Some(t) = parsed
-                    .as_ref()
-                    .and_then(|p| p.as_ref().ok())
-                    .and_then(token_hint)
-                {
+                let Some(raw) = parsed.as_ref().and_then(|p| p.as_ref().ok()) else {
+                    continue;
+                };
+                if let Some(t) = token_hint(raw) {
                     cfg.manifest.prefetch(t, step);
+                    if step == 1 {
+                        cache.ip.prefetch(&cfg.client_ip.pick(&raw.ip, &raw.xff));
+                    }
                 }
             }
         }
