@@ -618,6 +618,11 @@ impl Staging<'_> {
         self.root.join("_staging").join(&self.run)
     }
 
+    /// The days `table` has encoded chunks for.
+    pub fn days(&self, table: &str) -> Vec<String> {
+        self.encoder.days(table)
+    }
+
     /// Where each encoded chunk of `table` and `day` ends (exclusive row
     /// numbers within the day): row `r` is in the first chunk ending after it.
     pub fn chunk_ends(&self, table: &str, day: &str) -> Vec<u64> {

@@ -524,6 +524,15 @@ impl Encoder {
         Ok(())
     }
 
+    /// The days `table` has chunks for.
+    pub fn days(&self, table: &str) -> Vec<String> {
+        self.chunks
+            .keys()
+            .filter(|(t, _)| t == table)
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+
     /// Where each chunk of `table` and `day` ends (exclusive row numbers
     /// within the day): row `r` is in the first chunk ending after it.
     pub fn chunk_ends(&self, table: &str, day: &str) -> Vec<u64> {

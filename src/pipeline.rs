@@ -658,72 +658,105 @@ fn revise_by_message(
 ) -> Result<()> {
     use std::io::Write;
     let scratch = staging.scratch();
-    let change_file = |day: &str, k: usize| scratch.join(format!("changes-{day}-{k}.bin"));
-    let mut files: std::collections::HashMap<(i64, usize), std::io::BufWriter<std::fs::File>> =
-        std::collections::HashMap::new();
-    let mut failed: Option<std::io::Error> = None;
-    let mut days: std::collections::HashMap<i64, (String, Vec<u64>)> =
-        std::collections::HashMap::new();
-    hits.for_each_group(|group| {
-        message::analyse_group(group, cfg.classifier.message(), &mut |h, c| {
-            if let Some((new, _, _)) = c.class {
-                let kind = h.kind.as_str();
-                if let Some(n) = summary.classes.get_mut(&(kind, h.class.as_str())) {
-                    *n -= 1;
-                }
-                *summary.classes.entry((kind, new.as_str())).or_default() += 1;
-                summary.revised += 1;
-            }
-            summary.forwarded += c.forwarded as u64;
-            // Day names and chunk bounds, once per day rather than per change.
-            let (name, ends) = days.entry(h.day).or_insert_with(|| {
-                let name = day_name(h.day);
-                let ends = staging.chunk_ends("events", &name);
-                (name, ends)
-            });
-            let k = ends.partition_point(|&e| e <= h.row as u64);
-            if k == ends.len() {
-                return;
-            }
-            let w = match files.entry((h.day, k)) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    match std::fs::File::create(change_file(name, k)) {
-                        Ok(f) => e.insert(std::io::BufWriter::new(f)),
-                        Err(err) => {
-                            failed.get_or_insert(err);
-                            return;
-                        }
-                    }
-                }
-            };
-            if let Err(err) = w.write_all(&c.to_bytes(h.row)) {
-                failed.get_or_insert(err);
-            }
-        });
-        Ok(())
-    })
-    .map_err(io_err(&scratch))?;
-    for (_, mut w) in files.drain() {
-        w.flush().map_err(io_err(&scratch))?;
+    // One file of changes per encoded chunk and range of messages: ranges
+    // are analysed in parallel, each writing its own.
+    let parts = rayon::current_num_threads() * 2;
+    let change_file =
+        |day: &str, k: usize, part: usize| scratch.join(format!("changes-{day}-{k}-{part}.bin"));
+    let ends: std::collections::HashMap<String, Vec<u64>> = staging
+        .days("events")
+        .into_iter()
+        .map(|d| {
+            let e = staging.chunk_ends("events", &d);
+            (d, e)
+        })
+        .collect();
+    /// What one range of messages changed.
+    #[derive(Default)]
+    struct Part {
+        part: usize,
+        files: std::collections::HashMap<(i64, usize), std::io::BufWriter<std::fs::File>>,
+        days: std::collections::HashMap<i64, (String, Vec<u64>)>,
+        classes: BTreeMap<(&'static str, &'static str), i64>,
+        revised: u64,
+        forwarded: u64,
     }
-    if let Some(e) = failed {
-        return Err(io_err(&scratch)(e));
+    let done = hits
+        .par_for_each_group(
+            parts,
+            |part| Part {
+                part,
+                ..Part::default()
+            },
+            |p: &mut Part, group| {
+                let mut failed = None;
+                message::analyse_group(group, cfg.classifier.message(), &mut |h, c| {
+                    if let Some((new, _, _)) = c.class {
+                        let kind = h.kind.as_str();
+                        *p.classes.entry((kind, h.class.as_str())).or_default() -= 1;
+                        *p.classes.entry((kind, new.as_str())).or_default() += 1;
+                        p.revised += 1;
+                    }
+                    p.forwarded += c.forwarded as u64;
+                    // Day names and chunk bounds, once per day rather than per change.
+                    let (name, ends) = p.days.entry(h.day).or_insert_with(|| {
+                        let name = day_name(h.day);
+                        let e = ends.get(&name).cloned().unwrap_or_default();
+                        (name, e)
+                    });
+                    let k = ends.partition_point(|&e| e <= h.row as u64);
+                    if k == ends.len() || failed.is_some() {
+                        return;
+                    }
+                    let w = match p.files.entry((h.day, k)) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            match std::fs::File::create(change_file(name, k, p.part)) {
+                                Ok(f) => e.insert(std::io::BufWriter::new(f)),
+                                Err(err) => {
+                                    failed = Some(err);
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    if let Err(err) = w.write_all(&c.to_bytes(h.row)) {
+                        failed = Some(err);
+                    }
+                });
+                failed.map_or(Ok(()), Err)
+            },
+        )
+        .map_err(io_err(&scratch))?;
+    for p in done {
+        for (_, mut w) in p.files {
+            w.flush().map_err(io_err(&scratch))?;
+        }
+        for (k, d) in p.classes {
+            let n = summary.classes.entry(k).or_default();
+            *n = (*n as i64 + d).max(0) as u64;
+        }
+        summary.revised += p.revised;
+        summary.forwarded += p.forwarded;
     }
     summary.classes.retain(|_, n| *n > 0);
     staging.seal(
         "events",
         |day, k| -> Result<Vec<(u32, Change)>> {
-            let p = change_file(day, k);
-            let bytes = match std::fs::read(&p) {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(io_err(&p)(e)),
-            };
-            let mut v: Vec<(u32, Change)> = bytes
-                .chunks_exact(message::CHANGE_BYTES)
-                .map(|b| Change::from_bytes(b.try_into().expect("exact chunks")))
-                .collect();
+            let mut v: Vec<(u32, Change)> = Vec::new();
+            for part in 0..parts {
+                let p = change_file(day, k, part);
+                let bytes = match std::fs::read(&p) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err(&p)(e)),
+                };
+                v.extend(
+                    bytes
+                        .chunks_exact(message::CHANGE_BYTES)
+                        .map(|b| Change::from_bytes(b.try_into().expect("exact chunks"))),
+                );
+            }
             v.sort_unstable_by_key(|(row, _)| *row);
             Ok(v)
         },

@@ -336,36 +336,138 @@ impl HitSpill {
 
     /// Calls `f` with the hits of each message in turn, in time order.
     pub fn for_each_group(
-        mut self,
+        self,
         mut f: impl FnMut(&[HitKey]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        use std::io::Read;
+        let runs = self.finish()?;
+        let r = runs.groups(0, u64::MAX, &mut f);
+        runs.remove();
+        r
+    }
+
+    /// Calls `f` with the hits of each message, in time order, over `parts`
+    /// ranges of messages in parallel: each range's messages come in order
+    /// to one call of `init` and its state, and the states come back in
+    /// range order. The message pass over tens of millions of hits is then
+    /// no longer one core's merge while the other waits.
+    pub fn par_for_each_group<S: Send>(
+        self,
+        parts: usize,
+        init: impl Fn(usize) -> S + Sync,
+        f: impl Fn(&mut S, &[HitKey]) -> std::io::Result<()> + Sync,
+    ) -> std::io::Result<Vec<S>> {
+        use rayon::prelude::*;
+        let runs = self.finish()?;
+        let end = runs.max_token()? + 1;
+        let parts = parts.max(1) as u64;
+        let step = end.div_ceil(parts).max(1);
+        let r = (0..parts)
+            .into_par_iter()
+            .map(|i| {
+                let mut state = init(i as usize);
+                runs.groups(i * step, ((i + 1) * step).min(end), &mut |g| {
+                    f(&mut state, g)
+                })?;
+                Ok(state)
+            })
+            .collect();
+        runs.remove();
+        r
+    }
+
+    /// The hits, sorted: in memory when they fit, else all in sorted runs on disk.
+    fn finish(mut self) -> std::io::Result<SortedHits> {
+        use rayon::slice::ParallelSliceMut;
         if self.runs.is_empty() {
-            use rayon::slice::ParallelSliceMut;
             self.buf.par_sort_unstable_by_key(sort_key);
-            for g in self.buf.chunk_by(|a, b| a.token == b.token) {
-                f(g)?;
-            }
-            return Ok(());
+            return Ok(SortedHits::Memory(self.buf));
         }
         if !self.buf.is_empty() {
             self.spill()?;
         }
-        self.buf = Vec::new();
-        let mut readers = self
-            .runs
-            .iter()
-            .map(|p| std::fs::File::open(p).map(|f| std::io::BufReader::with_capacity(1 << 16, f)))
-            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(SortedHits::Runs(self.runs))
+    }
+}
+
+/// A run's hits in message order: in memory, or in sorted run files.
+enum SortedHits {
+    Memory(Vec<HitKey>),
+    Runs(Vec<std::path::PathBuf>),
+}
+
+impl SortedHits {
+    /// The highest message (token) of any hit, 0 for none.
+    fn max_token(&self) -> std::io::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        match self {
+            SortedHits::Memory(v) => Ok(v.last().map_or(0, |h| h.token as u64)),
+            SortedHits::Runs(runs) => {
+                let mut max = 0;
+                for p in runs {
+                    let f = std::fs::File::open(p)?;
+                    let n = f.metadata()?.len() / HIT_BYTES as u64;
+                    if n > 0 {
+                        let mut b = [0u8; HIT_BYTES];
+                        f.read_exact_at(&mut b, (n - 1) * HIT_BYTES as u64)?;
+                        max = max.max(HitKey::from_bytes(&b).token as u64);
+                    }
+                }
+                Ok(max)
+            }
+        }
+    }
+
+    /// Calls `f` with the hits of each message whose token is in `lo..hi`,
+    /// in message order.
+    fn groups(
+        &self,
+        lo: u64,
+        hi: u64,
+        f: &mut dyn FnMut(&[HitKey]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        use std::io::{Read, Seek};
+        use std::os::unix::fs::FileExt;
+        let runs = match self {
+            SortedHits::Memory(v) => {
+                let a = v.partition_point(|h| (h.token as u64) < lo);
+                let b = v.partition_point(|h| (h.token as u64) < hi);
+                for g in v[a..b].chunk_by(|a, b| a.token == b.token) {
+                    f(g)?;
+                }
+                return Ok(());
+            }
+            SortedHits::Runs(runs) => runs,
+        };
+        // Each run from its first hit of the range on (found by bisecting
+        // its fixed-size records), merged through a min-heap of each run's
+        // next hit.
+        let mut readers = Vec::with_capacity(runs.len());
+        for p in runs {
+            let file = std::fs::File::open(p)?;
+            let n = file.metadata()?.len() / HIT_BYTES as u64;
+            let (mut a, mut b) = (0u64, n);
+            let mut rec = [0u8; HIT_BYTES];
+            while a < b {
+                let mid = a + (b - a) / 2;
+                file.read_exact_at(&mut rec, mid * HIT_BYTES as u64)?;
+                if (HitKey::from_bytes(&rec).token as u64) < lo {
+                    a = mid + 1;
+                } else {
+                    b = mid;
+                }
+            }
+            let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+            r.seek(std::io::SeekFrom::Start(a * HIT_BYTES as u64))?;
+            readers.push(r);
+        }
         let next = |r: &mut std::io::BufReader<std::fs::File>| -> std::io::Result<Option<HitKey>> {
             let mut b = [0u8; HIT_BYTES];
             match r.read_exact(&mut b) {
-                Ok(()) => Ok(Some(HitKey::from_bytes(&b))),
+                Ok(()) => Ok(Some(HitKey::from_bytes(&b)).filter(|h| (h.token as u64) < hi)),
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
                 Err(e) => Err(e),
             }
         };
-        // A min-heap of each run's next hit.
         let mut heap = std::collections::BinaryHeap::new();
         for (i, r) in readers.iter_mut().enumerate() {
             if let Some(h) = next(r)? {
@@ -387,10 +489,15 @@ impl HitSpill {
         if !group.is_empty() {
             f(&group)?;
         }
-        for p in &self.runs {
-            let _ = std::fs::remove_file(p);
-        }
         Ok(())
+    }
+
+    fn remove(self) {
+        if let SortedHits::Runs(runs) = self {
+            for p in &runs {
+                let _ = std::fs::remove_file(p);
+            }
+        }
     }
 }
 
@@ -563,6 +670,67 @@ mod tests {
         assert_eq!(from_disk.len(), in_memory.len());
         for (k, v) in &in_memory {
             assert_eq!(from_disk.get(k), Some(v));
+        }
+    }
+
+    /// Ranges of messages analysed in parallel, from memory and from runs
+    /// on disk, in 1 to 7 ranges: each message comes whole to exactly one
+    /// range, ranges hold ascending messages, and the groups are those of
+    /// one pass over all hits.
+    #[test]
+    fn ranges_of_messages_split_the_groups_exactly() {
+        let mut all = Vec::new();
+        for i in 0..3_000u32 {
+            all.push(hit(
+                i,
+                (i * 7919) % 401,
+                (i % 89) as i64,
+                Kind::Open,
+                None,
+                Class::Human,
+            ));
+        }
+        let whole = |spill: HitSpill| {
+            let mut groups = Vec::new();
+            spill
+                .for_each_group(|g| {
+                    groups.push(g.to_vec());
+                    Ok(())
+                })
+                .unwrap();
+            groups
+        };
+        for cap in [10_000, 250] {
+            let tmp = tempfile::tempdir().unwrap();
+            let fill = || {
+                let mut s = HitSpill::new(tmp.path(), cap);
+                for h in &all {
+                    s.push(*h).unwrap();
+                }
+                s
+            };
+            let expected = whole(fill());
+            assert_eq!(expected.len(), 401);
+            for parts in 1..=7 {
+                let ranges = fill()
+                    .par_for_each_group(
+                        parts,
+                        |_| Vec::new(),
+                        |v: &mut Vec<Vec<HitKey>>, g| {
+                            v.push(g.to_vec());
+                            Ok(())
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(ranges.len(), parts);
+                let joined: Vec<Vec<HitKey>> = ranges.into_iter().flatten().collect();
+                assert_eq!(joined, expected, "cap {cap}, {parts} ranges");
+            }
+            assert_eq!(
+                std::fs::read_dir(tmp.path()).unwrap().count(),
+                0,
+                "runs removed"
+            );
         }
     }
 }
