@@ -233,13 +233,18 @@ impl TokenTable {
 /// Asks the CPU to bring the cache line holding `*p` in; a hint, no more.
 #[inline]
 fn prefetch<T: ?Sized>(p: &T) {
+    prefetch_at((p as *const T).cast::<u8>());
+}
+
+/// Asks the CPU to bring the cache line holding address `p` in.
+#[inline]
+fn prefetch_at(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
-        let p = p as *const T as *const i8;
-        // SAFETY: a prefetch is a hint that cannot fault; `p` is a reference.
+        // SAFETY: a prefetch is a hint that never faults, whatever the address.
         #[allow(unused_unsafe)]
         unsafe {
-            std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0)
+            std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
         };
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -359,7 +364,8 @@ impl Manifest {
         if step == 1 {
             // A row spans two cache lines at most: its first and last bytes.
             prefetch(row);
-            prefetch(&row.recipients);
+            let last = std::mem::size_of::<Recipient>() - 1;
+            prefetch_at((row as *const Recipient).cast::<u8>().wrapping_add(last));
         } else {
             prefetch(row.recipient_id.as_bytes());
         }

@@ -95,6 +95,9 @@ pub struct Limits {
     /// Bytes of encoded Parquet pages held in memory before they wait in a
     /// scratch file.
     pub page_memory: usize,
+    /// Files of verdict changes the message pass keeps open at once, across
+    /// its parallel ranges (others are reopened to append).
+    pub change_files: usize,
 }
 
 impl Default for Limits {
@@ -103,6 +106,7 @@ impl Default for Limits {
             spill_hits: message::SPILL_HITS,
             chunk_rows: crate::commit::CHUNK_ROWS,
             page_memory: crate::encode::PAGE_MEMORY,
+            change_files: 512,
         }
     }
 }
@@ -661,6 +665,7 @@ fn revise_by_message(
     // One file of changes per encoded chunk and range of messages: ranges
     // are analysed in parallel, each writing its own.
     let parts = rayon::current_num_threads() * 2;
+    let open_per_part = (cfg.limits.change_files / parts).max(1);
     let change_file =
         |day: &str, k: usize, part: usize| scratch.join(format!("changes-{day}-{k}-{part}.bin"));
     let ends: std::collections::HashMap<String, Vec<u64>> = staging
@@ -708,10 +713,29 @@ fn revise_by_message(
                     if k == ends.len() || failed.is_some() {
                         return;
                     }
+                    // A log spanning years touches thousands of chunks: the
+                    // ranges keep `change_files` open in all (by default half
+                    // the common limit of 1,024 descriptors) and reopen the
+                    // others to append.
+                    if p.files.len() >= open_per_part && !p.files.contains_key(&(h.day, k)) {
+                        for (_, mut w) in p.files.drain() {
+                            if let Err(err) = w.flush() {
+                                failed = Some(err);
+                            }
+                        }
+                        if failed.is_some() {
+                            return;
+                        }
+                    }
                     let w = match p.files.entry((h.day, k)) {
                         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                         std::collections::hash_map::Entry::Vacant(e) => {
-                            match std::fs::File::create(change_file(name, k, p.part)) {
+                            let path = change_file(name, k, p.part);
+                            let f = std::fs::File::options()
+                                .create(true)
+                                .append(true)
+                                .open(path);
+                            match f {
                                 Ok(f) => e.insert(std::io::BufWriter::new(f)),
                                 Err(err) => {
                                     failed = Some(err);
@@ -1276,6 +1300,8 @@ mod tests {
                 chunk_rows: 100,
                 // Every encoded page waits on disk.
                 page_memory: 0,
+                // Change files are closed and reopened over and over.
+                change_files: 4,
             },
         );
         assert!(
