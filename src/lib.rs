@@ -33,3 +33,26 @@ pub mod simulate;
 pub mod track;
 
 pub use error::{Error, Result};
+
+/// Asks the CPU to bring the cache line holding `*p` in; a hint, no more.
+/// The join and the address cache use it to load a window of lines' table
+/// slots before they are looked up.
+#[inline]
+pub(crate) fn prefetch<T: ?Sized>(p: &T) {
+    prefetch_at((p as *const T).cast::<u8>());
+}
+
+/// Asks the CPU to bring the cache line holding address `p` in.
+#[inline]
+pub(crate) fn prefetch_at(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: a prefetch is a hint that never faults, whatever the address.
+        #[allow(unused_unsafe)]
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

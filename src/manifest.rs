@@ -226,29 +226,8 @@ impl TokenTable {
 
     #[inline]
     fn prefetch(&self, key: &[u8; TOKEN_LEN]) {
-        prefetch(&self.slots[self.home(key)]);
+        crate::prefetch(&self.slots[self.home(key)]);
     }
-}
-
-/// Asks the CPU to bring the cache line holding `*p` in; a hint, no more.
-#[inline]
-fn prefetch<T: ?Sized>(p: &T) {
-    prefetch_at((p as *const T).cast::<u8>());
-}
-
-/// Asks the CPU to bring the cache line holding address `p` in.
-#[inline]
-fn prefetch_at(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: a prefetch is a hint that never faults, whatever the address.
-        #[allow(unused_unsafe)]
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// A token found in the manifest.
@@ -363,11 +342,11 @@ impl Manifest {
         let row = &self.recipients[slot.idx as usize];
         if step == 1 {
             // A row spans two cache lines at most: its first and last bytes.
-            prefetch(row);
+            crate::prefetch(row);
             let last = std::mem::size_of::<Recipient>() - 1;
-            prefetch_at((row as *const Recipient).cast::<u8>().wrapping_add(last));
+            crate::prefetch_at((row as *const Recipient).cast::<u8>().wrapping_add(last));
         } else {
-            prefetch(row.recipient_id.as_bytes());
+            crate::prefetch(row.recipient_id.as_bytes());
         }
     }
 

@@ -78,20 +78,7 @@ impl<V> Slots<V> {
     /// Asks the CPU to bring `key`'s slot into cache ahead of its lookup.
     #[inline]
     pub fn prefetch(&self, key: &[u8]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let slot = &self.slots[self.hasher.hash_one(key) as usize & self.mask];
-            // SAFETY: a prefetch is a hint that cannot fault; `slot` is a reference.
-            #[allow(unused_unsafe)]
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(
-                    slot as *const Slot<V> as *const i8,
-                    std::arch::x86_64::_MM_HINT_T0,
-                )
-            };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
+        crate::prefetch(&self.slots[self.hasher.hash_one(key) as usize & self.mask]);
     }
 
     /// The cached value for `key`, computing it on a miss.
