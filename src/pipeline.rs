@@ -393,7 +393,11 @@ impl Sink<'_, '_> {
                     base = (h.day, *self.day_rows.get(&h.day).unwrap_or(&0) as u32);
                 }
                 h.row += base.1;
-                self.hits.push(h).map_err(io_err(&self.staging.scratch()))?;
+                // The scratch path is made only on an error: made eagerly,
+                // it cost two path joins and their allocations per hit.
+                if let Err(e) = self.hits.push(h) {
+                    return Err(io_err(self.staging.scratch())(e));
+                }
             }
             for (day, name, b, tags) in o.events {
                 *self.day_rows.entry(day).or_default() += b.num_rows() as u64;
