@@ -15,12 +15,13 @@
 #
 # LINES defaults to 4,300,000 (about 800 MB). --install fetches chdb and
 # duckdb with pip and goaccess with apt when missing; without it, missing
-# tools are skipped. Needs a release build (cargo build --release). Compare
-# ratios, not absolute figures: machines differ by 2-3x.
+# tools are skipped. Needs a release build (cargo build --release), or
+# PIXELSIFT_BIN naming another binary (an earlier build, to compare two in
+# one sitting). Compare ratios, not absolute figures: machines differ by 2-3x.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pixelsift-target}"
-BIN="$CARGO_TARGET_DIR/release/pixelsift"
+BIN="${PIXELSIFT_BIN:-$CARGO_TARGET_DIR/release/pixelsift}"
 LINES=4300000
 INSTALL=0
 for a in "$@"; do
