@@ -1203,8 +1203,6 @@ mod tests {
             })
     }
 
-    /// The manifest copy is rewritten only when a row is new or differs,
-    /// comes out in key order, and the last row of a key wins.
     /// Every length round the inline limit comes back as it went in.
     #[test]
     fn stored_addresses_inline_and_on_the_heap() {
@@ -1222,6 +1220,8 @@ mod tests {
         }
     }
 
+    /// The manifest copy is rewritten only when a row is new or differs,
+    /// comes out in key order, and the last row of a key wins.
     #[test]
     fn merge_by_rewrites_only_what_changes() {
         let key = |r: &(&str, u32)| r.0.to_string();
