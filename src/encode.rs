@@ -10,9 +10,12 @@
 //! once the whole run is known, then writes each chunk's file. Finished
 //! pages wait in memory up to a budget shared by every chunk and go to a
 //! scratch file beyond it, and the unfinished pages of chunks still taking
-//! rows are capped too ([`LIVE_MEMORY`]), so memory stays bounded whatever
-//! the run's size and day spread. Files are created only at the seal, so a
-//! run over years of days holds no file open.
+//! rows are capped too ([`LIVE_MEMORY`]). A chunk that takes no more rows
+//! writes its finished columns to a file of their own at once, so what a
+//! closed chunk holds in memory (page handles, page statistics and offsets:
+//! about 20 KB a column) does not pile up over a long run: memory stays
+//! bounded whatever the run's size and day spread. Each chunk's file is
+//! made at the seal, and no file stays open in between.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -29,7 +32,13 @@ use parquet::arrow::arrow_writer::{
     PageStoreArgs, PageStoreFactory,
 };
 use parquet::arrow::ArrowWriter;
+use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
+use parquet::file::metadata::{
+    PageIndexPolicy, ParquetMetaData, ParquetMetaDataOptions, ParquetMetaDataReader,
+};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
 
 use crate::commit::AddedFile;
@@ -115,23 +124,31 @@ fn spill_error(path: &Path, e: std::io::Error) -> ParquetError {
     ParquetError::General(format!("{}: {e}", path.display()))
 }
 
+impl Pages {
+    /// Puts `value` in the scratch file, whatever the memory budget.
+    fn put_on_disk(&mut self, value: &[u8]) -> parquet::errors::Result<PageKey> {
+        let key = PageKey::new(self.blobs.len() as u64);
+        let pool = &self.pool;
+        let at = pool.end.fetch_add(value.len() as u64, Ordering::Relaxed);
+        pool.spill
+            .write_all_at(value, at)
+            .map_err(|e| spill_error(&pool.spill_path, e))?;
+        self.blobs.push(Blob::Spilled(at, value.len()));
+        Ok(key)
+    }
+}
+
 impl PageStore for Pages {
     fn put(&mut self, value: Bytes) -> parquet::errors::Result<PageKey> {
-        let key = PageKey::new(self.blobs.len() as u64);
         let len = value.len();
         let pool = &self.pool;
-        if pool.resident.fetch_add(len, Ordering::Relaxed) + len <= pool.budget {
-            self.resident += len;
-            self.blobs.push(Blob::Memory(value));
-        } else {
+        if pool.resident.fetch_add(len, Ordering::Relaxed) + len > pool.budget {
             pool.resident.fetch_sub(len, Ordering::Relaxed);
-            let at = pool.end.fetch_add(len as u64, Ordering::Relaxed);
-            pool.spill
-                .write_all_at(&value, at)
-                .map_err(|e| spill_error(&pool.spill_path, e))?;
-            self.blobs.push(Blob::Spilled(at, len));
+            return self.put_on_disk(&value);
         }
-        Ok(key)
+        self.resident += len;
+        self.blobs.push(Blob::Memory(value));
+        Ok(PageKey::new(self.blobs.len() as u64 - 1))
     }
 
     fn take(&mut self, key: PageKey) -> parquet::errors::Result<Bytes> {
@@ -181,12 +198,15 @@ struct Chunk {
     schema: SchemaRef,
     /// Column writers by position; taken when the column is closed.
     writers: Vec<Option<ArrowColumnWriter>>,
-    /// Closed columns by position.
+    /// Closed columns by position, while they are in memory.
     done: Vec<Option<ArrowColumnChunk>>,
+    /// Once the chunk is closed before the seal: the file its written
+    /// columns went to, in schema order.
+    written: Option<PathBuf>,
     /// A tag per row, for the deferred columns, while the chunk takes rows.
     tags: Vec<u16>,
-    /// The tags once the chunk is closed: in the pool with its pages, so a
-    /// run's tags, two bytes an event, do not grow memory with its size.
+    /// The tags once the chunk is closed: in the scratch file, so a run's
+    /// tags, two bytes an event, do not grow memory with its size.
     stored_tags: Option<(Pages, PageKey)>,
     rows: u64,
     first_row: u64,
@@ -252,8 +272,8 @@ impl Chunk {
     }
 
     /// Closes the columns that are not deferred: the chunk takes no more
-    /// rows, and its tags go to the pool.
-    fn close_written(
+    /// rows.
+    fn close_columns(
         &mut self,
         deferred: &[usize],
         path: &Path,
@@ -278,6 +298,45 @@ impl Chunk {
         for &i in deferred {
             self.writers[i] = None;
         }
+        self.live = false;
+        self.memory = 0;
+        Ok(())
+    }
+
+    /// Closes the chunk, and moves its written columns out of memory, into
+    /// a file of their own beside the chunk's, spliced into it at the seal,
+    /// and its tags into the scratch file.
+    ///
+    /// Held to the seal instead, a closed column's page handles, statistics
+    /// and offsets came to about 20 KB, and so memory grew by about 1 MB
+    /// for every million events of a run.
+    fn close_to_file(
+        &mut self,
+        deferred: &[usize],
+        path: &Path,
+        pool: &Arc<PagePool>,
+    ) -> Result<()> {
+        self.close_columns(deferred, path, pool)?;
+        let written = written_path(path);
+        let fields: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !deferred.contains(i))
+            .map(|(_, f)| f.clone())
+            .collect();
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+        let f = File::create(&written).map_err(io_err(&written))?;
+        let (mut file, _) = ArrowWriter::try_new_with_options(f, schema, options(pool.clone()))
+            .and_then(|w| w.into_serialized_writer())
+            .map_err(perr(&written))?;
+        let mut rg = file.next_row_group().map_err(perr(&written))?;
+        for col in self.done.iter_mut().filter_map(Option::take) {
+            col.append_to_row_group(&mut rg).map_err(perr(&written))?;
+        }
+        rg.close().map_err(perr(&written))?;
+        file.close().map_err(perr(&written))?;
         if !self.tags.is_empty() {
             let bytes: Vec<u8> = self.tags.iter().flat_map(|t| t.to_le_bytes()).collect();
             self.tags = Vec::new();
@@ -286,12 +345,78 @@ impl Chunk {
                 blobs: Vec::new(),
                 resident: 0,
             };
-            let key = store.put(Bytes::from(bytes)).map_err(perr(path))?;
+            // On disk at once: in memory, the tags of a long run's closed
+            // chunks took the page budget bit by bit (42 M events: 84 MB).
+            let key = store.put_on_disk(&bytes).map_err(perr(path))?;
             self.stored_tags = Some((store, key));
         }
-        self.live = false;
-        self.memory = 0;
+        self.written = Some(written);
         Ok(())
+    }
+}
+
+/// Where a chunk closed before the seal keeps its written columns.
+fn written_path(path: &Path) -> PathBuf {
+    path.with_extension("written.parquet")
+}
+
+/// The metadata of a file of written columns, as the writer made it: page
+/// indexes and every page's encoding statistics, so the chunk's file gets
+/// what it would have had from the columns in memory.
+fn read_written(file: &File, path: &Path) -> Result<ParquetMetaData> {
+    ParquetMetaDataReader::new()
+        .with_page_index_policy(PageIndexPolicy::Optional)
+        .with_metadata_options(Some(
+            ParquetMetaDataOptions::new().with_encoding_stats_as_mask(false),
+        ))
+        .parse_and_finish(file)
+        .map_err(perr(path))
+}
+
+/// Column `j` of a file of written columns, as its writer closed it.
+fn written_column(meta: &ParquetMetaData, j: usize, path: &Path) -> Result<ColumnCloseResult> {
+    let rg = meta.row_group(0);
+    let column = rg.column(j);
+    let mut metadata = column.clone();
+    if let Some(stats) = column.statistics() {
+        // A writer also fills the deprecated min and max fields where the
+        // order is signed, for old readers; read back, statistics no
+        // longer say so.
+        let signed = column.column_descr().sort_order().is_signed();
+        metadata = metadata
+            .into_builder()
+            .set_statistics(with_old_min_max(stats, signed))
+            .build()
+            .map_err(perr(path))?;
+    }
+    Ok(ColumnCloseResult {
+        bytes_written: column.compressed_size() as u64,
+        rows_written: rg.num_rows() as u64,
+        metadata,
+        bloom_filter: None,
+        column_index: meta
+            .column_index()
+            .and_then(|c| c[0].get(j))
+            .filter(|c| !matches!(c, ColumnIndexMetaData::NONE))
+            .cloned(),
+        offset_index: meta.offset_index().and_then(|o| o[0].get(j)).cloned(),
+    })
+}
+
+fn with_old_min_max(stats: &Statistics, signed: bool) -> Statistics {
+    match stats.clone() {
+        Statistics::Boolean(s) => Statistics::Boolean(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Int32(s) => Statistics::Int32(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Int64(s) => Statistics::Int64(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Int96(s) => Statistics::Int96(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Float(s) => Statistics::Float(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Double(s) => Statistics::Double(s.with_backwards_compatible_min_max(signed)),
+        Statistics::ByteArray(s) => {
+            Statistics::ByteArray(s.with_backwards_compatible_min_max(signed))
+        }
+        Statistics::FixedLenByteArray(s) => {
+            Statistics::FixedLenByteArray(s.with_backwards_compatible_min_max(signed))
+        }
     }
 }
 
@@ -475,7 +600,7 @@ impl Encoder {
             .and_then(|c| c.last_mut())
             .expect("a chunk to close");
         let path = self.root.join(&c.staged);
-        c.close_written(&d, &path, &pool)
+        c.close_to_file(&d, &path, &pool)
     }
 
     /// Starts a chunk for `key`, closing the key's last one.
@@ -513,6 +638,7 @@ impl Encoder {
             schema,
             writers,
             done: (0..n).map(|_| None).collect(),
+            written: None,
             tags: Vec::new(),
             stored_tags: None,
             rows: 0,
@@ -571,7 +697,7 @@ impl Encoder {
             .map(|mut c| -> Result<AddedFile> {
                 let dst = root.join(&c.staged);
                 if c.live {
-                    c.close_written(&deferred, &dst, &pool)?;
+                    c.close_columns(&deferred, &dst, &pool)?;
                 }
                 let tags: Vec<u16> = match c.stored_tags.take() {
                     Some((mut store, key)) => store
@@ -619,14 +745,37 @@ impl Encoder {
                         .and_then(|w| w.into_serialized_writer())
                         .map_err(perr(&dst))?;
                 let mut rg = file.next_row_group().map_err(perr(&dst))?;
+                let written = match &c.written {
+                    Some(p) => {
+                        let f = File::open(p).map_err(io_err(p))?;
+                        let meta = read_written(&f, p)?;
+                        Some((p, f, meta))
+                    }
+                    None => None,
+                };
+                let mut next_written = 0;
                 for col in c.done.drain(..) {
-                    col.expect("every column closed")
-                        .append_to_row_group(&mut rg)
-                        .map_err(perr(&dst))?;
+                    match (col, &written) {
+                        (Some(col), _) => col.append_to_row_group(&mut rg).map_err(perr(&dst))?,
+                        (None, Some((p, f, meta))) => {
+                            rg.append_column(f, written_column(meta, next_written, p)?)
+                                .map_err(perr(p))?;
+                            next_written += 1;
+                        }
+                        (None, None) => {
+                            return Err(Error::Config(format!(
+                                "bug: a column of {} is neither in memory nor written",
+                                dst.display()
+                            )))
+                        }
+                    }
                 }
                 rg.close().map_err(perr(&dst))?;
                 let file = file.into_inner().map_err(perr(&dst))?;
                 file.sync_all().map_err(io_err(&dst))?;
+                if let Some((p, _, _)) = written {
+                    std::fs::remove_file(p).map_err(io_err(p))?;
+                }
                 Ok(AddedFile {
                     path: format!("{table}/date={}/part-{run}-{}.parquet", c.day, c.k),
                     staged: c.staged,
@@ -653,6 +802,57 @@ mod tests {
         for live_memory in [LIVE_MEMORY, 0] {
             interleaved(live_memory);
         }
+    }
+
+    /// A chunk closed before the seal (its written columns in a file of
+    /// their own, spliced in at the seal) makes the same file, byte for
+    /// byte, as one whose columns stayed in memory: the same pages, page
+    /// index, statistics and page encoding statistics.
+    #[test]
+    fn a_chunk_closed_early_makes_the_same_file() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("verdict", DataType::Utf8, false),
+            Field::new("text", DataType::Utf8, true),
+        ]));
+        let file_of = |close_early: bool| -> Vec<u8> {
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(tmp.path().join("_staging/r")).unwrap();
+            let mut enc = Encoder::new(tmp.path(), "r");
+            enc.set_live_memory(if close_early { 0 } else { LIVE_MEMORY });
+            enc.declare("t", schema.clone(), vec![1]);
+            for (day, from) in [("a", 0i64), ("b", 50_000)] {
+                let n: Vec<i64> = (from..from + 50_000).collect();
+                let text: Vec<Option<String>> = n
+                    .iter()
+                    .map(|n| (n % 7 != 0).then(|| format!("text {}", n % 1000)))
+                    .collect();
+                let b = RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Int64Array::from(n)),
+                        Arc::new(StringArray::from(vec!["x"; 50_000])),
+                        Arc::new(StringArray::from(text)),
+                    ],
+                )
+                .unwrap();
+                enc.write("t", day, &b, &[0; 50_000]).unwrap();
+            }
+            let written = tmp.path().join("_staging/r/t-a-0.written.parquet");
+            assert_eq!(written.exists(), close_early);
+            let added = enc
+                .seal("t", |_, _| Ok(()), &|_: &(), _, tags| {
+                    vec![Arc::new(StringArray::from(vec!["v"; tags.len()])) as ArrayRef]
+                })
+                .unwrap();
+            assert!(!written.exists());
+            let a = added.iter().find(|f| f.path.contains("date=a")).unwrap();
+            std::fs::read(tmp.path().join(&a.staged)).unwrap()
+        };
+        let in_memory = file_of(false);
+        let closed_early = file_of(true);
+        assert!(in_memory.len() > 10_000);
+        assert!(in_memory == closed_early, "the two files differ");
     }
 
     fn interleaved(live_memory: usize) {
@@ -736,6 +936,12 @@ mod tests {
             }
         }
         assert_eq!(seen, 60);
+        let left: Vec<_> = std::fs::read_dir(tmp.path().join("_staging").join(run))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".written.parquet"))
+            .collect();
+        assert!(left.is_empty(), "written columns' files removed: {left:?}");
         assert!(
             std::fs::metadata(tmp.path().join("_staging/r1/pages.spill"))
                 .unwrap()
