@@ -276,6 +276,9 @@ pub fn events_sorting(
 fn props(sorting: Option<Vec<parquet::file::metadata::SortingColumn>>) -> WriterProperties {
     use parquet::file::properties::EnabledStatistics;
     use parquet::schema::types::ColumnPath;
+    // Snappy writes as fast as no compression at half the size, and reads
+    // about as fast as LZ4; zstd(1) is 36% smaller but costs 18% more to
+    // write and 17% more to read (benches/codecs, README: Performance).
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_sorting_columns(sorting);
