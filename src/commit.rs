@@ -535,33 +535,48 @@ impl Staging<'_> {
     /// and little more.
     pub fn write_in_order(&mut self, day: &str, batches: &[RecordBatch]) -> Result<()> {
         use arrow::array::Array;
-        use arrow::compute::{concat, interleave_record_batch, lexsort_to_indices, SortColumn};
+        use arrow::compute::interleave;
+        use arrow::row::{RowConverter, SortField};
+        use rayon::prelude::*;
         let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
             return Ok(());
         };
         let schema = first.schema();
         let keys = EVENTS_ORDER
             .iter()
-            .map(|c| -> Result<SortColumn> {
-                let i = schema.index_of(c)?;
-                let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
-                Ok(SortColumn {
-                    values: concat(&parts)?,
-                    options: None,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let order = lexsort_to_indices(&keys, None)?;
-        drop(keys);
+            .map(|c| schema.index_of(c))
+            .collect::<std::result::Result<Vec<usize>, _>>()?;
+        // The sort keys in arrow's row format, where comparing two rows is
+        // one comparison of bytes: sorting by the columns instead (string
+        // comparisons through a closure per column) took about a quarter
+        // of compact's time.
+        let converter = RowConverter::new(
+            keys.iter()
+                .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+                .collect(),
+        )?;
+        let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let mut rows = converter.empty_rows(n, n * 48);
+        for b in batches {
+            let cols: Vec<_> = keys.iter().map(|&i| b.column(i).clone()).collect();
+            converter.append(&mut rows, &cols)?;
+        }
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        // Ties keep their order: the output is the same from run to run.
+        order.par_sort_unstable_by(|&a, &b| {
+            rows.row(a as usize)
+                .cmp(&rows.row(b as usize))
+                .then(a.cmp(&b))
+        });
+        drop(rows);
         // Row `n` of the whole is row `n - starts[b]` of batch `b`.
         let mut starts = Vec::with_capacity(batches.len());
-        let mut n = 0usize;
+        let mut at = 0usize;
         for b in batches {
-            starts.push(n);
-            n += b.num_rows();
+            starts.push(at);
+            at += b.num_rows();
         }
-        let refs: Vec<&RecordBatch> = batches.iter().collect();
-        for group in order.values().chunks(CHUNK_ROWS as usize) {
+        for group in order.chunks(CHUNK_ROWS as usize) {
             let mut path = String::new();
             for slice in group.chunks(65_536) {
                 let at: Vec<(usize, usize)> = slice
@@ -571,7 +586,17 @@ impl Staging<'_> {
                         (b, n as usize - starts[b])
                     })
                     .collect();
-                let rows = interleave_record_batch(&refs, &at)?;
+                // Column by column, in parallel: gathering rows from many
+                // batches is a copy per value.
+                let columns = (0..schema.fields().len())
+                    .into_par_iter()
+                    .map(|c| {
+                        let parts: Vec<&dyn Array> =
+                            batches.iter().map(|b| b.column(c).as_ref()).collect();
+                        interleave(&parts, &at)
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let rows = RecordBatch::try_new(schema.clone(), columns)?;
                 path = self.append("events", Some(day), &rows, true)?;
             }
             let f = self.writers.get_mut(&path).expect("written above");
@@ -795,4 +820,80 @@ pub fn parquet_batches(path: &Path) -> Result<impl Iterator<Item = Result<Record
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    /// Rows in [`EVENTS_ORDER`], from batches given in any order; rows with
+    /// the same campaign, recipient and time keep the order they came in.
+    #[test]
+    fn in_order_sorts_by_person_and_time_and_keeps_ties_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ds = Dataset::create(tmp.path()).unwrap();
+        let lock = ds.lock(true).unwrap().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("campaign_id", DataType::Utf8, false),
+            Field::new("recipient_id", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        // (ts, campaign, recipient) for rows n = 0, 1, 2...; rows 1, 3 and
+        // 6 tie, and so do rows 2 and 5.
+        let rows = [
+            (9, "c2", "a"),
+            (5, "c1", "b"),
+            (7, "c1", "a"),
+            (5, "c1", "b"),
+            (1, "c1", "b"),
+            (7, "c1", "a"),
+            (5, "c1", "b"),
+        ];
+        let batch = |from: usize, to: usize| {
+            let part = &rows[from..to];
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(
+                        TimestampMicrosecondArray::from(
+                            part.iter().map(|r| r.0).collect::<Vec<i64>>(),
+                        )
+                        .with_timezone("UTC"),
+                    ),
+                    Arc::new(StringArray::from_iter_values(part.iter().map(|r| r.1))),
+                    Arc::new(StringArray::from_iter_values(part.iter().map(|r| r.2))),
+                    Arc::new(Int64Array::from_iter_values(from as i64..to as i64)),
+                ],
+            )
+            .unwrap()
+        };
+        let mut staging = ds.begin(&lock).unwrap();
+        staging
+            .write_in_order("2026-11-20", &[batch(0, 2), batch(2, 5), batch(5, 7)])
+            .unwrap();
+        staging
+            .commit("test", Vec::new(), Vec::new(), None, serde_json::json!({}))
+            .unwrap();
+        let dir = tmp.path().join("events/date=2026-11-20");
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let n: Vec<i64> = read_parquet(&file)
+            .unwrap()
+            .iter()
+            .flat_map(|b| b.column(3).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(n, vec![2, 5, 4, 1, 3, 6, 0]);
+    }
 }

@@ -273,12 +273,7 @@ impl Chunk {
 
     /// Closes the columns that are not deferred: the chunk takes no more
     /// rows.
-    fn close_columns(
-        &mut self,
-        deferred: &[usize],
-        path: &Path,
-        pool: &Arc<PagePool>,
-    ) -> Result<()> {
+    fn close_columns(&mut self, deferred: &[usize], path: &Path) -> Result<()> {
         let closed: Vec<(usize, ArrowColumnChunk)> = self
             .writers
             .iter_mut()
@@ -316,7 +311,7 @@ impl Chunk {
         path: &Path,
         pool: &Arc<PagePool>,
     ) -> Result<()> {
-        self.close_columns(deferred, path, pool)?;
+        self.close_columns(deferred, path)?;
         let written = written_path(path);
         let fields: Vec<_> = self
             .schema
@@ -697,7 +692,7 @@ impl Encoder {
             .map(|mut c| -> Result<AddedFile> {
                 let dst = root.join(&c.staged);
                 if c.live {
-                    c.close_columns(&deferred, &dst, &pool)?;
+                    c.close_columns(&deferred, &dst)?;
                 }
                 let tags: Vec<u16> = match c.stored_tags.take() {
                     Some((mut store, key)) => store
