@@ -20,7 +20,7 @@ use crate::classify::{Class, Classifier, Features, NetMatch, Networks, RoleSet};
 use crate::commit::{Dataset, WriterLock};
 use crate::dialect::{Dialect, LineError};
 use crate::enrich::agent::{AgentInfo, AgentParser};
-use crate::enrich::geo::{Geo, GeoCache, GeoInfo};
+use crate::enrich::geo::{Geo, GeoCache, GeoInfo, LocalTimes};
 use crate::enrich::Slots;
 use crate::error::{io_err, Result};
 use crate::input::Input;
@@ -353,6 +353,7 @@ struct WorkerCache<'c> {
     ua: Slots<UaInfo>,
     ip: Slots<IpInfo<'c>>,
     geo: GeoCache,
+    local: LocalTimes,
 }
 
 impl WorkerCache<'_> {
@@ -361,6 +362,7 @@ impl WorkerCache<'_> {
             ua: Slots::new(16_384),
             ip: Slots::new(65_536),
             geo: geo.cache(),
+            local: LocalTimes::default(),
         }
     }
 }
@@ -1048,12 +1050,7 @@ fn process_block<'c>(
             });
             counts.events += 1;
             counts.classes[hit.kind as usize][verdict.class as usize] += 1;
-            let local = ip.geo.tz.and_then(|tz| {
-                use chrono::{Datelike, TimeZone, Timelike};
-                let utc = chrono::DateTime::from_timestamp_micros(ts)?;
-                let t = tz.from_utc_datetime(&utc.naive_utc());
-                Some((t.weekday().num_days_from_sunday() as u8, t.hour() as u8))
-            });
+            let local = ip.geo.tz.and_then(|tz| cache.local.get(tz, ts));
             let day = ts.div_euclid(86_400_000_000);
             let (events, tags) = by_day.entry(day).or_insert_with(|| {
                 // Sized for the whole block (a line is rarely under 120 bytes).
