@@ -179,7 +179,7 @@ impl LocalTimes {
             )
         };
         let (a, b) = (offset(start), offset(start + QUARTER - 1));
-        if a.is_some() && a == b && a.is_some_and(|s| s % (15 * 60) == 0) {
+        if a == b && a.is_some_and(|s| s % (15 * 60) == 0) {
             self.slots[i] = Some((tz, quarter, local));
         }
         Some(local)
