@@ -398,6 +398,7 @@ fn written_column(meta: &ParquetMetaData, j: usize, path: &Path) -> Result<Colum
     })
 }
 
+/// `stats`, also written in the deprecated min and max fields when `signed`.
 fn with_old_min_max(stats: &Statistics, signed: bool) -> Statistics {
     match stats.clone() {
         Statistics::Boolean(s) => Statistics::Boolean(s.with_backwards_compatible_min_max(signed)),
