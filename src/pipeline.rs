@@ -24,7 +24,7 @@ use crate::enrich::geo::{Geo, GeoCache, GeoInfo, LocalTimes};
 use crate::enrich::Slots;
 use crate::error::{io_err, Result};
 use crate::input::Input;
-use crate::lines::{lines, Block, BlockReader};
+use crate::lines::{lines, Block, BlockReader, Spares};
 use crate::manifest::Manifest;
 use crate::privacy::IpPolicy;
 use crate::registry;
@@ -471,9 +471,13 @@ pub fn ingest(
             day_rows: &mut day_rows,
             today: &today,
         };
+        // Blocks go back to the reader once parsed, to be filled again.
+        let spares = Spares::default();
         let (dialect, lines_read, consumed, held, hash) = std::thread::scope(|s| -> Result<_> {
+            let to_fill = spares.clone();
             let producer = s.spawn(move || {
-                let mut br = BlockReader::resume(reader, first_line, hasher, hold_partial);
+                let mut br = BlockReader::resume(reader, first_line, hasher, hold_partial)
+                    .with_spares(to_fill);
                 loop {
                     match br.next_block() {
                         Ok(Some(b)) => {
@@ -497,7 +501,9 @@ pub fn ingest(
             let mut partial: Option<String> = None;
             let lines_before = summary.lines;
             while !done {
-                group.clear();
+                for b in group.drain(..) {
+                    spares.give(b);
+                }
                 while group.len() < group_size() {
                     match rx.recv() {
                         Ok(Ok(b)) => group.push(b),
