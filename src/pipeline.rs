@@ -454,8 +454,11 @@ pub fn ingest(
         .map(|c| events.index_of(c).expect("an events column"))
         .collect();
     staging.declare("events", events, deferred);
-    let caches: Vec<Mutex<WorkerCache>> = (0..rayon::current_num_threads() + 1)
-        .map(|_| Mutex::new(WorkerCache::new(&cfg.geo)))
+    // Each made by its own worker at its first block: tens of megabytes
+    // to initialise, on every core at once instead of one before the
+    // start, and none for a slot no block uses.
+    let caches: Vec<Mutex<Option<WorkerCache>>> = (0..rayon::current_num_threads() + 1)
+        .map(|_| Mutex::new(None))
         .collect();
     for (n_input, input) in cfg.inputs.iter().enumerate() {
         let name = input.name();
@@ -549,7 +552,9 @@ pub fn ingest(
                                     rayon::current_thread_index().unwrap_or(caches.len() - 1);
                                 let mut cache =
                                     caches[slot].lock().unwrap_or_else(|p| p.into_inner());
-                                process_block(cfg, &version, &d, &name, b, &mut cache)
+                                let cache =
+                                    cache.get_or_insert_with(|| WorkerCache::new(&cfg.geo));
+                                process_block(cfg, &version, &d, &name, b, cache)
                             })
                             .collect::<Vec<BlockOut>>()
                     },
