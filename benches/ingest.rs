@@ -222,33 +222,43 @@ fn ingest_end_to_end(bencher: Bencher) {
 
 /// Parquet encoding of events as the dataset writes them (its writer
 /// properties: dictionaries and statistics only where they pay).
-#[divan::bench(sample_count = 20)]
-fn parquet_write_events(bencher: Bencher) {
-    use pixelsift::batch::{EventBuilder, EventRow};
-    let mut b = EventBuilder::with_capacity(N);
-    let tokens: Vec<String> = (0..N).map(|i| format!("tok{i:019}")).collect();
-    let ips: Vec<String> = (0..N)
-        .map(|i| format!("100.64.{}.{}", i / 256 % 256, i % 256))
-        .collect();
-    for i in 0..N {
-        b.append(&EventRow {
+/// `N` events as the pipeline hands them to the builder: each with its own
+/// token and address, one of 1,500 user agents (about what a block's rows
+/// hold) and, one in five, a link.
+struct Events {
+    tokens: Vec<String>,
+    ips: Vec<String>,
+}
+
+impl Events {
+    fn new() -> Self {
+        Events {
+            tokens: (0..N).map(|i| format!("tok{i:019}")).collect(),
+            ips: (0..N)
+                .map(|i| format!("100.64.{}.{}", i / 256 % 256, i % 256))
+                .collect(),
+        }
+    }
+
+    fn row(&self, i: usize) -> pixelsift::batch::EventRow<'_> {
+        pixelsift::batch::EventRow {
             ts: 1_790_000_000_000_000 + i as i64 * 1_000_000,
             kind: if i % 5 == 0 { "click" } else { "open" },
-            token: &tokens[i],
+            token: &self.tokens[i],
             campaign_id: "c000",
-            recipient_id: &tokens[i][3..],
+            recipient_id: &self.tokens[i][3..],
             variant: if i % 2 == 0 { "A" } else { "B" },
             link_id: (i % 5 == 0).then_some("c000-l1"),
             link_key: (i % 5 == 0).then_some(1),
             url: (i % 5 == 0).then_some("https://shop.example.com/c0/l1"),
             sent_at: 1_790_000_000_000_000,
-            ip: &ips[i],
+            ip: &self.ips[i],
             method: "GET",
             status: 200,
             bytes: Some(43),
             referer: "",
             user_agent: UAS[i % UAS.len()],
-            ua_key: (i % UAS.len()) as u64,
+            ua_key: (i * 7919 % 1500) as u64,
             ua_name: Some("Outlook"),
             ua_category: Some("pc"),
             os: Some("Windows 10"),
@@ -270,7 +280,29 @@ fn parquet_write_events(bencher: Bencher) {
             network_roles: "",
             ip_prefix: Some(24),
             read_seconds: None,
-        });
+        }
+    }
+}
+
+/// Making Arrow columns of events, row by row as the workers do.
+#[divan::bench(sample_count = 20)]
+fn event_rows(bencher: Bencher) {
+    let events = Events::new();
+    let mut b = pixelsift::batch::EventBuilder::with_capacity(N);
+    bencher.counter(ItemsCount::new(N)).bench_local(|| {
+        for i in 0..N {
+            b.append(&events.row(i));
+        }
+        b.finish().num_rows()
+    });
+}
+
+#[divan::bench(sample_count = 20)]
+fn parquet_write_events(bencher: Bencher) {
+    let events = Events::new();
+    let mut b = pixelsift::batch::EventBuilder::with_capacity(N);
+    for i in 0..N {
+        b.append(&events.row(i));
     }
     let batch = b.finish();
     bencher.counter(ItemsCount::new(N)).bench(|| {
