@@ -439,9 +439,24 @@ impl SortedHits {
             SortedHits::Runs(runs) => runs,
         };
         // Each run from its first hit of the range on (found by bisecting
-        // its fixed-size records), merged through a min-heap of each run's
-        // next hit.
-        let mut readers = Vec::with_capacity(runs.len());
+        // its fixed-size records), merged a message at a time: the runs
+        // whose next hit has the lowest token give all their hits of it,
+        // and a message met in more than one run is sorted (a handful of
+        // hits). A heap of every run's next hit cost a push and a pop per
+        // hit, most of the merge's time.
+        struct Cursor {
+            reader: std::io::BufReader<std::fs::File>,
+            next: Option<HitKey>,
+        }
+        let read = |r: &mut std::io::BufReader<std::fs::File>| -> std::io::Result<Option<HitKey>> {
+            let mut b = [0u8; HIT_BYTES];
+            match r.read_exact(&mut b) {
+                Ok(()) => Ok(Some(HitKey::from_bytes(&b)).filter(|h| (h.token as u64) < hi)),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let mut cursors = Vec::with_capacity(runs.len());
         for p in runs {
             let file = std::fs::File::open(p)?;
             let n = file.metadata()?.len() / HIT_BYTES as u64;
@@ -456,37 +471,27 @@ impl SortedHits {
                     b = mid;
                 }
             }
-            let mut r = std::io::BufReader::with_capacity(1 << 16, file);
-            r.seek(std::io::SeekFrom::Start(a * HIT_BYTES as u64))?;
-            readers.push(r);
-        }
-        let next = |r: &mut std::io::BufReader<std::fs::File>| -> std::io::Result<Option<HitKey>> {
-            let mut b = [0u8; HIT_BYTES];
-            match r.read_exact(&mut b) {
-                Ok(()) => Ok(Some(HitKey::from_bytes(&b)).filter(|h| (h.token as u64) < hi)),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-                Err(e) => Err(e),
-            }
-        };
-        let mut heap = std::collections::BinaryHeap::new();
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some(h) = next(r)? {
-                heap.push(std::cmp::Reverse((sort_key(&h), i, h.to_bytes())));
-            }
+            let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+            reader.seek(std::io::SeekFrom::Start(a * HIT_BYTES as u64))?;
+            let next = read(&mut reader)?;
+            cursors.push(Cursor { reader, next });
         }
         let mut group: Vec<HitKey> = Vec::new();
-        while let Some(std::cmp::Reverse((_, i, b))) = heap.pop() {
-            let h = HitKey::from_bytes(&b);
-            if group.last().is_some_and(|g| g.token != h.token) {
-                f(&group)?;
-                group.clear();
+        while let Some(token) = cursors.iter().filter_map(|c| c.next.map(|h| h.token)).min() {
+            group.clear();
+            let mut from = 0;
+            for c in &mut cursors {
+                if c.next.is_some_and(|h| h.token == token) {
+                    from += 1;
+                }
+                while let Some(h) = c.next.filter(|h| h.token == token) {
+                    group.push(h);
+                    c.next = read(&mut c.reader)?;
+                }
             }
-            group.push(h);
-            if let Some(n) = next(&mut readers[i])? {
-                heap.push(std::cmp::Reverse((sort_key(&n), i, n.to_bytes())));
+            if from > 1 {
+                group.sort_unstable_by_key(sort_key);
             }
-        }
-        if !group.is_empty() {
             f(&group)?;
         }
         Ok(())
@@ -652,11 +657,15 @@ mod tests {
         );
         let mut from_disk = std::collections::HashMap::new();
         let mut seen = 0;
+        let mut last_token = None;
         spill
             .for_each_group(|g| {
                 assert!(g
                     .windows(2)
                     .all(|w| w[0].token == w[1].token && sort_key(&w[0]) <= sort_key(&w[1])));
+                // Each message once, whole, in message order.
+                assert!(last_token < Some(g[0].token), "{last_token:?} then {}", g[0].token);
+                last_token = Some(g[0].token);
                 seen += g.len();
                 analyse_group(g, &cfg, &mut |h, c| {
                     from_disk.insert((h.day, h.row), c);
