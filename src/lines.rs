@@ -43,8 +43,9 @@ pub enum Block {
 #[derive(Debug, Clone, Default)]
 pub struct Spares(Arc<Mutex<Vec<Vec<u8>>>>);
 
-/// Spare buffers kept at most: more than the blocks a pipeline holds at
-/// once, so none is freed in a steady run, and memory stays bounded.
+/// Spare buffers kept at most (64 MiB): more than the blocks ingest holds
+/// at once on two cores (8 a thread queued and 8 a thread being parsed),
+/// and a bound on what spares keep whatever the number of cores.
 const MAX_SPARES: usize = 64;
 
 impl Spares {
@@ -66,16 +67,6 @@ impl Spares {
 
     fn take(&self) -> Option<Vec<u8>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()
-    }
-
-    /// Buffers waiting to be filled again.
-    pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    /// True when no buffer is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

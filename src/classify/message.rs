@@ -664,7 +664,11 @@ mod tests {
                     .windows(2)
                     .all(|w| w[0].token == w[1].token && sort_key(&w[0]) <= sort_key(&w[1])));
                 // Each message once, whole, in message order.
-                assert!(last_token < Some(g[0].token), "{last_token:?} then {}", g[0].token);
+                assert!(
+                    last_token < Some(g[0].token),
+                    "{last_token:?} then {}",
+                    g[0].token
+                );
                 last_token = Some(g[0].token);
                 seen += g.len();
                 analyse_group(g, &cfg, &mut |h, c| {
