@@ -80,7 +80,11 @@ fn read(path: &Path) -> Result<Input, Box<dyn std::error::Error>> {
 
 /// CPU seconds to write each column of `inputs` alone, with the properties
 /// of the files' own: the fastest of `rounds`, largest first.
-fn per_column(inputs: &[Input], rounds: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn per_column(
+    inputs: &[Input],
+    rows: usize,
+    rounds: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     use arrow::datatypes::Schema;
     use std::sync::Arc;
     let schema = inputs[0].batches.first().ok_or("an empty file")?.schema();
@@ -93,13 +97,8 @@ fn per_column(inputs: &[Input], rounds: usize) -> Result<(), Box<dyn std::error:
             let start = cpu_seconds();
             size = 0;
             for input in inputs {
-                let all = properties(&input.meta, Compression::SNAPPY);
-                let path = input.meta.row_group(0).column(c).column_path().clone();
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .set_dictionary_enabled(all.dictionary_enabled(&path))
-                    .set_statistics_enabled(all.statistics_enabled(&path))
-                    .build();
+                // Set by column path: the lone column keeps its own.
+                let props = properties(&input.meta, Compression::SNAPPY);
                 let mut out = Vec::new();
                 let mut w = ArrowWriter::try_new(&mut out, alone.clone(), Some(props))?;
                 for b in &input.batches {
@@ -115,11 +114,6 @@ fn per_column(inputs: &[Input], rounds: usize) -> Result<(), Box<dyn std::error:
         }
         costs.push((field.name().clone(), best, size));
     }
-    let rows: usize = inputs
-        .iter()
-        .flat_map(|i| &i.batches)
-        .map(|b| b.num_rows())
-        .sum();
     let total: f64 = costs.iter().map(|c| c.1).sum();
     costs.sort_by(|a, b| b.1.total_cmp(&a.1));
     println!("{rows} rows, each column written alone with Snappy; fastest of {rounds} rounds");
@@ -158,14 +152,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|p| read(p).map_err(|e| format!("{}: {e}", p.display())))
         .collect::<Result<_, _>>()?;
-    if columns {
-        return per_column(&inputs, rounds);
-    }
     let rows: usize = inputs
         .iter()
         .flat_map(|i| &i.batches)
         .map(|b| b.num_rows())
         .sum();
+    if columns {
+        return per_column(&inputs, rows, rounds);
+    }
     let out = std::env::temp_dir().join(format!("pixelsift-codecs-{}", std::process::id()));
     println!(
         "{} files, {rows} rows; {rounds} rounds, each codec in turn",
