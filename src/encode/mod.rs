@@ -44,6 +44,10 @@ use rayon::prelude::*;
 use crate::commit::AddedFile;
 use crate::error::{io_err, Error, Result};
 
+mod dictionary;
+
+use dictionary::{DictionaryChunk, DictionaryWriter};
+
 /// Rows per chunk, and so at most per Parquet file a run writes to a
 /// partition: big enough for good row groups, small enough that chunks
 /// seal in parallel.
@@ -197,9 +201,9 @@ struct Chunk {
     staged: String,
     schema: SchemaRef,
     /// Column writers by position; taken when the column is closed.
-    writers: Vec<Option<ArrowColumnWriter>>,
+    writers: Vec<Option<ColumnEncoder>>,
     /// Closed columns by position, while they are in memory.
-    done: Vec<Option<ArrowColumnChunk>>,
+    done: Vec<Option<ClosedColumn>>,
     /// Once the chunk is closed before the seal: the file its written
     /// columns went to, in schema order.
     written: Option<PathBuf>,
@@ -230,29 +234,102 @@ fn perr(path: &Path) -> impl Fn(ParquetError) -> Error + '_ {
     }
 }
 
-/// A column writer per leaf column of `schema`. They need only the schema
-/// and properties; the file they end up in is made at the seal.
+/// A column's encoder: ours for the dictionary-encoded text columns
+/// ([`dictionary`]), parquet's for the rest.
+enum ColumnEncoder {
+    Arrow(ArrowColumnWriter),
+    Dictionary(DictionaryWriter),
+}
+
+/// A column whose encoder is closed, waiting for its file.
+enum ClosedColumn {
+    Arrow(ArrowColumnChunk),
+    Dictionary(DictionaryChunk),
+}
+
+impl ColumnEncoder {
+    fn write(
+        &mut self,
+        field: &arrow::datatypes::FieldRef,
+        column: &ArrayRef,
+    ) -> parquet::errors::Result<()> {
+        match self {
+            ColumnEncoder::Arrow(w) => {
+                for leaf in compute_leaves(field, column)? {
+                    w.write(&leaf)?;
+                }
+                Ok(())
+            }
+            ColumnEncoder::Dictionary(w) => w.write(column.as_ref()),
+        }
+    }
+
+    fn memory_size(&self) -> usize {
+        match self {
+            ColumnEncoder::Arrow(w) => w.memory_size(),
+            ColumnEncoder::Dictionary(w) => w.memory_size(),
+        }
+    }
+
+    fn close(self) -> parquet::errors::Result<ClosedColumn> {
+        match self {
+            ColumnEncoder::Arrow(w) => w.close().map(ClosedColumn::Arrow),
+            ColumnEncoder::Dictionary(w) => w.close().map(ClosedColumn::Dictionary),
+        }
+    }
+}
+
+impl ClosedColumn {
+    fn append_to_row_group<W: std::io::Write + Send>(
+        self,
+        rg: &mut parquet::file::writer::SerializedRowGroupWriter<'_, W>,
+    ) -> parquet::errors::Result<()> {
+        match self {
+            ClosedColumn::Arrow(c) => c.append_to_row_group(rg),
+            ClosedColumn::Dictionary(c) => c.append_to_row_group(rg),
+        }
+    }
+}
+
+/// An encoder per leaf column of `schema`. They need only the schema and
+/// properties; the file they end up in is made at the seal.
 fn column_writers(
     schema: &SchemaRef,
     pool: Arc<PagePool>,
     path: &Path,
-) -> Result<Vec<ArrowColumnWriter>> {
-    let (_, factory) =
-        ArrowWriter::try_new_with_options(std::io::sink(), schema.clone(), options(pool))
+) -> Result<Vec<ColumnEncoder>> {
+    let (file, factory) =
+        ArrowWriter::try_new_with_options(std::io::sink(), schema.clone(), options(pool.clone()))
             .and_then(|w| w.into_serialized_writer())
             .map_err(perr(path))?;
-    factory.create_column_writers(0).map_err(perr(path))
-}
-
-fn encode_column(
-    w: &mut ArrowColumnWriter,
-    field: &arrow::datatypes::FieldRef,
-    column: &ArrayRef,
-) -> parquet::errors::Result<()> {
-    for leaf in compute_leaves(field, column)? {
-        w.write(&leaf)?;
+    let props = file.properties().clone();
+    let descr = file.schema_descr();
+    let leaves = factory.create_column_writers(0).map_err(perr(path))?;
+    if leaves.len() != schema.fields().len() {
+        return Err(Error::Config(format!(
+            "bug: {} has nested columns, which the encoder does not take",
+            path.display()
+        )));
     }
-    Ok(())
+    Ok(leaves
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let d = descr.column(i);
+            if dictionary::takes(&d, schema.field(i).data_type(), &props) {
+                ColumnEncoder::Dictionary(DictionaryWriter::new(
+                    d,
+                    Box::new(Pages {
+                        pool: pool.clone(),
+                        blobs: Vec::new(),
+                        resident: 0,
+                    }),
+                ))
+            } else {
+                ColumnEncoder::Arrow(w)
+            }
+        })
+        .collect())
 }
 
 impl Chunk {
@@ -267,14 +344,14 @@ impl Chunk {
             .filter_map(|(i, w)| w.as_mut().map(|w| (w, &fields[i], batch.column(i))))
             .collect();
         jobs.into_par_iter()
-            .try_for_each(|(w, f, c)| encode_column(w, f, c))
+            .try_for_each(|(w, f, c)| w.write(f, c))
             .map_err(perr(path))
     }
 
     /// Closes the columns that are not deferred: the chunk takes no more
     /// rows.
     fn close_columns(&mut self, deferred: &[usize], path: &Path) -> Result<()> {
-        let closed: Vec<(usize, ArrowColumnChunk)> = self
+        let closed: Vec<(usize, ClosedColumn)> = self
             .writers
             .iter_mut()
             .enumerate()
@@ -616,16 +693,10 @@ impl Encoder {
         let (table, day) = key;
         let staged = format!("_staging/{}/{table}-{day}-{k}.parquet", self.run);
         let abs = self.root.join(&staged);
-        let writers: Vec<Option<ArrowColumnWriter>> = column_writers(&schema, pool, &abs)?
+        let writers: Vec<Option<ColumnEncoder>> = column_writers(&schema, pool, &abs)?
             .into_iter()
             .map(Some)
             .collect();
-        if writers.len() != schema.fields().len() {
-            return Err(Error::Config(format!(
-                "bug: {} has nested columns, which the encoder does not take",
-                abs.display()
-            )));
-        }
         let n = writers.len();
         chunks.push(Chunk {
             day: day.clone(),
@@ -708,12 +779,12 @@ impl Encoder {
                 // The deferred columns are made and encoded a slice of rows
                 // at a time, so a chunk's seal holds no whole column of them.
                 let fields = c.schema.fields().clone();
-                let mut fresh: Vec<Option<ArrowColumnWriter>> =
+                let mut fresh: Vec<Option<ColumnEncoder>> =
                     column_writers(&c.schema, pool.clone(), &dst)?
                         .into_iter()
                         .map(Some)
                         .collect();
-                let mut writers: Vec<ArrowColumnWriter> = deferred
+                let mut writers: Vec<ColumnEncoder> = deferred
                     .iter()
                     .map(|&i| fresh[i].take().expect("a writer per column"))
                     .collect();
@@ -729,7 +800,7 @@ impl Encoder {
                         )));
                     }
                     for ((w, &i), col) in writers.iter_mut().zip(&deferred).zip(&cols) {
-                        encode_column(w, &fields[i], col).map_err(perr(&dst))?;
+                        w.write(&fields[i], col).map_err(perr(&dst))?;
                     }
                 }
                 for (w, &i) in writers.into_iter().zip(&deferred) {
