@@ -761,16 +761,20 @@ pub const REVISABLE: [&str; 7] = [
 /// The [`REVISABLE`] columns of rows whose first verdicts are
 /// `verdict(tag)` (class, rule, reason), with the message-level pass's
 /// changes applied to the rows listed (ascending row numbers).
+///
+/// Class, rule and reason come as dictionary arrays sharing one key per
+/// row: a slice holds a few dozen distinct verdicts, so each is copied
+/// once and the encoder maps keys instead of looking up every row's text.
 pub fn revisable_columns<'v>(
     tags: &[u16],
     verdict: impl Fn(u16) -> (&'v str, &'v str, &'v str),
     rows: &[(usize, &crate::classify::message::Change)],
 ) -> Vec<ArrayRef> {
-    use arrow::array::{BooleanBuilder, Float64Builder};
+    use arrow::array::{BooleanBuilder, DictionaryArray, Float64Builder, Int32Array, StringArray};
     let n = tags.len();
-    let mut c = StringBuilder::with_capacity(n, n * 6);
-    let mut r = StringBuilder::with_capacity(n, n * 14);
-    let mut w = StringBuilder::with_capacity(n, n * 24);
+    let mut keys: Vec<i32> = Vec::with_capacity(n);
+    let mut verdicts: Vec<(&'v str, &'v str, &'v str)> = Vec::new();
+    let mut by_tag: Vec<i32> = Vec::new();
     let mut f = BooleanBuilder::with_capacity(n);
     let mut t = BooleanBuilder::with_capacity(n);
     let mut h = Int32Builder::with_capacity(n);
@@ -784,22 +788,44 @@ pub fn revisable_columns<'v>(
             }
             _ => None,
         };
-        let (cl, ru, re) = match change.and_then(|ch| ch.class) {
-            Some((cl, ru, re)) => (cl.as_str(), ru, re),
-            None => verdict(tag),
+        let key = match change.and_then(|ch| ch.class) {
+            Some((cl, ru, re)) => {
+                let v = (cl.as_str(), ru, re);
+                match verdicts.iter().position(|x| *x == v) {
+                    Some(k) => k as i32,
+                    None => {
+                        verdicts.push(v);
+                        verdicts.len() as i32 - 1
+                    }
+                }
+            }
+            None => {
+                let tag = tag as usize;
+                if tag >= by_tag.len() {
+                    by_tag.resize(tag + 1, -1);
+                }
+                if by_tag[tag] < 0 {
+                    verdicts.push(verdict(tag as u16));
+                    by_tag[tag] = verdicts.len() as i32 - 1;
+                }
+                by_tag[tag]
+            }
         };
-        c.append_value(cl);
-        r.append_value(ru);
-        w.append_value(re);
+        keys.push(key);
         f.append_value(change.is_some_and(|ch| ch.forwarded));
         t.append_value(change.is_some_and(|ch| ch.trap));
         h.append_option(change.and_then(|ch| ch.burst).map(|x| x.0 as i32));
         sec.append_option(change.and_then(|ch| ch.burst).map(|x| x.1));
     }
+    let keys = Int32Array::from(keys);
+    let column = |pick: fn(&(&'v str, &'v str, &'v str)) -> &'v str| -> ArrayRef {
+        let values = StringArray::from_iter_values(verdicts.iter().map(pick));
+        Arc::new(DictionaryArray::new(keys.clone(), Arc::new(values)))
+    };
     vec![
-        Arc::new(c.finish()),
-        Arc::new(r.finish()),
-        Arc::new(w.finish()),
+        column(|v| v.0),
+        column(|v| v.1),
+        column(|v| v.2),
         Arc::new(f.finish()),
         Arc::new(t.finish()),
         Arc::new(h.finish()),
