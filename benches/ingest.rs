@@ -228,6 +228,8 @@ fn ingest_end_to_end(bencher: Bencher) {
 struct Events {
     tokens: Vec<String>,
     ips: Vec<String>,
+    /// 300 places: country, city, time zone, AS organisation.
+    places: Vec<[String; 4]>,
 }
 
 impl Events {
@@ -237,10 +239,22 @@ impl Events {
             ips: (0..N)
                 .map(|i| format!("100.64.{}.{}", i / 256 % 256, i % 256))
                 .collect(),
+            places: (0..300)
+                .map(|p| {
+                    [
+                        format!("C{}", p % 30),
+                        format!("City number {p}"),
+                        format!("Region/Zone_{}", p % 20),
+                        format!("Example Networks AS{} Ltd", p % 100),
+                    ]
+                })
+                .collect(),
         }
     }
 
     fn row(&self, i: usize) -> pixelsift::batch::EventRow<'_> {
+        // One address in 50 has no place (GeoIP knows nothing of it).
+        let place = (i % 50 != 0).then(|| &self.places[i * 7 % self.places.len()]);
         pixelsift::batch::EventRow {
             ts: 1_790_000_000_000_000 + i as i64 * 1_000_000,
             kind: if i % 5 == 0 { "click" } else { "open" },
@@ -262,12 +276,12 @@ impl Events {
             ua_name: Some("Outlook"),
             ua_category: Some("pc"),
             os: Some("Windows 10"),
-            country: None,
-            city: None,
-            time_zone: None,
-            asn: None,
-            as_org: None,
-            network: None,
+            country: place.map(|p| p[0].as_str()),
+            city: place.map(|p| p[1].as_str()),
+            time_zone: place.map(|p| p[2].as_str()),
+            asn: place.map(|_| (i % 100) as u32),
+            as_org: place.map(|p| p[3].as_str()),
+            network: (i % 10 == 0).then_some("Example Proxy"),
             class: "human",
             rule_id: "default.human",
             reason: "no machine signal",
@@ -318,6 +332,46 @@ fn parquet_write_events(bencher: Bencher) {
         w.write(&batch).unwrap();
         w.close().unwrap();
         out.len()
+    });
+}
+
+/// The same rows through the dataset's own encoder (`pixelsift::encode`:
+/// our dictionary columns, parquet's writer for the rest) into a file:
+/// compare with `parquet_write_events`, parquet's writer for every column.
+#[divan::bench(sample_count = 20)]
+fn encode_events(bencher: Bencher) {
+    let events = Events::new();
+    let mut b = pixelsift::batch::EventBuilder::with_capacity(N);
+    for i in 0..N {
+        b.append(&events.row(i));
+    }
+    let batch = b.finish();
+    // In memory where there is a tmpfs: the seal syncs each file it
+    // writes, which is not what is measured here.
+    let shm = std::path::Path::new("/dev/shm");
+    let tmp = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .unwrap();
+    std::fs::create_dir_all(tmp.path().join("_staging/r")).unwrap();
+    // On one thread, like the benchmark it is compared with: the encoder
+    // spreads columns over rayon's threads.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    bencher.counter(ItemsCount::new(N)).bench_local(|| {
+        one.install(|| {
+            let mut enc = pixelsift::encode::Encoder::new(tmp.path(), "r");
+            enc.declare("events", pixelsift::batch::events_schema(), Vec::new());
+            enc.write("events", "2026-01-01", &batch, &[]).unwrap();
+            let added = enc
+                .seal("events", |_, _| Ok(()), &|_: &(), _, _| Vec::new())
+                .unwrap();
+            added.len()
+        })
     });
 }
 
