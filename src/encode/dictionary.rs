@@ -39,6 +39,10 @@ const DICTIONARY_LIMIT: usize = 1 << 20;
 /// Bytes of PLAIN values that close a page: parquet's default page limit.
 const PAGE_BYTES: usize = 1 << 20;
 
+/// Rows written between checks of the page's and the dictionary's limits:
+/// as often as parquet's writer checks them (its write batch).
+const SEGMENT: usize = 1024;
+
 /// A remapped key not yet looked up in this batch.
 const UNSEEN: u32 = u32::MAX;
 
@@ -145,12 +149,71 @@ impl DictionaryWriter {
         }
     }
 
+    /// Rows `start..` of the array that fit in the page being filled, at
+    /// most [`SEGMENT`]; empty once the dictionary is full.
+    fn segment(&self, start: usize, len: usize) -> std::ops::Range<usize> {
+        if self.plain {
+            return start..start;
+        }
+        start..(start + SEGMENT.min(PAGE_VALUES - self.page_rows)).min(len)
+    }
+
+    /// After a segment of rows: closes the page when full, and goes PLAIN
+    /// once the dictionary passes its limit (the page so far keeps its
+    /// indices, as parquet's writer does).
+    fn segment_done(&mut self, rows: usize) -> Result<()> {
+        self.page_rows += rows;
+        if self.values.len() > DICTIONARY_LIMIT {
+            self.flush_page()?;
+            self.plain = true;
+        } else if self.page_rows >= PAGE_VALUES {
+            self.flush_page()?;
+        }
+        Ok(())
+    }
+
     fn write_strings(&mut self, a: &StringArray) -> Result<()> {
         let offsets = a.value_offsets();
         let data = a.value_data();
-        for i in 0..a.len() {
-            let v = &data[offsets[i] as usize..offsets[i + 1] as usize];
-            self.push(a.is_valid(i).then_some(v))?;
+        let value = |i: usize| &data[offsets[i] as usize..offsets[i + 1] as usize];
+        let nulls = a.nulls().filter(|n| n.null_count() > 0);
+        if nulls.is_some() && !self.nullable {
+            return Err(self.required());
+        }
+        let mut start = 0;
+        loop {
+            let rows = self.segment(start, a.len());
+            if rows.is_empty() {
+                break;
+            }
+            let n = rows.len();
+            match nulls {
+                None => {
+                    if self.nullable {
+                        self.defs.resize(self.defs.len() + n, 1);
+                    }
+                    for i in rows.clone() {
+                        let k = self.intern(value(i));
+                        self.indices.push(k);
+                    }
+                }
+                Some(nulls) => {
+                    for i in rows.clone() {
+                        let valid = nulls.is_valid(i);
+                        self.defs.push(valid as u8);
+                        if valid {
+                            let k = self.intern(value(i));
+                            self.indices.push(k);
+                        }
+                    }
+                }
+            }
+            start = rows.end;
+            self.segment_done(n)?;
+        }
+        // PLAIN once the dictionary is full: value by value.
+        for i in start..a.len() {
+            self.push(a.is_valid(i).then(|| value(i)))?;
         }
         Ok(())
     }
@@ -160,36 +223,58 @@ impl DictionaryWriter {
         let keys = d.keys();
         self.remap.clear();
         self.remap.resize(values.len(), UNSEEN);
-        for i in 0..d.len() {
-            if keys.is_null(i) {
-                self.push(None)?;
-                continue;
+        let mut start = 0;
+        loop {
+            let rows = self.segment(start, d.len());
+            if rows.is_empty() {
+                break;
             }
-            let k = keys.value(i) as usize;
-            if self.plain {
-                self.push(values.is_valid(k).then(|| values.value(k).as_bytes()))?;
-                continue;
-            }
-            let mut m = self.remap[k];
-            if m == UNSEEN {
-                m = if values.is_valid(k) {
-                    self.intern(values.value(k).as_bytes())
-                } else {
-                    NULL
-                };
-                self.remap[k] = m;
-            }
-            if m == NULL {
-                self.push(None)?;
-            } else {
-                if self.nullable {
-                    self.defs.push(1);
+            let n = rows.len();
+            for i in rows.clone() {
+                let mut m = NULL;
+                if keys.is_valid(i) {
+                    let k = keys.value(i) as usize;
+                    m = self.remap[k];
+                    if m == UNSEEN {
+                        m = if values.is_valid(k) {
+                            self.intern(values.value(k).as_bytes())
+                        } else {
+                            NULL
+                        };
+                        self.remap[k] = m;
+                    }
                 }
-                self.indices.push(m);
-                self.row_done()?;
+                if m == NULL {
+                    if !self.nullable {
+                        return Err(self.required());
+                    }
+                    self.defs.push(0);
+                } else {
+                    if self.nullable {
+                        self.defs.push(1);
+                    }
+                    self.indices.push(m);
+                }
             }
+            start = rows.end;
+            self.segment_done(n)?;
+        }
+        for i in start..d.len() {
+            let v = keys
+                .is_valid(i)
+                .then(|| keys.value(i) as usize)
+                .filter(|&k| values.is_valid(k))
+                .map(|k| values.value(k).as_bytes());
+            self.push(v)?;
         }
         Ok(())
+    }
+
+    fn required(&self) -> ParquetError {
+        ParquetError::General(format!(
+            "column {} is required but a value is null",
+            self.descr.path()
+        ))
     }
 
     /// The value's index in the dictionary, added if new.
@@ -213,40 +298,22 @@ impl DictionaryWriter {
         i
     }
 
+    /// Appends one row's value to a PLAIN page.
     fn push(&mut self, v: Option<&[u8]>) -> Result<()> {
         match v {
-            None if !self.nullable => {
-                return Err(ParquetError::General(format!(
-                    "column {} is required but a value is null",
-                    self.descr.path()
-                )))
-            }
+            None if !self.nullable => return Err(self.required()),
             None => self.defs.push(0),
             Some(v) => {
                 if self.nullable {
                     self.defs.push(1);
                 }
-                if self.plain {
-                    self.plain_values
-                        .extend_from_slice(&(v.len() as u32).to_le_bytes());
-                    self.plain_values.extend_from_slice(v);
-                } else {
-                    let i = self.intern(v);
-                    self.indices.push(i);
-                }
+                self.plain_values
+                    .extend_from_slice(&(v.len() as u32).to_le_bytes());
+                self.plain_values.extend_from_slice(v);
             }
         }
-        self.row_done()
-    }
-
-    fn row_done(&mut self) -> Result<()> {
         self.page_rows += 1;
-        if !self.plain && self.values.len() > DICTIONARY_LIMIT {
-            // As parquet does: the page so far keeps its indices, and the
-            // rest of the chunk is written PLAIN.
-            self.flush_page()?;
-            self.plain = true;
-        } else if self.page_rows >= PAGE_VALUES || self.plain_values.len() >= PAGE_BYTES {
+        if self.page_rows >= PAGE_VALUES || self.plain_values.len() >= PAGE_BYTES {
             self.flush_page()?;
         }
         Ok(())
