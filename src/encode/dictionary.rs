@@ -15,33 +15,17 @@
 
 use arrow::array::{Array, AsArray, DictionaryArray, StringArray};
 use arrow::datatypes::{DataType, Int32Type};
-use bytes::Bytes;
 use hashbrown::HashTable;
-use parquet::arrow::arrow_writer::{PageKey, PageStore};
-use parquet::basic::{Compression, Encoding, PageType};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
-use parquet::column::writer::ColumnCloseResult;
+use parquet::arrow::arrow_writer::PageStore;
+use parquet::basic::Encoding;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder, PageEncodingStats};
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
-use parquet::file::writer::{SerializedPageWriter, SerializedRowGroupWriter, TrackedWrite};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnDescPtr;
 use std::hash::BuildHasher;
 
-/// Values a data page holds at most: parquet's default row limit.
-const PAGE_VALUES: usize = 20_000;
-
-/// Dictionary bytes beyond which the rest of the chunk is written PLAIN:
-/// parquet's default dictionary page limit, so readers meet the pages they
-/// would from parquet's writer.
-const DICTIONARY_LIMIT: usize = 1 << 20;
-
-/// Bytes of PLAIN values that close a page: parquet's default page limit.
-const PAGE_BYTES: usize = 1 << 20;
-
-/// Rows written between checks of the page's and the dictionary's limits:
-/// as often as parquet's writer checks them (its write batch).
-const SEGMENT: usize = 1024;
+use super::pages::{
+    self, ChunkPages, EncodedChunk, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
+};
 
 /// A remapped key not yet looked up in this batch.
 const UNSEEN: u32 = u32::MAX;
@@ -50,38 +34,17 @@ const UNSEEN: u32 = u32::MAX;
 const NULL: u32 = u32::MAX - 1;
 
 /// Whether column `descr` of arrow type `data_type` is written here under
-/// `props`: top-level text with a dictionary, Snappy, v1 pages, and no
-/// statistics or bloom filter (the layout this writer makes).
+/// `props`: text with a dictionary and no statistics, in the layout of
+/// [`pages`](super::pages).
 pub fn takes(descr: &ColumnDescPtr, data_type: &DataType, props: &WriterProperties) -> bool {
-    let path = descr.path();
     let text = match data_type {
         DataType::Utf8 => true,
         DataType::Dictionary(k, v) => **k == DataType::Int32 && **v == DataType::Utf8,
         _ => false,
     };
-    text && descr.max_rep_level() == 0
-        && descr.max_def_level() <= 1
-        && path.parts().len() == 1
-        && props.dictionary_enabled(path)
-        && props.statistics_enabled(path) == EnabledStatistics::None
-        && props.bloom_filter_properties(path).is_none()
-        && props.compression(path) == Compression::SNAPPY
-        && props.writer_version() == WriterVersion::PARQUET_1_0
-        && props.data_page_row_count_limit() >= PAGE_VALUES
-        && props.dictionary_page_size_limit() == DICTIONARY_LIMIT
-        && props.data_page_size_limit() == PAGE_BYTES
-        && !props.offset_index_disabled()
-}
-
-/// A finished data page in the store.
-struct Finished {
-    key: PageKey,
-    /// Bytes with its header, as stored.
-    len: usize,
-    /// Bytes with its header before compression.
-    uncompressed: usize,
-    rows: usize,
-    encoding: Encoding,
+    text && pages::layout_is_ours(descr, props)
+        && props.dictionary_enabled(descr.path())
+        && props.statistics_enabled(descr.path()) == EnabledStatistics::None
 }
 
 /// One column chunk being encoded: the chunk's dictionary, the page being
@@ -89,13 +52,14 @@ struct Finished {
 pub struct DictionaryWriter {
     descr: ColumnDescPtr,
     nullable: bool,
-    store: Box<dyn PageStore>,
     // The dictionary: values in order of first appearance, found by hash.
     table: HashTable<u32>,
     hashes: Vec<u64>,
     values: Vec<u8>,
     ends: Vec<usize>,
     hasher: foldhash::fast::FixedState,
+    /// The index last looked up.
+    last: u32,
     /// The dictionary is past its limit: values go into pages as they are.
     plain: bool,
     // The page being filled.
@@ -104,11 +68,9 @@ pub struct DictionaryWriter {
     plain_values: Vec<u8>,
     page_rows: usize,
     // What is done.
-    pages: Vec<Finished>,
-    rows: u64,
+    pages: ChunkPages,
     /// Per batch: each Arrow dictionary key's index in ours.
     remap: Vec<u32>,
-    body: Vec<u8>,
 }
 
 impl DictionaryWriter {
@@ -117,21 +79,19 @@ impl DictionaryWriter {
         DictionaryWriter {
             nullable: descr.max_def_level() > 0,
             descr,
-            store,
             table: HashTable::new(),
             hashes: Vec::new(),
             values: Vec::new(),
             ends: Vec::new(),
             hasher: foldhash::fast::FixedState::default(),
+            last: 0,
             plain: false,
             defs: Vec::new(),
             indices: Vec::new(),
             plain_values: Vec::new(),
             page_rows: 0,
-            pages: Vec::new(),
-            rows: 0,
+            pages: ChunkPages::new(store),
             remap: Vec::new(),
-            body: Vec::new(),
         }
     }
 
@@ -279,14 +239,20 @@ impl DictionaryWriter {
 
     /// The value's index in the dictionary, added if new.
     fn intern(&mut self, v: &[u8]) -> u32 {
-        let h = self.hasher.hash_one(v);
         let (values, ends) = (&self.values, &self.ends);
         let at = |i: u32| {
             let i = i as usize;
             let start = if i == 0 { 0 } else { ends[i - 1] };
             &values[start..ends[i]]
         };
+        // Neighbouring rows often share a value (the method, a network, a
+        // run of one place): the last one is compared before hashing.
+        if !ends.is_empty() && at(self.last) == v {
+            return self.last;
+        }
+        let h = self.hasher.hash_one(v);
         if let Some(&i) = self.table.find(h, |&i| at(i) == v) {
+            self.last = i;
             return i;
         }
         let i = self.ends.len() as u32;
@@ -295,6 +261,7 @@ impl DictionaryWriter {
         self.hashes.push(h);
         let hashes = &self.hashes;
         self.table.insert_unique(h, i, |&j| hashes[j as usize]);
+        self.last = i;
         i
     }
 
@@ -324,48 +291,24 @@ impl DictionaryWriter {
         if self.page_rows == 0 {
             return Ok(());
         }
-        let mut body = std::mem::take(&mut self.body);
-        body.clear();
+        let mut body = self.pages.body();
         if self.nullable {
-            let at = body.len();
-            body.extend_from_slice(&[0; 4]);
-            hybrid(&self.defs, 1, &mut body);
-            let len = (body.len() - at - 4) as u32;
-            body[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            pages::levels(&self.defs, &mut body);
         }
         let encoding = if self.plain {
             body.extend_from_slice(&self.plain_values);
             Encoding::PLAIN
         } else {
-            let width = bit_width(self.ends.len().saturating_sub(1) as u32);
+            let width = pages::bit_width(self.ends.len().saturating_sub(1) as u32);
             body.push(width);
-            hybrid(&self.indices, width, &mut body);
+            pages::hybrid(&self.indices, width, &mut body);
             Encoding::RLE_DICTIONARY
         };
-        let page = Page::DataPage {
-            buf: Bytes::from(compress(&body)?),
-            num_values: self.page_rows as u32,
-            encoding,
-            def_level_encoding: Encoding::RLE,
-            rep_level_encoding: Encoding::RLE,
-            statistics: None,
-        };
-        let (bytes, uncompressed) = serialize(CompressedPage::new(page, body.len()))?;
-        let len = bytes.len();
-        let key = self.store.put(bytes)?;
-        self.pages.push(Finished {
-            key,
-            len,
-            uncompressed,
-            rows: self.page_rows,
-            encoding,
-        });
-        self.rows += self.page_rows as u64;
+        self.pages.data_page(body, self.page_rows, encoding)?;
         self.page_rows = 0;
         self.defs.clear();
         self.indices.clear();
         self.plain_values.clear();
-        self.body = body;
         Ok(())
     }
 
@@ -379,12 +322,11 @@ impl DictionaryWriter {
             + self.defs.capacity()
             + self.indices.capacity() * 4
             + self.plain_values.capacity()
-            + self.body.capacity()
-            + self.store.memory_size()
+            + self.pages.memory_size()
     }
 
     /// Finishes the chunk: its dictionary page first, then its data pages.
-    pub fn close(mut self) -> Result<DictionaryChunk> {
+    pub fn close(mut self) -> Result<EncodedChunk> {
         self.flush_page()?;
         let mut dict = Vec::with_capacity(self.values.len() + 4 * self.ends.len());
         let mut start = 0;
@@ -393,171 +335,8 @@ impl DictionaryWriter {
             dict.extend_from_slice(&self.values[start..end]);
             start = end;
         }
-        let page = Page::DictionaryPage {
-            buf: Bytes::from(compress(&dict)?),
-            num_values: self.ends.len() as u32,
-            encoding: Encoding::PLAIN,
-            is_sorted: false,
-        };
-        let (dict_page, dict_uncompressed) = serialize(CompressedPage::new(page, dict.len()))?;
-
-        let mut stats = vec![PageEncodingStats {
-            page_type: PageType::DICTIONARY_PAGE,
-            encoding: Encoding::PLAIN,
-            count: 1,
-        }];
-        let mut encodings = vec![Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY];
-        let mut offsets = OffsetIndexBuilder::new();
-        let mut at = dict_page.len();
-        let mut uncompressed = dict_uncompressed;
-        for p in &self.pages {
-            match stats.last_mut() {
-                Some(s) if s.page_type == PageType::DATA_PAGE && s.encoding == p.encoding => {
-                    s.count += 1
-                }
-                _ => stats.push(PageEncodingStats {
-                    page_type: PageType::DATA_PAGE,
-                    encoding: p.encoding,
-                    count: 1,
-                }),
-            }
-            offsets.append_offset_and_size(at as i64, p.len as i32);
-            offsets.append_row_count(p.rows as i64);
-            at += p.len;
-            uncompressed += p.uncompressed;
-        }
-        encodings.dedup();
-        let metadata = ColumnChunkMetaData::builder(self.descr.clone())
-            .set_compression(Compression::SNAPPY)
-            .set_encodings(encodings)
-            .set_page_encoding_stats(stats)
-            .set_total_compressed_size(at as i64)
-            .set_total_uncompressed_size(uncompressed as i64)
-            .set_num_values(self.rows as i64)
-            .set_data_page_offset(dict_page.len() as i64)
-            .set_dictionary_page_offset(Some(0))
-            .build()?;
-        Ok(DictionaryChunk {
-            dict_page,
-            pages: self.pages.iter().map(|p| p.key).collect(),
-            store: self.store,
-            close: ColumnCloseResult {
-                bytes_written: at as u64,
-                rows_written: self.rows,
-                metadata,
-                bloom_filter: None,
-                column_index: None,
-                offset_index: Some(offsets.build()),
-            },
-        })
-    }
-}
-
-/// A closed column chunk, waiting for its file.
-pub struct DictionaryChunk {
-    dict_page: Bytes,
-    pages: Vec<PageKey>,
-    store: Box<dyn PageStore>,
-    close: ColumnCloseResult,
-}
-
-impl DictionaryChunk {
-    /// Writes the chunk as the row group's next column.
-    pub fn append_to_row_group<W: std::io::Write + Send>(
-        mut self,
-        rg: &mut SerializedRowGroupWriter<'_, W>,
-    ) -> Result<()> {
-        let mut all = Vec::with_capacity(self.close.metadata.compressed_size() as usize);
-        all.extend_from_slice(&self.dict_page);
-        for key in std::mem::take(&mut self.pages) {
-            all.extend_from_slice(&self.store.take(key)?);
-        }
-        rg.append_column(&Bytes::from(all), self.close)
-    }
-}
-
-fn compress(data: &[u8]) -> Result<Vec<u8>> {
-    snap::raw::Encoder::new()
-        .compress_vec(data)
-        .map_err(|e| ParquetError::External(Box::new(e)))
-}
-
-/// A page with its header, as a file holds it, and its size before
-/// compression (header included).
-fn serialize(page: CompressedPage) -> Result<(Bytes, usize)> {
-    let mut sink = TrackedWrite::new(Vec::with_capacity(page.data().len() + 64));
-    let spec = SerializedPageWriter::new(&mut sink).write_page(page)?;
-    Ok((Bytes::from(sink.into_inner()?), spec.uncompressed_size))
-}
-
-/// Bits needed for values up to `max`.
-fn bit_width(max: u32) -> u8 {
-    (32 - max.leading_zeros()) as u8
-}
-
-/// Appends `values` in parquet's RLE/bit-packed hybrid encoding, `width`
-/// bits a value: runs of 8 or more equal values as one repeated value,
-/// the rest bit-packed in groups of 8 (the last group padded with zeros,
-/// which readers skip by the page's value count).
-pub fn hybrid<T: Copy + Into<u32> + PartialEq>(values: &[T], width: u8, out: &mut Vec<u8>) {
-    let n = values.len();
-    let mut literal = 0;
-    let mut i = 0;
-    while i < n {
-        let v = values[i];
-        let mut j = i + 1;
-        while j < n && values[j] == v {
-            j += 1;
-        }
-        // Literals before a run go out in whole groups of 8, so the run
-        // gives up its first few values to fill the last group.
-        let pad = (8 - (i - literal) % 8) % 8;
-        if j - i >= pad + 8 {
-            let start = i + pad;
-            bit_packed(&values[literal..start], width, out);
-            uleb128(((j - start) as u64) << 1, out);
-            let v: u32 = v.into();
-            out.extend_from_slice(&v.to_le_bytes()[..(width as usize).div_ceil(8)]);
-            literal = j;
-        }
-        i = j;
-    }
-    bit_packed(&values[literal..], width, out);
-}
-
-fn bit_packed<T: Copy + Into<u32>>(values: &[T], width: u8, out: &mut Vec<u8>) {
-    if values.is_empty() {
-        return;
-    }
-    let groups = values.len().div_ceil(8);
-    uleb128(((groups as u64) << 1) | 1, out);
-    let mut acc = 0u64;
-    let mut bits = 0u32;
-    let pad = groups * 8 - values.len();
-    for v in values
-        .iter()
-        .map(|&v| v.into())
-        .chain(std::iter::repeat_n(0u32, pad))
-    {
-        acc |= (v as u64) << bits;
-        bits += width as u32;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
-        }
-    }
-}
-
-fn uleb128(mut v: u64, out: &mut Vec<u8>) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
+        self.pages
+            .close(&self.descr, Some((&dict, self.ends.len())), |b| b, None)
     }
 }
 
@@ -567,38 +346,8 @@ mod tests {
     use crate::encode::{column_writers, ColumnEncoder, Encoder, PagePool};
     use arrow::array::{ArrayRef, Int32Array, RecordBatch};
     use arrow::datatypes::{Field, Schema};
+    use parquet::basic::PageType;
     use std::sync::Arc;
-
-    /// Worked by hand from the format's definition: ten 1s are one
-    /// repeated run (header 10 << 1, then the value in one byte), and the
-    /// 2 and 3 after them one bit-packed group of 8 (header 1 << 1 | 1),
-    /// 2 bits each, least significant first: 0b11_10, then zero padding.
-    #[test]
-    fn hybrid_encodes_runs_and_groups_as_the_format_says() {
-        let mut out = Vec::new();
-        hybrid(&[1u32, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3], 2, &mut out);
-        assert_eq!(out, vec![0x14, 0x01, 0x03, 0x0e, 0x00]);
-        // Three literals before a run of 14: the run lends 5 values to
-        // fill the group, and the 9 left are a run of their own.
-        out.clear();
-        let mut v = vec![0u8, 1, 0];
-        v.extend([1; 14]);
-        hybrid(&v, 1, &mut out);
-        assert_eq!(out, vec![0x03, 0b1111_1010, 0x12, 0x01]);
-        // A run of 10 after those 3 would keep only 5 of its own after
-        // lending 5: too few, so all 13 values are bit-packed (2 groups).
-        out.clear();
-        hybrid(&v[..13], 1, &mut out);
-        assert_eq!(out, vec![0x05, 0b1111_1010, 0b0001_1111]);
-        // A run too short to stand alone stays in the literals.
-        out.clear();
-        hybrid(&[5u32; 7], 3, &mut out);
-        assert_eq!(out, vec![0x03, 0x6d, 0xdb, 0x16]);
-        assert_eq!(bit_width(0), 0);
-        assert_eq!(bit_width(1), 1);
-        assert_eq!(bit_width(255), 8);
-        assert_eq!(bit_width(256), 9);
-    }
 
     fn column(values: &[Option<String>]) -> ArrayRef {
         Arc::new(StringArray::from(values.to_vec()))

@@ -45,8 +45,12 @@ use crate::commit::AddedFile;
 use crate::error::{io_err, Error, Result};
 
 mod dictionary;
+mod numbers;
+mod pages;
 
-use dictionary::{DictionaryChunk, DictionaryWriter};
+use dictionary::DictionaryWriter;
+use numbers::NumberWriter;
+use pages::EncodedChunk;
 
 /// Rows per chunk, and so at most per Parquet file a run writes to a
 /// partition: big enough for good row groups, small enough that chunks
@@ -235,16 +239,19 @@ fn perr(path: &Path) -> impl Fn(ParquetError) -> Error + '_ {
 }
 
 /// A column's encoder: ours for the dictionary-encoded text columns
-/// ([`dictionary`]), parquet's for the rest.
+/// ([`dictionary`]) and the integer and time columns ([`numbers`]),
+/// parquet's for the rest.
 enum ColumnEncoder {
     Arrow(ArrowColumnWriter),
     Dictionary(DictionaryWriter),
+    Int32(NumberWriter<i32>),
+    Int64(NumberWriter<i64>),
 }
 
 /// A column whose encoder is closed, waiting for its file.
 enum ClosedColumn {
     Arrow(ArrowColumnChunk),
-    Dictionary(DictionaryChunk),
+    Ours(EncodedChunk),
 }
 
 impl ColumnEncoder {
@@ -261,6 +268,8 @@ impl ColumnEncoder {
                 Ok(())
             }
             ColumnEncoder::Dictionary(w) => w.write(column.as_ref()),
+            ColumnEncoder::Int32(w) => numbers::write_i32(w, column.as_ref()),
+            ColumnEncoder::Int64(w) => numbers::write_i64(w, column.as_ref()),
         }
     }
 
@@ -268,13 +277,17 @@ impl ColumnEncoder {
         match self {
             ColumnEncoder::Arrow(w) => w.memory_size(),
             ColumnEncoder::Dictionary(w) => w.memory_size(),
+            ColumnEncoder::Int32(w) => w.memory_size(),
+            ColumnEncoder::Int64(w) => w.memory_size(),
         }
     }
 
     fn close(self) -> parquet::errors::Result<ClosedColumn> {
         match self {
             ColumnEncoder::Arrow(w) => w.close().map(ClosedColumn::Arrow),
-            ColumnEncoder::Dictionary(w) => w.close().map(ClosedColumn::Dictionary),
+            ColumnEncoder::Dictionary(w) => w.close().map(ClosedColumn::Ours),
+            ColumnEncoder::Int32(w) => w.close().map(ClosedColumn::Ours),
+            ColumnEncoder::Int64(w) => w.close().map(ClosedColumn::Ours),
         }
     }
 }
@@ -286,7 +299,7 @@ impl ClosedColumn {
     ) -> parquet::errors::Result<()> {
         match self {
             ClosedColumn::Arrow(c) => c.append_to_row_group(rg),
-            ClosedColumn::Dictionary(c) => c.append_to_row_group(rg),
+            ClosedColumn::Ours(c) => c.append_to_row_group(rg),
         }
     }
 }
@@ -316,15 +329,23 @@ fn column_writers(
         .enumerate()
         .map(|(i, w)| {
             let d = descr.column(i);
-            if dictionary::takes(&d, schema.field(i).data_type(), &props) {
-                ColumnEncoder::Dictionary(DictionaryWriter::new(
-                    d,
-                    Box::new(Pages {
-                        pool: pool.clone(),
-                        blobs: Vec::new(),
-                        resident: 0,
-                    }),
-                ))
+            let store = || -> Box<dyn PageStore> {
+                Box::new(Pages {
+                    pool: pool.clone(),
+                    blobs: Vec::new(),
+                    resident: 0,
+                })
+            };
+            let data_type = schema.field(i).data_type();
+            if dictionary::takes(&d, data_type, &props) {
+                ColumnEncoder::Dictionary(DictionaryWriter::new(d, store()))
+            } else if numbers::takes(&d, data_type, &props) {
+                match d.physical_type() {
+                    parquet::basic::Type::INT32 => {
+                        ColumnEncoder::Int32(NumberWriter::new(d, &props, store()))
+                    }
+                    _ => ColumnEncoder::Int64(NumberWriter::new(d, &props, store())),
+                }
             } else {
                 ColumnEncoder::Arrow(w)
             }

@@ -1,0 +1,358 @@
+//! Column chunks laid out as parquet's writer lays them out, for the
+//! encoders of our own ([`super::dictionary`], [`super::numbers`]): v1
+//! data pages of RLE/bit-packed definition levels and values, Snappy, a
+//! dictionary page first when there is one, and the chunk's metadata and
+//! offset index, so the chunk is spliced into its row group like one of
+//! parquet's.
+
+use bytes::Bytes;
+use parquet::arrow::arrow_writer::{PageKey, PageStore};
+use parquet::basic::{Compression, Encoding, PageType};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{
+    ColumnChunkMetaData, ColumnChunkMetaDataBuilder, OffsetIndexBuilder, PageEncodingStats,
+};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::file::writer::{SerializedPageWriter, SerializedRowGroupWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+/// Values a data page holds at most: parquet's default row limit.
+pub const PAGE_VALUES: usize = 20_000;
+
+/// Dictionary bytes beyond which the rest of the chunk is written PLAIN:
+/// parquet's default dictionary page limit, so readers meet the pages they
+/// would from parquet's writer.
+pub const DICTIONARY_LIMIT: usize = 1 << 20;
+
+/// Bytes of PLAIN values that close a page: parquet's default page limit.
+pub const PAGE_BYTES: usize = 1 << 20;
+
+/// Rows written between checks of the page's and the dictionary's limits:
+/// as often as parquet's writer checks them (its write batch).
+pub const SEGMENT: usize = 1024;
+
+/// Whether `props` ask for the layout made here for column `descr`: a
+/// top-level column, Snappy, v1 pages, parquet's default page and
+/// dictionary limits, an offset index, and no bloom filter or statistics
+/// in page headers.
+pub fn layout_is_ours(descr: &ColumnDescPtr, props: &WriterProperties) -> bool {
+    let path = descr.path();
+    descr.max_rep_level() == 0
+        && descr.max_def_level() <= 1
+        && path.parts().len() == 1
+        && props.bloom_filter_properties(path).is_none()
+        && props.compression(path) == Compression::SNAPPY
+        && props.writer_version() == WriterVersion::PARQUET_1_0
+        && props.data_page_row_count_limit() == PAGE_VALUES
+        && props.dictionary_page_size_limit() == DICTIONARY_LIMIT
+        && props.data_page_size_limit() == PAGE_BYTES
+        && !props.offset_index_disabled()
+        && !props.write_page_header_statistics(path)
+}
+
+/// A finished data page in the store.
+struct Finished {
+    key: PageKey,
+    /// Bytes with its header, as stored.
+    len: usize,
+    /// Bytes with its header before compression.
+    uncompressed: usize,
+    rows: usize,
+    encoding: Encoding,
+}
+
+/// The finished pages of one column chunk, in a page store like parquet's
+/// own (memory up to a budget, then a scratch file).
+pub struct ChunkPages {
+    store: Box<dyn PageStore>,
+    pages: Vec<Finished>,
+    rows: u64,
+    body: Vec<u8>,
+}
+
+impl ChunkPages {
+    /// No pages yet; they will go to `store`.
+    pub fn new(store: Box<dyn PageStore>) -> Self {
+        ChunkPages {
+            store,
+            pages: Vec::new(),
+            rows: 0,
+            body: Vec::new(),
+        }
+    }
+
+    /// An empty buffer for a page's levels and values, given back by
+    /// [`ChunkPages::data_page`] so pages reuse it.
+    pub fn body(&mut self) -> Vec<u8> {
+        let mut b = std::mem::take(&mut self.body);
+        b.clear();
+        b
+    }
+
+    /// Compresses and stores a data page of `rows` rows: `body` holds its
+    /// definition levels (if any) and its values in `encoding`.
+    pub fn data_page(&mut self, body: Vec<u8>, rows: usize, encoding: Encoding) -> Result<()> {
+        let page = Page::DataPage {
+            buf: Bytes::from(compress(&body)?),
+            num_values: rows as u32,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let (bytes, uncompressed) = serialize(CompressedPage::new(page, body.len()))?;
+        let len = bytes.len();
+        let key = self.store.put(bytes)?;
+        self.pages.push(Finished {
+            key,
+            len,
+            uncompressed,
+            rows,
+            encoding,
+        });
+        self.rows += rows as u64;
+        self.body = body;
+        Ok(())
+    }
+
+    /// Rows in the finished pages.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes held in memory: the finished pages the store keeps there and
+    /// the page buffer.
+    pub fn memory_size(&self) -> usize {
+        self.store.memory_size() + self.body.capacity()
+    }
+
+    /// Finishes the chunk of column `descr`: the `dictionary` page (its
+    /// PLAIN values and their count), if any, then the data pages; `with`
+    /// adds to the metadata (statistics), and `column_index` is the page
+    /// index's, if any.
+    pub fn close(
+        self,
+        descr: &ColumnDescPtr,
+        dictionary: Option<(&[u8], usize)>,
+        with: impl FnOnce(ColumnChunkMetaDataBuilder) -> ColumnChunkMetaDataBuilder,
+        column_index: Option<ColumnIndexMetaData>,
+    ) -> Result<EncodedChunk> {
+        let mut dict_page = Bytes::new();
+        let mut uncompressed = 0;
+        let mut stats = Vec::new();
+        let mut encodings = vec![Encoding::PLAIN, Encoding::RLE];
+        if let Some((values, count)) = dictionary {
+            let page = Page::DictionaryPage {
+                buf: Bytes::from(compress(values)?),
+                num_values: count as u32,
+                encoding: Encoding::PLAIN,
+                is_sorted: false,
+            };
+            (dict_page, uncompressed) = serialize(CompressedPage::new(page, values.len()))?;
+            stats.push(PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            });
+            encodings.push(Encoding::RLE_DICTIONARY);
+        }
+        let mut offsets = OffsetIndexBuilder::new();
+        let mut at = dict_page.len();
+        for p in &self.pages {
+            match stats.last_mut() {
+                Some(s) if s.page_type == PageType::DATA_PAGE && s.encoding == p.encoding => {
+                    s.count += 1
+                }
+                _ => stats.push(PageEncodingStats {
+                    page_type: PageType::DATA_PAGE,
+                    encoding: p.encoding,
+                    count: 1,
+                }),
+            }
+            offsets.append_offset_and_size(at as i64, p.len as i32);
+            offsets.append_row_count(p.rows as i64);
+            at += p.len;
+            uncompressed += p.uncompressed;
+        }
+        let builder = ColumnChunkMetaData::builder(descr.clone())
+            .set_compression(Compression::SNAPPY)
+            .set_encodings(encodings)
+            .set_page_encoding_stats(stats)
+            .set_total_compressed_size(at as i64)
+            .set_total_uncompressed_size(uncompressed as i64)
+            .set_num_values(self.rows as i64)
+            .set_data_page_offset(dict_page.len() as i64)
+            .set_dictionary_page_offset(dictionary.map(|_| 0));
+        let metadata = with(builder).build()?;
+        Ok(EncodedChunk {
+            dict_page,
+            pages: self.pages.iter().map(|p| p.key).collect(),
+            store: self.store,
+            close: ColumnCloseResult {
+                bytes_written: at as u64,
+                rows_written: self.rows,
+                metadata,
+                bloom_filter: None,
+                column_index,
+                offset_index: Some(offsets.build()),
+            },
+        })
+    }
+}
+
+/// A closed column chunk of ours, waiting for its file.
+pub struct EncodedChunk {
+    dict_page: Bytes,
+    pages: Vec<PageKey>,
+    store: Box<dyn PageStore>,
+    close: ColumnCloseResult,
+}
+
+impl EncodedChunk {
+    /// Writes the chunk as the row group's next column.
+    pub fn append_to_row_group<W: std::io::Write + Send>(
+        mut self,
+        rg: &mut SerializedRowGroupWriter<'_, W>,
+    ) -> Result<()> {
+        let mut all = Vec::with_capacity(self.close.metadata.compressed_size() as usize);
+        all.extend_from_slice(&self.dict_page);
+        for key in std::mem::take(&mut self.pages) {
+            all.extend_from_slice(&self.store.take(key)?);
+        }
+        rg.append_column(&Bytes::from(all), self.close)
+    }
+}
+
+/// Appends a v1 page's definition levels (0 null, 1 present): their
+/// length, then the levels one bit each in the hybrid encoding.
+pub fn levels(defs: &[u8], out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    hybrid(defs, 1, out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+pub fn compress(data: &[u8]) -> Result<Vec<u8>> {
+    snap::raw::Encoder::new()
+        .compress_vec(data)
+        .map_err(|e| ParquetError::External(Box::new(e)))
+}
+
+/// A page with its header, as a file holds it, and its size before
+/// compression (header included).
+fn serialize(page: CompressedPage) -> Result<(Bytes, usize)> {
+    let mut sink = TrackedWrite::new(Vec::with_capacity(page.data().len() + 64));
+    let spec = SerializedPageWriter::new(&mut sink).write_page(page)?;
+    Ok((Bytes::from(sink.into_inner()?), spec.uncompressed_size))
+}
+
+/// Bits needed for values up to `max`.
+pub fn bit_width(max: u32) -> u8 {
+    (32 - max.leading_zeros()) as u8
+}
+
+/// Appends `values` in parquet's RLE/bit-packed hybrid encoding, `width`
+/// bits a value: runs of 8 or more equal values as one repeated value,
+/// the rest bit-packed in groups of 8 (the last group padded with zeros,
+/// which readers skip by the page's value count).
+pub fn hybrid<T: Copy + Into<u32> + PartialEq>(values: &[T], width: u8, out: &mut Vec<u8>) {
+    let n = values.len();
+    let mut literal = 0;
+    let mut i = 0;
+    while i < n {
+        let v = values[i];
+        let mut j = i + 1;
+        while j < n && values[j] == v {
+            j += 1;
+        }
+        // Literals before a run go out in whole groups of 8, so the run
+        // gives up its first few values to fill the last group.
+        let pad = (8 - (i - literal) % 8) % 8;
+        if j - i >= pad + 8 {
+            let start = i + pad;
+            bit_packed(&values[literal..start], width, out);
+            uleb128(((j - start) as u64) << 1, out);
+            let v: u32 = v.into();
+            out.extend_from_slice(&v.to_le_bytes()[..(width as usize).div_ceil(8)]);
+            literal = j;
+        }
+        i = j;
+    }
+    bit_packed(&values[literal..], width, out);
+}
+
+fn bit_packed<T: Copy + Into<u32>>(values: &[T], width: u8, out: &mut Vec<u8>) {
+    if values.is_empty() {
+        return;
+    }
+    let groups = values.len().div_ceil(8);
+    uleb128(((groups as u64) << 1) | 1, out);
+    let mut acc = 0u64;
+    let mut bits = 0u32;
+    let pad = groups * 8 - values.len();
+    for v in values
+        .iter()
+        .map(|&v| v.into())
+        .chain(std::iter::repeat_n(0u32, pad))
+    {
+        acc |= (v as u64) << bits;
+        bits += width as u32;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+}
+
+fn uleb128(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Worked by hand from the format's definition: ten 1s are one
+    /// repeated run (header 10 << 1, then the value in one byte), and the
+    /// 2 and 3 after them one bit-packed group of 8 (header 1 << 1 | 1),
+    /// 2 bits each, least significant first: 0b11_10, then zero padding.
+    #[test]
+    fn hybrid_encodes_runs_and_groups_as_the_format_says() {
+        let mut out = Vec::new();
+        hybrid(&[1u32, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3], 2, &mut out);
+        assert_eq!(out, vec![0x14, 0x01, 0x03, 0x0e, 0x00]);
+        // Three literals before a run of 14: the run lends 5 values to
+        // fill the group, and the 9 left are a run of their own.
+        out.clear();
+        let mut v = vec![0u8, 1, 0];
+        v.extend([1; 14]);
+        hybrid(&v, 1, &mut out);
+        assert_eq!(out, vec![0x03, 0b1111_1010, 0x12, 0x01]);
+        // A run of 10 after those 3 would keep only 5 of its own after
+        // lending 5: too few, so all 13 values are bit-packed (2 groups).
+        out.clear();
+        hybrid(&v[..13], 1, &mut out);
+        assert_eq!(out, vec![0x05, 0b1111_1010, 0b0001_1111]);
+        // A run too short to stand alone stays in the literals.
+        out.clear();
+        hybrid(&[5u32; 7], 3, &mut out);
+        assert_eq!(out, vec![0x03, 0x6d, 0xdb, 0x16]);
+        assert_eq!(bit_width(0), 0);
+        assert_eq!(bit_width(1), 1);
+        assert_eq!(bit_width(255), 8);
+        assert_eq!(bit_width(256), 9);
+    }
+}
