@@ -17,14 +17,13 @@ use arrow::array::{Array, AsArray, DictionaryArray, StringArray};
 use arrow::datatypes::{DataType, Int32Type};
 use hashbrown::HashTable;
 use parquet::arrow::arrow_writer::PageStore;
-use parquet::basic::Encoding;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnDescPtr;
 use std::hash::BuildHasher;
 
 use super::pages::{
-    self, ChunkPages, EncodedChunk, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
+    self, ChunkPages, EncodedChunk, Values, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
 };
 
 /// A remapped key not yet looked up in this batch.
@@ -291,20 +290,13 @@ impl DictionaryWriter {
         if self.page_rows == 0 {
             return Ok(());
         }
-        let mut body = self.pages.body();
-        if self.nullable {
-            pages::levels(&self.defs, &mut body);
-        }
-        let encoding = if self.plain {
-            body.extend_from_slice(&self.plain_values);
-            Encoding::PLAIN
+        let values = if self.plain {
+            Values::Plain(&self.plain_values)
         } else {
-            let width = pages::bit_width(self.ends.len().saturating_sub(1) as u32);
-            body.push(width);
-            pages::hybrid(&self.indices, width, &mut body);
-            Encoding::RLE_DICTIONARY
+            Values::Indices(&self.indices, self.ends.len())
         };
-        self.pages.data_page(body, self.page_rows, encoding)?;
+        let defs = self.nullable.then_some(self.defs.as_slice());
+        self.pages.page(self.page_rows, defs, values)?;
         self.page_rows = 0;
         self.defs.clear();
         self.indices.clear();
@@ -346,7 +338,7 @@ mod tests {
     use crate::encode::{column_writers, ColumnEncoder, Encoder, PagePool};
     use arrow::array::{ArrayRef, Int32Array, RecordBatch};
     use arrow::datatypes::{Field, Schema};
-    use parquet::basic::PageType;
+    use parquet::basic::{Encoding, PageType};
     use std::sync::Arc;
 
     fn column(values: &[Option<String>]) -> ArrayRef {

@@ -16,6 +16,11 @@
 //! about 20 KB a column) does not pile up over a long run: memory stays
 //! bounded whatever the run's size and day spread. Each chunk's file is
 //! made at the seal, and no file stays open in between.
+//!
+//! Most columns are encoded by encoders of our own, in parquet's layout
+//! ([`pages`]): the dictionary-encoded text columns ([`dictionary`]) and
+//! the integer and time columns ([`numbers`]); parquet's
+//! `ArrowColumnWriter` takes the rest.
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use arrow::array::{Array, AsArray};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
-use parquet::basic::{BoundaryOrder, Encoding, Type as PhysicalType};
+use parquet::basic::{BoundaryOrder, Type as PhysicalType};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnIndexBuilder, LevelHistogram};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -26,7 +26,7 @@ use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 
 use super::pages::{
-    self, ChunkPages, EncodedChunk, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
+    self, ChunkPages, EncodedChunk, Values, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
 };
 
 /// A physical integer type: its PLAIN bytes and its statistics.
@@ -226,20 +226,13 @@ impl<T: Number> NumberWriter<T> {
         if self.page_rows == 0 {
             return Ok(());
         }
-        let mut body = self.pages.body();
-        if self.nullable {
-            pages::levels(&self.defs, &mut body);
-        }
-        let encoding = if self.plain {
-            body.extend_from_slice(&self.plain_values);
-            Encoding::PLAIN
+        let values = if self.plain {
+            Values::Plain(&self.plain_values)
         } else {
-            let width = pages::bit_width(self.values.len().saturating_sub(1) as u32);
-            body.push(width);
-            pages::hybrid(&self.indices, width, &mut body);
-            Encoding::RLE_DICTIONARY
+            Values::Indices(&self.indices, self.values.len())
         };
-        self.pages.data_page(body, self.page_rows, encoding)?;
+        let defs = self.nullable.then_some(self.defs.as_slice());
+        self.pages.page(self.page_rows, defs, values)?;
 
         let nulls = self.page_nulls as i64;
         match self.page_min_max {
@@ -362,6 +355,7 @@ mod tests {
     use crate::encode::{column_writers, ColumnEncoder, Encoder, PagePool};
     use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
     use arrow::datatypes::{Field, Schema};
+    use parquet::basic::Encoding;
     use std::sync::Arc;
 
     /// The dataset's integer and time columns, written by this writer and

@@ -53,6 +53,14 @@ pub fn layout_is_ours(descr: &ColumnDescPtr, props: &WriterProperties) -> bool {
         && !props.write_page_header_statistics(path)
 }
 
+/// A data page's values.
+pub enum Values<'a> {
+    /// PLAIN bytes.
+    Plain(&'a [u8]),
+    /// Indices into a dictionary of so many entries.
+    Indices(&'a [u32], usize),
+}
+
 /// A finished data page in the store.
 struct Finished {
     key: PageKey,
@@ -84,17 +92,31 @@ impl ChunkPages {
         }
     }
 
-    /// An empty buffer for a page's levels and values, given back by
-    /// [`ChunkPages::data_page`] so pages reuse it.
-    pub fn body(&mut self) -> Vec<u8> {
-        let mut b = std::mem::take(&mut self.body);
-        b.clear();
-        b
+    /// Encodes, compresses and stores a data page of `rows` rows: the
+    /// definition levels `defs` (one a row, for a nullable column), then
+    /// the `values`.
+    pub fn page(&mut self, rows: usize, defs: Option<&[u8]>, values: Values<'_>) -> Result<()> {
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        if let Some(defs) = defs {
+            levels(defs, &mut body);
+        }
+        let encoding = match values {
+            Values::Plain(bytes) => {
+                body.extend_from_slice(bytes);
+                Encoding::PLAIN
+            }
+            Values::Indices(indices, entries) => {
+                let width = bit_width(entries.saturating_sub(1) as u32);
+                body.push(width);
+                hybrid(indices, width, &mut body);
+                Encoding::RLE_DICTIONARY
+            }
+        };
+        self.data_page(body, rows, encoding)
     }
 
-    /// Compresses and stores a data page of `rows` rows: `body` holds its
-    /// definition levels (if any) and its values in `encoding`.
-    pub fn data_page(&mut self, body: Vec<u8>, rows: usize, encoding: Encoding) -> Result<()> {
+    fn data_page(&mut self, body: Vec<u8>, rows: usize, encoding: Encoding) -> Result<()> {
         let page = Page::DataPage {
             buf: Bytes::from(compress(&body)?),
             num_values: rows as u32,
@@ -228,7 +250,7 @@ impl EncodedChunk {
 
 /// Appends a v1 page's definition levels (0 null, 1 present): their
 /// length, then the levels one bit each in the hybrid encoding.
-pub fn levels(defs: &[u8], out: &mut Vec<u8>) {
+fn levels(defs: &[u8], out: &mut Vec<u8>) {
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
     hybrid(defs, 1, out);
@@ -251,7 +273,7 @@ fn serialize(page: CompressedPage) -> Result<(Bytes, usize)> {
 }
 
 /// Bits needed for values up to `max`.
-pub fn bit_width(max: u32) -> u8 {
+fn bit_width(max: u32) -> u8 {
     (32 - max.leading_zeros()) as u8
 }
 
