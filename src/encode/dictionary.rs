@@ -23,7 +23,7 @@ use parquet::schema::types::ColumnDescPtr;
 use std::hash::BuildHasher;
 
 use super::pages::{
-    self, ChunkPages, EncodedChunk, Values, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
+    self, ChunkPages, EncodedChunk, Filling, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
 };
 
 /// A remapped key not yet looked up in this batch.
@@ -62,10 +62,7 @@ pub struct DictionaryWriter {
     /// The dictionary is past its limit: values go into pages as they are.
     plain: bool,
     // The page being filled.
-    defs: Vec<u8>,
-    indices: Vec<u32>,
-    plain_values: Vec<u8>,
-    page_rows: usize,
+    page: Filling,
     // What is done.
     pages: ChunkPages,
     /// Per batch: each Arrow dictionary key's index in ours.
@@ -85,10 +82,7 @@ impl DictionaryWriter {
             hasher: foldhash::fast::FixedState::default(),
             last: 0,
             plain: false,
-            defs: Vec::new(),
-            indices: Vec::new(),
-            plain_values: Vec::new(),
-            page_rows: 0,
+            page: Filling::default(),
             pages: ChunkPages::new(store),
             remap: Vec::new(),
         }
@@ -114,18 +108,18 @@ impl DictionaryWriter {
         if self.plain {
             return start..start;
         }
-        start..(start + SEGMENT.min(PAGE_VALUES - self.page_rows)).min(len)
+        start..(start + SEGMENT.min(PAGE_VALUES - self.page.rows)).min(len)
     }
 
     /// After a segment of rows: closes the page when full, and goes PLAIN
     /// once the dictionary passes its limit (the page so far keeps its
     /// indices, as parquet's writer does).
     fn segment_done(&mut self, rows: usize) -> Result<()> {
-        self.page_rows += rows;
+        self.page.rows += rows;
         if self.values.len() > DICTIONARY_LIMIT {
             self.flush_page()?;
             self.plain = true;
-        } else if self.page_rows >= PAGE_VALUES {
+        } else if self.page.rows >= PAGE_VALUES {
             self.flush_page()?;
         }
         Ok(())
@@ -149,20 +143,20 @@ impl DictionaryWriter {
             match nulls {
                 None => {
                     if self.nullable {
-                        self.defs.resize(self.defs.len() + n, 1);
+                        self.page.defs.resize(self.page.defs.len() + n, 1);
                     }
                     for i in rows.clone() {
                         let k = self.intern(value(i));
-                        self.indices.push(k);
+                        self.page.indices.push(k);
                     }
                 }
                 Some(nulls) => {
                     for i in rows.clone() {
                         let valid = nulls.is_valid(i);
-                        self.defs.push(valid as u8);
+                        self.page.defs.push(valid as u8);
                         if valid {
                             let k = self.intern(value(i));
-                            self.indices.push(k);
+                            self.page.indices.push(k);
                         }
                     }
                 }
@@ -207,12 +201,12 @@ impl DictionaryWriter {
                     if !self.nullable {
                         return Err(self.required());
                     }
-                    self.defs.push(0);
+                    self.page.defs.push(0);
                 } else {
                     if self.nullable {
-                        self.defs.push(1);
+                        self.page.defs.push(1);
                     }
-                    self.indices.push(m);
+                    self.page.indices.push(m);
                 }
             }
             start = rows.end;
@@ -268,18 +262,19 @@ impl DictionaryWriter {
     fn push(&mut self, v: Option<&[u8]>) -> Result<()> {
         match v {
             None if !self.nullable => return Err(self.required()),
-            None => self.defs.push(0),
+            None => self.page.defs.push(0),
             Some(v) => {
                 if self.nullable {
-                    self.defs.push(1);
+                    self.page.defs.push(1);
                 }
-                self.plain_values
+                self.page
+                    .plain
                     .extend_from_slice(&(v.len() as u32).to_le_bytes());
-                self.plain_values.extend_from_slice(v);
+                self.page.plain.extend_from_slice(v);
             }
         }
-        self.page_rows += 1;
-        if self.page_rows >= PAGE_VALUES || self.plain_values.len() >= PAGE_BYTES {
+        self.page.rows += 1;
+        if self.page.rows >= PAGE_VALUES || self.page.plain.len() >= PAGE_BYTES {
             self.flush_page()?;
         }
         Ok(())
@@ -287,21 +282,8 @@ impl DictionaryWriter {
 
     /// Encodes, compresses and stores the page being filled.
     fn flush_page(&mut self) -> Result<()> {
-        if self.page_rows == 0 {
-            return Ok(());
-        }
-        let values = if self.plain {
-            Values::Plain(&self.plain_values)
-        } else {
-            Values::Indices(&self.indices, self.ends.len())
-        };
-        let defs = self.nullable.then_some(self.defs.as_slice());
-        self.pages.page(self.page_rows, defs, values)?;
-        self.page_rows = 0;
-        self.defs.clear();
-        self.indices.clear();
-        self.plain_values.clear();
-        Ok(())
+        self.page
+            .flush(&mut self.pages, self.nullable, self.plain, self.ends.len())
     }
 
     /// Bytes held in memory: the dictionary, the page being filled and the
@@ -311,9 +293,7 @@ impl DictionaryWriter {
             + self.ends.capacity() * 8
             + self.hashes.capacity() * 8
             + self.table.capacity() * 4
-            + self.defs.capacity()
-            + self.indices.capacity() * 4
-            + self.plain_values.capacity()
+            + self.page.memory_size()
             + self.pages.memory_size()
     }
 

@@ -26,7 +26,7 @@ use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 
 use super::pages::{
-    self, ChunkPages, EncodedChunk, Values, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
+    self, ChunkPages, EncodedChunk, Filling, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
 };
 
 /// A physical integer type: its PLAIN bytes and its statistics.
@@ -91,10 +91,7 @@ pub struct NumberWriter<T: Number> {
     values: Vec<T>,
     last: Option<(T, u32)>,
     // The page being filled.
-    defs: Vec<u8>,
-    indices: Vec<u32>,
-    plain_values: Vec<u8>,
-    page_rows: usize,
+    page: Filling,
     page_nulls: usize,
     page_min_max: Option<(T, T)>,
     // The chunk.
@@ -130,10 +127,7 @@ impl<T: Number> NumberWriter<T> {
             index: HashMap::default(),
             values: Vec::new(),
             last: None,
-            defs: Vec::new(),
-            indices: Vec::new(),
-            plain_values: Vec::new(),
-            page_rows: 0,
+            page: Filling::default(),
             page_nulls: 0,
             page_min_max: None,
             min_max: None,
@@ -157,11 +151,11 @@ impl<T: Number> NumberWriter<T> {
         }
         let mut start = 0;
         while start < values.len() {
-            let end = (start + SEGMENT.min(PAGE_VALUES - self.page_rows)).min(values.len());
+            let end = (start + SEGMENT.min(PAGE_VALUES - self.page.rows)).min(values.len());
             match nulls {
                 None => {
                     if self.nullable {
-                        self.defs.resize(self.defs.len() + end - start, 1);
+                        self.page.defs.resize(self.page.defs.len() + end - start, 1);
                     }
                     for &v in &values[start..end] {
                         self.value(v);
@@ -170,7 +164,7 @@ impl<T: Number> NumberWriter<T> {
                 Some(nulls) => {
                     for (i, &v) in values.iter().enumerate().take(end).skip(start) {
                         let valid = nulls.is_valid(i);
-                        self.defs.push(valid as u8);
+                        self.page.defs.push(valid as u8);
                         if valid {
                             self.value(v);
                         } else {
@@ -179,14 +173,14 @@ impl<T: Number> NumberWriter<T> {
                     }
                 }
             }
-            self.page_rows += end - start;
+            self.page.rows += end - start;
             start = end;
             if !self.plain && self.values.len() * T::BYTES > DICTIONARY_LIMIT {
                 // As parquet does: the page so far keeps its indices, and
                 // the rest of the chunk is written PLAIN.
                 self.flush_page()?;
                 self.plain = true;
-            } else if self.page_rows >= PAGE_VALUES || self.plain_values.len() >= PAGE_BYTES {
+            } else if self.page.rows >= PAGE_VALUES || self.page.plain.len() >= PAGE_BYTES {
                 self.flush_page()?;
             }
         }
@@ -200,7 +194,7 @@ impl<T: Number> NumberWriter<T> {
             None => (v, v),
         });
         if self.plain {
-            v.plain(&mut self.plain_values);
+            v.plain(&mut self.page.plain);
             return;
         }
         // Neighbouring rows often repeat a value (a status, a line's
@@ -217,22 +211,22 @@ impl<T: Number> NumberWriter<T> {
                 i
             }
         };
-        self.indices.push(i);
+        self.page.indices.push(i);
     }
 
     /// Encodes, compresses and stores the page being filled, and notes its
     /// statistics.
     fn flush_page(&mut self) -> Result<()> {
-        if self.page_rows == 0 {
+        let rows = self.page.rows;
+        if rows == 0 {
             return Ok(());
         }
-        let values = if self.plain {
-            Values::Plain(&self.plain_values)
-        } else {
-            Values::Indices(&self.indices, self.values.len())
-        };
-        let defs = self.nullable.then_some(self.defs.as_slice());
-        self.pages.page(self.page_rows, defs, values)?;
+        self.page.flush(
+            &mut self.pages,
+            self.nullable,
+            self.plain,
+            self.values.len(),
+        )?;
 
         let nulls = self.page_nulls as i64;
         match self.page_min_max {
@@ -257,15 +251,11 @@ impl<T: Number> NumberWriter<T> {
         }
         let histogram = self
             .nullable
-            .then(|| LevelHistogram::from(vec![nulls, (self.page_rows - self.page_nulls) as i64]));
+            .then(|| LevelHistogram::from(vec![nulls, (rows - self.page_nulls) as i64]));
         self.column_index.append_histograms(&None, &histogram);
         self.nulls += self.page_nulls as u64;
-        self.page_rows = 0;
         self.page_nulls = 0;
         self.page_min_max = None;
-        self.defs.clear();
-        self.indices.clear();
-        self.plain_values.clear();
         Ok(())
     }
 
@@ -274,9 +264,7 @@ impl<T: Number> NumberWriter<T> {
     pub fn memory_size(&self) -> usize {
         self.index.capacity() * (std::mem::size_of::<T>() + 5)
             + self.values.capacity() * std::mem::size_of::<T>()
-            + self.defs.capacity()
-            + self.indices.capacity() * 4
-            + self.plain_values.capacity()
+            + self.page.memory_size()
             + self.pages.memory_size()
     }
 

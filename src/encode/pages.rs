@@ -53,6 +53,53 @@ pub fn layout_is_ours(descr: &ColumnDescPtr, props: &WriterProperties) -> bool {
         && !props.write_page_header_statistics(path)
 }
 
+/// The page an encoder of ours is filling: each row's definition level
+/// (for a nullable column), and the values as dictionary indices or PLAIN
+/// bytes.
+#[derive(Default)]
+pub struct Filling {
+    /// Definition levels, 0 null and 1 present.
+    pub defs: Vec<u8>,
+    /// Dictionary indices of the values present.
+    pub indices: Vec<u32>,
+    /// PLAIN bytes of the values present.
+    pub plain: Vec<u8>,
+    /// Rows so far.
+    pub rows: usize,
+}
+
+impl Filling {
+    /// Hands the page, if it has rows, to `pages` and empties it: PLAIN
+    /// values when `plain`, else indices into a dictionary of `entries`.
+    pub fn flush(
+        &mut self,
+        pages: &mut ChunkPages,
+        nullable: bool,
+        plain: bool,
+        entries: usize,
+    ) -> Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let values = if plain {
+            Values::Plain(&self.plain)
+        } else {
+            Values::Indices(&self.indices, entries)
+        };
+        pages.page(self.rows, nullable.then_some(self.defs.as_slice()), values)?;
+        self.rows = 0;
+        self.defs.clear();
+        self.indices.clear();
+        self.plain.clear();
+        Ok(())
+    }
+
+    /// Bytes held.
+    pub fn memory_size(&self) -> usize {
+        self.defs.capacity() + self.indices.capacity() * 4 + self.plain.capacity()
+    }
+}
+
 /// A data page's values.
 pub enum Values<'a> {
     /// PLAIN bytes.
