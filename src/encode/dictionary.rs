@@ -116,7 +116,9 @@ impl DictionaryWriter {
     /// indices, as parquet's writer does).
     fn segment_done(&mut self, rows: usize) -> Result<()> {
         self.page.rows += rows;
-        if self.values.len() > DICTIONARY_LIMIT {
+        // The dictionary page's size as parquet's writer reckons it: the
+        // values with their 4-byte lengths.
+        if self.values.len() + 4 * self.ends.len() >= DICTIONARY_LIMIT {
             self.flush_page()?;
             self.plain = true;
         } else if self.page.rows >= PAGE_VALUES {
@@ -377,7 +379,7 @@ mod tests {
             })
             .collect();
         let url: Vec<Option<String>> = (0..rows)
-            .map(|i| Some(format!("https://example.com/{i:08}/{}", "x".repeat(i % 40))))
+            .map(|i| Some(format!("https://example.com/{i:08}/{}", "x".repeat(i % 60))))
             .collect();
         let variant: Vec<Option<String>> = vec![None; rows];
         let method: Vec<Option<String>> = (0..rows)
@@ -463,13 +465,17 @@ mod tests {
             stats(0),
             vec![dict, (PageType::DATA_PAGE, Encoding::RLE_DICTIONARY, 4)]
         );
-        // 70,000 urls of 29-68 bytes pass 1 MB after about 23,000 rows:
-        // the page then being filled ends there, and PLAIN pages follow.
+        // 70,000 distinct urls of 29-88 bytes (with their lengths, 63 on
+        // average) make a 1 MB dictionary in under 17,000 rows: the first
+        // page ends there, short, and PLAIN pages follow.
         let url_stats = stats(2);
-        assert_eq!(url_stats[0], dict);
-        assert_eq!(url_stats[1].1, Encoding::RLE_DICTIONARY);
-        assert_eq!(url_stats[1].2, 2);
+        assert_eq!(
+            url_stats[..2],
+            [dict, (PageType::DATA_PAGE, Encoding::RLE_DICTIONARY, 1)]
+        );
         assert_eq!(url_stats[2].1, Encoding::PLAIN);
+        let url_pages = meta.offset_index().unwrap()[0][2].page_locations().clone();
+        assert!((15_000..17_500).contains(&url_pages[1].first_row_index));
         for i in 0..names.len() {
             let c = rg.column(i);
             assert_eq!(c.num_values(), rows as i64, "{}", names[i]);

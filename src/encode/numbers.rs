@@ -175,7 +175,7 @@ impl<T: Number> NumberWriter<T> {
             }
             self.page.rows += end - start;
             start = end;
-            if !self.plain && self.values.len() * T::BYTES > DICTIONARY_LIMIT {
+            if !self.plain && self.values.len() * T::BYTES >= DICTIONARY_LIMIT {
                 // As parquet does: the page so far keeps its indices, and
                 // the rest of the chunk is written PLAIN.
                 self.flush_page()?;
