@@ -476,10 +476,10 @@ mod tests {
         assert_eq!(url_stats[2].1, Encoding::PLAIN);
         let url_pages = meta.offset_index().unwrap()[0][2].page_locations().clone();
         assert!((15_000..17_500).contains(&url_pages[1].first_row_index));
-        for i in 0..names.len() {
+        for (i, name) in names.iter().enumerate() {
             let c = rg.column(i);
-            assert_eq!(c.num_values(), rows as i64, "{}", names[i]);
-            assert!(c.statistics().is_none(), "{}", names[i]);
+            assert_eq!(c.num_values(), rows as i64, "{name}");
+            assert!(c.statistics().is_none(), "{name}");
             assert_eq!(c.dictionary_page_offset(), Some(c.byte_range().0 as i64));
         }
         let offsets = meta.offset_index().unwrap();

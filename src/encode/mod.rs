@@ -247,7 +247,7 @@ fn perr(path: &Path) -> impl Fn(ParquetError) -> Error + '_ {
 /// ([`dictionary`]) and the integer and time columns ([`numbers`]),
 /// parquet's for the rest.
 enum ColumnEncoder {
-    Arrow(ArrowColumnWriter),
+    Arrow(Box<ArrowColumnWriter>),
     Dictionary(DictionaryWriter),
     Int32(NumberWriter<i32>),
     Int64(NumberWriter<i64>),
@@ -352,7 +352,7 @@ fn column_writers(
                     _ => ColumnEncoder::Int64(NumberWriter::new(d, &props, store())),
                 }
             } else {
-                ColumnEncoder::Arrow(w)
+                ColumnEncoder::Arrow(Box::new(w))
             }
         })
         .collect())
