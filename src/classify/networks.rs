@@ -410,24 +410,35 @@ impl Networks {
 
 /// The data rows of a list file (after its header; blank and `#` lines
 /// skipped) with their line numbers, each read as one CSV record.
+///
+/// One reader serves the whole file, rewound onto each line in turn: a
+/// line is still a record of its own (a stray quote cannot swallow the
+/// next line), but the parser is built once, not once a line (the
+/// built-in lists' 349 lines took 95 M instructions at every start).
 fn list_rows<'a>(
     text: &'a str,
     what: &'a str,
 ) -> impl Iterator<Item = Result<(usize, csv::StringRecord), String>> + 'a {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::Cursor::new(Vec::new()));
     text.lines()
         .enumerate()
         .skip(1)
         .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
         .map(move |(i, line)| {
-            csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(line.as_bytes())
-                .records()
-                .next()
-                .and_then(|r| r.ok())
-                .map(|rec| (i + 1, rec))
-                .ok_or(format!("{what} line {}: unreadable", i + 1))
+            let unreadable = || format!("{what} line {}: unreadable", i + 1);
+            let buf = rdr.get_mut().get_mut();
+            buf.clear();
+            buf.extend_from_slice(line.as_bytes());
+            rdr.seek_raw(std::io::SeekFrom::Start(0), csv::Position::new())
+                .map_err(|_| unreadable())?;
+            let mut rec = csv::StringRecord::new();
+            match rdr.read_record(&mut rec) {
+                Ok(true) => Ok((i + 1, rec)),
+                _ => Err(unreadable()),
+            }
         })
 }
 
@@ -572,6 +583,38 @@ pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one reader rewound onto each line reads every line as a
+    /// parser of its own would: quoted commas, a line whose quote never
+    /// closes (which must not swallow the next line), blank and comment
+    /// lines skipped, line numbers kept.
+    #[test]
+    fn list_rows_reads_each_line_as_its_own_record() {
+        let text = "cidr,operator,role,source\n\
+                    10.0.0.0/8,\"Example, Inc\",scanner,s\n\
+                    \n\
+                    # a comment\n\
+                    10.1.0.0/16,\"unterminated,scanner,s\n\
+                    10.2.0.0/16,Plain,cloud,s\n";
+        let rows: Vec<(usize, csv::StringRecord)> =
+            list_rows(text, "t").map(|r| r.unwrap()).collect();
+        let lines: Vec<usize> = rows.iter().map(|(n, _)| *n).collect();
+        assert_eq!(lines, vec![2, 5, 6]);
+        for (n, rec) in &rows {
+            let line = text.lines().nth(n - 1).unwrap();
+            let alone = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(line.as_bytes())
+                .records()
+                .next()
+                .unwrap()
+                .unwrap();
+            assert_eq!(rec, &alone, "line {n}");
+        }
+        assert_eq!(&rows[0].1[1], "Example, Inc");
+        assert_eq!(&rows[2].1[1], "Plain");
+    }
 
     #[test]
     fn most_specific_range_wins() {
