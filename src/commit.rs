@@ -55,8 +55,15 @@ pub struct InputRecord {
     pub bytes: u64,
     /// Lines taken so far.
     pub lines: u64,
-    /// SHA-256 of the first `bytes` bytes of content.
+    /// SHA-256 of the first `bytes` bytes of content, in records made
+    /// before BLAKE3 (dataset format 1); empty in newer ones. Newer records
+    /// leave it out, so a pixelsift of format 1, which requires it, refuses
+    /// them instead of taking their input again.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub prefix_hash: String,
+    /// BLAKE3 of the first `bytes` bytes of content (dataset format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_blake3: Option<String>,
     /// Names it was seen under, most recent last.
     pub names: Vec<String>,
 }
@@ -75,9 +82,21 @@ pub struct AddedFile {
     pub rows: u64,
 }
 
+/// The dataset format this pixelsift writes and the newest it reads.
+/// Format 2 (stop 25) keys inputs by BLAKE3 prefix hashes; format 1
+/// (records without a `format`) by SHA-256, which format 2 still reads.
+pub const FORMAT: u32 = 2;
+
+fn format_one() -> u32 {
+    1
+}
+
 /// One commit: what changed, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommitRecord {
+    /// The dataset format it was written in (see [`FORMAT`]).
+    #[serde(default = "format_one")]
+    pub format: u32,
     /// Sequence number, from 1.
     pub seq: u64,
     /// The run that made it.
@@ -96,6 +115,21 @@ pub struct CommitRecord {
     pub ip_policy: Option<String>,
     /// Counts and details of the operation, for people.
     pub details: serde_json::Value,
+}
+
+/// A commit record from its JSON, refused when a newer pixelsift wrote it:
+/// what it means may have changed (how inputs are known, what a column
+/// holds), and reading it as if it had not could take inputs twice.
+pub fn parse_record(json: &[u8]) -> std::result::Result<CommitRecord, String> {
+    let rec: CommitRecord =
+        serde_json::from_slice(json).map_err(|e| format!("unreadable commit record ({e})"))?;
+    if rec.format > FORMAT {
+        return Err(format!(
+            "written in dataset format {}, and this pixelsift reads formats up to {FORMAT}: upgrade pixelsift",
+            rec.format
+        ));
+    }
+    Ok(rec)
 }
 
 /// The state of a dataset after replaying its log.
@@ -408,9 +442,8 @@ impl Dataset {
         for n in names {
             let p = dir.join(&n);
             let text = std::fs::read(&p).map_err(io_err(&p))?;
-            let rec: CommitRecord = serde_json::from_slice(&text).map_err(|e| {
-                Error::Config(format!("{}: unreadable commit record ({e})", p.display()))
-            })?;
+            let rec =
+                parse_record(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
             out.push(rec);
         }
         Ok(out)
@@ -708,6 +741,7 @@ impl Staging<'_> {
         };
         let seq = dataset.snapshot()?.last_seq + 1;
         let rec = CommitRecord {
+            format: FORMAT,
             seq,
             run: self.run.clone(),
             op: op.to_string(),

@@ -9,8 +9,6 @@
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
-
 /// Block size, and so the longest line kept whole.
 pub const BLOCK_SIZE: usize = 1 << 20;
 /// How much of an over-long line is kept in its reject record.
@@ -84,7 +82,7 @@ pub struct BlockReader<R> {
     hold_partial: bool,
     held: u64,
     consumed: u64,
-    hasher: Sha256,
+    hasher: blake3::Hasher,
     pending_err: Option<std::io::Error>,
     spares: Spares,
 }
@@ -92,14 +90,14 @@ pub struct BlockReader<R> {
 impl<R: Read> BlockReader<R> {
     /// Wraps a reader; line numbers start at 1.
     pub fn new(inner: R) -> Self {
-        Self::resume(inner, 1, Sha256::new(), false)
+        Self::resume(inner, 1, blake3::Hasher::new(), false)
     }
 
     /// Wraps a reader whose content continues an input: numbering starts at
     /// `first_line`, hashing continues `hasher`. With `hold_partial`, a last
     /// line without its line break is left for a later run (a log still
     /// being written), instead of being taken half.
-    pub fn resume(inner: R, first_line: u64, hasher: Sha256, hold_partial: bool) -> Self {
+    pub fn resume(inner: R, first_line: u64, hasher: blake3::Hasher, hold_partial: bool) -> Self {
         BlockReader {
             inner,
             carry: Vec::new(),
@@ -136,9 +134,9 @@ impl<R: Read> BlockReader<R> {
         self.next_line
     }
 
-    /// The hash of everything consumed, including what came before a resume.
+    /// The BLAKE3 hash of everything consumed, including what came before a resume.
     pub fn finish_hash(self) -> [u8; 32] {
-        self.hasher.finalize().into()
+        *self.hasher.finalize().as_bytes()
     }
 
     fn take(&mut self, bytes: &[u8]) {
@@ -352,20 +350,20 @@ mod tests {
             "every block after the first reuses a buffer"
         );
         assert_eq!(got, expected);
-        assert_eq!(r.finish_hash(), <[u8; 32]>::from(Sha256::digest(&input)));
+        assert_eq!(r.finish_hash(), *blake3::hash(&input).as_bytes());
     }
 
     #[test]
     fn holds_back_a_partial_last_line_and_hashes_what_it_takes() {
         let input = b"a\nb\npart";
-        let mut r = BlockReader::resume(&input[..], 1, Sha256::new(), true);
+        let mut r = BlockReader::resume(&input[..], 1, blake3::Hasher::new(), true);
         let Some(Block::Lines { data, .. }) = r.next_block().unwrap() else {
             panic!()
         };
         assert_eq!(data, b"a\nb\n");
         assert!(r.next_block().unwrap().is_none());
         assert_eq!((r.consumed(), r.held_back(), r.next_line()), (4, 4, 3));
-        assert_eq!(r.finish_hash(), <[u8; 32]>::from(Sha256::digest(b"a\nb\n")));
+        assert_eq!(r.finish_hash(), *blake3::hash(b"a\nb\n").as_bytes());
     }
 
     #[test]

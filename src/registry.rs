@@ -6,6 +6,12 @@
 //! `access.log.1` and then gzipped is the same input, a grown `access.log`
 //! continues where it stopped, and a second run over the same file adds
 //! nothing.
+//!
+//! The prefix hash is BLAKE3 (dataset format 2): the reader thread hashes
+//! every byte of every log, and BLAKE3 does it 3-4x as fast as SHA-256
+//! with the CPU's SHA instructions. Records of format 1 carry SHA-256; such
+//! an input is checked with SHA-256 once more and continues in BLAKE3, so a
+//! dataset moves to the new hash input by input, as its logs come back.
 
 use std::io::{Cursor, Read};
 
@@ -21,8 +27,8 @@ pub struct Positioned {
     pub reader: Box<dyn Read + Send>,
     /// The registry entry it continues, if any.
     pub known: Option<InputRecord>,
-    /// Hash state over the content already taken.
-    pub hasher: Sha256,
+    /// BLAKE3 state over the content already taken.
+    pub hasher: blake3::Hasher,
     /// The first up to [`HEAD_LEN`] bytes of the whole content.
     pub head: Vec<u8>,
     /// Whether the input was compressed (so it is complete).
@@ -67,7 +73,7 @@ pub fn position(
             head.clear();
             read_up_to(&mut reader, HEAD_LEN, &mut head).map_err(io_err(&name))?;
         }
-        let mut hasher = Sha256::new();
+        let mut hasher = PrefixCheck::for_record(c);
         let in_head = c.bytes.min(head.len() as u64) as usize;
         hasher.update(&head[..in_head]);
         let mut rest = Vec::new();
@@ -91,7 +97,7 @@ pub fn position(
         } else {
             rest.extend_from_slice(&head[in_head..]);
         }
-        if hex(&hasher.clone().finalize()) == c.prefix_hash {
+        if let Some(hasher) = hasher.matches(c) {
             return Ok(Positioned {
                 reader: Box::new(Cursor::new(rest).chain(reader)),
                 known: Some(c.clone()),
@@ -119,7 +125,7 @@ pub fn position(
     Ok(Positioned {
         reader: Box::new(Cursor::new(head.clone()).chain(reader)),
         known: None,
-        hasher: Sha256::new(),
+        hasher: blake3::Hasher::new(),
         head,
         compressed,
     })
@@ -150,7 +156,49 @@ pub fn updated_entry(
         head_hash: hex(&Sha256::digest(&head[..head_len as usize])),
         bytes,
         lines: lines0 + new_lines,
-        prefix_hash: hex(&prefix_hash),
+        prefix_hash: String::new(),
+        prefix_blake3: Some(hex(&prefix_hash)),
         names,
+    }
+}
+
+/// Hashes a candidate's prefix the way its record did, and in BLAKE3 for
+/// what follows.
+enum PrefixCheck {
+    Blake3(blake3::Hasher),
+    /// A format 1 record: SHA-256 to check it, BLAKE3 to go on with.
+    Sha256(Sha256, blake3::Hasher),
+}
+
+impl PrefixCheck {
+    fn for_record(r: &InputRecord) -> Self {
+        match r.prefix_blake3 {
+            Some(_) => PrefixCheck::Blake3(blake3::Hasher::new()),
+            None => PrefixCheck::Sha256(Sha256::new(), blake3::Hasher::new()),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            PrefixCheck::Blake3(b) => {
+                b.update(bytes);
+            }
+            PrefixCheck::Sha256(s, b) => {
+                s.update(bytes);
+                b.update(bytes);
+            }
+        }
+    }
+
+    /// The BLAKE3 state to go on with, when the prefix is the record's.
+    fn matches(self, r: &InputRecord) -> Option<blake3::Hasher> {
+        let (ok, b) = match self {
+            PrefixCheck::Blake3(b) => (
+                r.prefix_blake3.as_deref() == Some(&hex(b.finalize().as_bytes())),
+                b,
+            ),
+            PrefixCheck::Sha256(s, b) => (hex(&s.finalize()) == r.prefix_hash, b),
+        };
+        ok.then_some(b)
     }
 }

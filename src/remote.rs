@@ -415,9 +415,9 @@ mod cloud {
                 .map_err(store_err(&self.file_url("_log")))?;
             let mut out = Vec::with_capacity(bodies.len());
             for (p, b) in bodies {
-                let rec: CommitRecord = serde_json::from_slice(&b).map_err(|e| {
+                let rec = crate::commit::parse_record(&b).map_err(|e| {
                     Error::Config(format!(
-                        "{}: unreadable commit record ({e})",
+                        "{}: {e}",
                         self.bucket
                             .join(p.as_ref())
                             .map(|u| u.to_string())

@@ -129,6 +129,82 @@ fn a_rotated_and_compressed_log_is_not_taken_twice() {
     );
 }
 
+/// A dataset of format 1 (SHA-256 prefix hashes, no `format` in its
+/// records) is read by this pixelsift: a rerun takes nothing, a grown log
+/// only its new lines, and the input's record moves to BLAKE3. A record of
+/// a format newer than this pixelsift's stops the run by name.
+#[test]
+fn a_format_1_dataset_continues_and_a_newer_one_is_refused() {
+    use sha2::Digest;
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let lines = demo_lines();
+    let text = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let log = tmp.path().join("access.log");
+    let data = tmp.path().join("data");
+    std::fs::write(&log, text(&lines[..12])).unwrap();
+    ingest(&m, &data, &[&log]);
+
+    // Rewrite the commit as format 1 wrote it: SHA-256 of the prefix taken.
+    let rec_path = data.join("_log").join(format!("{:020}.json", 1));
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&rec_path).unwrap()).unwrap();
+    assert_eq!(rec["format"], 2);
+    let prefix = text(&lines[..12]);
+    let input = &mut rec["inputs"][0];
+    assert_eq!(input["bytes"], prefix.len() as u64);
+    assert_eq!(
+        input["prefix_blake3"],
+        pixelsift::commit::hex(blake3::hash(prefix.as_bytes()).as_bytes())
+    );
+    input.as_object_mut().unwrap().remove("prefix_blake3");
+    input["prefix_hash"] = pixelsift::commit::hex(&sha2::Sha256::digest(prefix.as_bytes())).into();
+    rec.as_object_mut().unwrap().remove("format");
+    std::fs::write(&rec_path, serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+
+    let again = ingest(&m, &data, &[&log]);
+    assert!(again.contains("lines read: 0"), "{again}");
+    std::fs::write(&log, text(&lines)).unwrap();
+    let grown = ingest(&m, &data, &[&log]);
+    assert!(grown.contains("after 12 lines taken"), "{grown}");
+    let clean = tmp.path().join("clean");
+    let all = tmp.path().join("all.log");
+    std::fs::write(&all, text(&lines)).unwrap();
+    ingest(&m, &clean, &[&all]);
+    let drop = ["source_file"];
+    assert_eq!(rows(&data, "events", &drop), rows(&clean, "events", &drop));
+    assert_eq!(
+        rows(&data, "rejects", &drop),
+        rows(&clean, "rejects", &drop)
+    );
+
+    // The grown input's record is BLAKE3 now, and still the same input.
+    let newest = pixelsift::commit::Dataset::open(&data)
+        .unwrap()
+        .snapshot()
+        .unwrap();
+    let r = &newest.registry[0];
+    assert_eq!(newest.registry.len(), 1);
+    assert_eq!(r.prefix_hash, "");
+    assert_eq!(
+        r.prefix_blake3.as_deref(),
+        Some(pixelsift::commit::hex(blake3::hash(text(&lines).as_bytes()).as_bytes()).as_str())
+    );
+
+    // A record from a newer pixelsift: refused, with the file named.
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&rec_path).unwrap()).unwrap();
+    rec["format"] = 3.into();
+    std::fs::write(&rec_path, serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+    let out = ingest_cmd(&m, &data, &[&log]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("00000000000000000001.json") && err.contains("dataset format 3"),
+        "{err}"
+    );
+}
+
 /// A log big enough that an ingest takes a while: the demo lines, repeated.
 fn big_log(dir: &Path, reps: usize) -> PathBuf {
     let p = dir.join("big.log");
