@@ -229,7 +229,8 @@ struct Events {
     tokens: Vec<String>,
     ips: Vec<String>,
     /// 300 places: country, city, time zone, AS organisation.
-    places: Vec<[String; 4]>,
+    places: Vec<[std::sync::Arc<str>; 4]>,
+    network: std::sync::Arc<str>,
 }
 
 impl Events {
@@ -242,13 +243,14 @@ impl Events {
             places: (0..300)
                 .map(|p| {
                     [
-                        format!("C{}", p % 30),
-                        format!("City number {p}"),
-                        format!("Region/Zone_{}", p % 20),
-                        format!("Example Networks AS{} Ltd", p % 100),
+                        format!("C{}", p % 30).into(),
+                        format!("City number {p}").into(),
+                        format!("Region/Zone_{}", p % 20).into(),
+                        format!("Example Networks AS{} Ltd", p % 100).into(),
                     ]
                 })
                 .collect(),
+            network: "Example Proxy".into(),
         }
     }
 
@@ -276,12 +278,12 @@ impl Events {
             ua_name: Some("Outlook"),
             ua_category: Some("pc"),
             os: Some("Windows 10"),
-            country: place.map(|p| p[0].as_str()),
-            city: place.map(|p| p[1].as_str()),
-            time_zone: place.map(|p| p[2].as_str()),
+            country: place.map(|p| &p[0]),
+            city: place.map(|p| &p[1]),
+            time_zone: place.map(|p| &p[2]),
             asn: place.map(|_| (i % 100) as u32),
-            as_org: place.map(|p| p[3].as_str()),
-            network: (i % 10 == 0).then_some("Example Proxy"),
+            as_org: place.map(|p| &p[3]),
+            network: (i % 10 == 0).then_some(&self.network),
             class: "human",
             rule_id: "default.human",
             reason: "no machine signal",

@@ -165,18 +165,19 @@ pub struct EventRow<'a> {
     pub ua_category: Option<&'a str>,
     /// OS.
     pub os: Option<&'a str>,
-    /// Country code.
-    pub country: Option<&'a str>,
+    /// Country code. This and the other place and network texts are shared
+    /// (a GeoIP record's, a list's): rows are keyed by where the text is.
+    pub country: Option<&'a Arc<str>>,
     /// City.
-    pub city: Option<&'a str>,
+    pub city: Option<&'a Arc<str>>,
     /// Time zone.
-    pub time_zone: Option<&'a str>,
+    pub time_zone: Option<&'a Arc<str>>,
     /// AS number.
     pub asn: Option<u32>,
     /// AS organisation.
-    pub as_org: Option<&'a str>,
+    pub as_org: Option<&'a Arc<str>>,
     /// Operator of the listed network the address is in.
-    pub network: Option<&'a str>,
+    pub network: Option<&'a Arc<str>>,
     /// Class.
     pub class: &'a str,
     /// Rule id.
@@ -194,9 +195,10 @@ pub struct EventRow<'a> {
     /// Version of the rules and lists that made the verdict.
     pub rules_version: &'a str,
     /// The most specific listed range (or `AS…`) the address matched.
-    pub network_cidr: Option<&'a str>,
-    /// Roles of every listed network the address is in (empty = null).
-    pub network_roles: &'a str,
+    pub network_cidr: Option<&'a Arc<str>>,
+    /// Roles of every listed network the address is in (empty = null), as
+    /// [`crate::classify::RoleSet::names_shared`] gives them.
+    pub network_roles: &'static str,
     /// Leading bits of the address kept in `ip` (null when hashed).
     pub ip_prefix: Option<u8>,
     /// Seconds the read-time image stayed open, when measured.
@@ -273,6 +275,110 @@ impl Keyed {
     }
 }
 
+/// A text column of few distinct values, each text shared for the run or
+/// held by its rows (a GeoIP record's place, a network list's operator, a
+/// static role list): a row appends the key of where its text is, found in
+/// a small table without hashing the text, and each value is copied once a
+/// batch. Rows of one place share its texts whatever the address, so a
+/// batch of thousands of addresses holds a few dozen places; the encoder
+/// then maps keys instead of interning every row's text again.
+struct Interned {
+    keys: Int32Builder,
+    values: StringBuilder,
+    /// Open addressing by the text's address: (address, length, key), an
+    /// address of 0 for a free slot (a non-empty text is never at 0).
+    slots: Vec<(usize, usize, i32)>,
+    /// The batch's shared texts, held so that no address is freed and
+    /// reused for another text before the batch is finished.
+    pins: Vec<Arc<str>>,
+}
+
+impl Interned {
+    fn new(cap: usize) -> Self {
+        Interned {
+            keys: Int32Builder::with_capacity(cap),
+            values: StringBuilder::new(),
+            slots: vec![(0, 0, 0); 64],
+            pins: Vec::new(),
+        }
+    }
+
+    /// Appends a shared text (`None` or empty = null).
+    #[inline]
+    fn append(&mut self, v: Option<&Arc<str>>) {
+        match v {
+            Some(a) if !a.is_empty() => {
+                let k = self.key(a, Some(a));
+                self.keys.append_value(k);
+            }
+            _ => self.keys.append_null(),
+        }
+    }
+
+    /// Appends a static text (empty = null): nothing to hold.
+    #[inline]
+    fn append_static(&mut self, v: &'static str) {
+        if v.is_empty() {
+            self.keys.append_null();
+        } else {
+            let k = self.key(v, None);
+            self.keys.append_value(k);
+        }
+    }
+
+    #[inline]
+    fn slot(&self, addr: usize) -> usize {
+        // Fibonacci hashing: the top bits of the product, as many as the
+        // table has slots.
+        let bits = self.slots.len().trailing_zeros();
+        (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - bits)) as usize
+    }
+
+    fn key(&mut self, s: &str, pin: Option<&Arc<str>>) -> i32 {
+        let (addr, len) = (s.as_ptr() as usize, s.len());
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(addr);
+        loop {
+            let (a, l, k) = self.slots[i];
+            if a == addr && l == len {
+                return k;
+            }
+            if a == 0 {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        let k = self.values.len() as i32;
+        self.values.append_value(s);
+        if let Some(p) = pin {
+            self.pins.push(p.clone());
+        }
+        self.slots[i] = (addr, len, k);
+        // At most half full, so a probe ends soon at a free slot.
+        if self.values.len() * 2 > self.slots.len() {
+            let old = std::mem::replace(&mut self.slots, vec![(0, 0, 0); (mask + 1) * 2]);
+            let mask = self.slots.len() - 1;
+            for e in old.into_iter().filter(|e| e.0 != 0) {
+                let mut i = self.slot(e.0);
+                while self.slots[i].0 != 0 {
+                    i = (i + 1) & mask;
+                }
+                self.slots[i] = e;
+            }
+        }
+        k
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        self.slots.fill((0, 0, 0));
+        self.pins.clear();
+        Arc::new(arrow::array::DictionaryArray::new(
+            self.keys.finish(),
+            Arc::new(self.values.finish()),
+        ))
+    }
+}
+
 /// The type of a keyed column as [`EventBuilder`] makes it.
 fn keyed_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
@@ -321,6 +427,8 @@ pub struct EventBuilder {
     ua: Keyed,
     /// link_id, url by link.
     link: Keyed,
+    /// country, city, time_zone, as_org, network, network_cidr, network_roles.
+    shared: [Interned; N_SHARED],
     source_file: Repeated,
     rules_version: Repeated,
     sent_at: TimestampMicrosecondBuilder,
@@ -347,23 +455,24 @@ const S_VARIANT: usize = 4;
 const S_IP: usize = 5;
 const S_METHOD: usize = 6;
 const S_REFERER: usize = 7;
-const S_COUNTRY: usize = 8;
-const S_CITY: usize = 9;
-const S_TZ: usize = 10;
-const S_AS_ORG: usize = 11;
-const S_NETWORK: usize = 12;
-const S_CLASS: usize = 13;
-const S_RULE: usize = 14;
-const S_REASON: usize = 15;
-const S_NET_CIDR: usize = 16;
-const S_NET_ROLES: usize = 17;
-const N_STRS: usize = 18;
+const S_CLASS: usize = 8;
+const S_RULE: usize = 9;
+const S_REASON: usize = 10;
+const N_STRS: usize = 11;
 
 /// Typical bytes per value of each string column, in `strs` order: the
 /// builders start that big, so a block's rows fit without regrowing.
-const TYPICAL_LEN: [usize; N_STRS] = [
-    5, 22, 8, 10, 1, 14, 3, 8, 2, 8, 14, 16, 16, 8, 16, 44, 14, 12,
-];
+const TYPICAL_LEN: [usize; N_STRS] = [5, 22, 8, 10, 1, 14, 3, 8, 8, 16, 44];
+
+// Positions in `shared`, in schema order.
+const I_COUNTRY: usize = 0;
+const I_CITY: usize = 1;
+const I_TZ: usize = 2;
+const I_AS_ORG: usize = 3;
+const I_NETWORK: usize = 4;
+const I_NET_CIDR: usize = 5;
+const I_NET_ROLES: usize = 6;
+const N_SHARED: usize = 7;
 
 /// The schema of the batches [`EventBuilder::finish`] makes: the events
 /// schema, with the keyed and repeated columns as dictionaries.
@@ -377,6 +486,13 @@ pub fn events_built_schema() -> SchemaRef {
         "os",
         "source_file",
         "rules_version",
+        "country",
+        "city",
+        "time_zone",
+        "as_org",
+        "network",
+        "network_cidr",
+        "network_roles",
     ];
     Arc::new(Schema::new(
         events_schema()
@@ -404,6 +520,7 @@ impl EventBuilder {
                 .collect(),
             ua: Keyed::new(4, cap),
             link: Keyed::new(2, cap),
+            shared: std::array::from_fn(|_| Interned::new(cap)),
             source_file: Repeated::new(cap),
             rules_version: Repeated::new(cap),
             sent_at: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"),
@@ -458,11 +575,14 @@ impl EventBuilder {
         self.ua.append(r.ua_key, || {
             [Some(r.user_agent), r.ua_name, r.ua_category, r.os]
         });
-        opt(&mut s[S_COUNTRY], r.country);
-        opt(&mut s[S_CITY], r.city);
-        opt(&mut s[S_TZ], r.time_zone);
-        opt(&mut s[S_AS_ORG], r.as_org);
-        opt(&mut s[S_NETWORK], r.network);
+        let sh = &mut self.shared;
+        sh[I_COUNTRY].append(r.country);
+        sh[I_CITY].append(r.city);
+        sh[I_TZ].append(r.time_zone);
+        sh[I_AS_ORG].append(r.as_org);
+        sh[I_NETWORK].append(r.network);
+        sh[I_NET_CIDR].append(r.network_cidr);
+        sh[I_NET_ROLES].append_static(r.network_roles);
         if self.verdicts {
             s[S_CLASS].append_value(r.class);
             s[S_RULE].append_value(r.rule_id);
@@ -470,8 +590,6 @@ impl EventBuilder {
         }
         self.source_file.append(r.source_file);
         self.rules_version.append(r.rules_version);
-        opt(&mut s[S_NET_CIDR], r.network_cidr);
-        opt(&mut s[S_NET_ROLES], Some(r.network_roles));
         self.ip_prefix.append_option(r.ip_prefix.map(i32::from));
         self.read_seconds.append_option(r.read_seconds);
         self.sent_at.append_value(r.sent_at);
@@ -508,6 +626,8 @@ impl EventBuilder {
         }
         let mut take =
             |i: usize| std::mem::replace(&mut s[i], Arc::new(arrow::array::NullArray::new(0)));
+        let [country, city, tz, as_org, network, net_cidr, net_roles] =
+            self.shared.each_mut().map(Interned::finish);
         let mut ua = self.ua.finish().into_iter();
         let mut link = self.link.finish().into_iter();
         let cols: Vec<ArrayRef> = vec![
@@ -530,12 +650,12 @@ impl EventBuilder {
             ua.next().expect("ua_name"),
             ua.next().expect("ua_category"),
             ua.next().expect("os"),
-            take(S_COUNTRY),
-            take(S_CITY),
-            take(S_TZ),
+            country,
+            city,
+            tz,
             Arc::new(self.asn.finish()),
-            take(S_AS_ORG),
-            take(S_NETWORK),
+            as_org,
+            network,
             take(S_CLASS),
             take(S_RULE),
             take(S_REASON),
@@ -545,8 +665,8 @@ impl EventBuilder {
             Arc::new(self.local_weekday.finish()),
             Arc::new(self.local_hour.finish()),
             self.rules_version.finish(),
-            take(S_NET_CIDR),
-            take(S_NET_ROLES),
+            net_cidr,
+            net_roles,
             Arc::new(self.ip_prefix.finish()),
             arrow::array::new_null_array(&DataType::Int32, n),
             arrow::array::new_null_array(&DataType::Float64, n),
@@ -1063,5 +1183,70 @@ mod tests {
         assert_eq!(text("rules_version"), vec![some("rs-1"); 3]);
         assert_eq!(text("class"), vec![some("human"); 3]);
         assert_eq!(batch.schema(), events_built_schema());
+    }
+
+    /// Place and network columns keyed by where their text is: each row
+    /// reads back its own text, through a table that grows past its first
+    /// size, texts equal but apart, empty texts (nulls), a static text, a
+    /// text the caller drops at once (held by the batch, so its address is
+    /// not reused for the next one), and a second batch after the first.
+    #[test]
+    fn shared_columns_hold_each_rows_text() {
+        let places: Vec<Arc<str>> = (0..100).map(|i| format!("City {i}").into()).collect();
+        let twin: Arc<str> = "City 7".into();
+        let empty: Arc<str> = "".into();
+        let mut b = EventBuilder::with_capacity(8);
+        let mut want = Vec::new();
+        for round in 0..2 {
+            for i in 0..300usize {
+                let mut r = row(1, "ua", None, None);
+                let dropped: Arc<str>;
+                let city = match i % 7 {
+                    0 => None,
+                    1 => Some(&empty),
+                    2 => Some(&twin),
+                    3 => {
+                        dropped = format!("Gone {i}").into();
+                        Some(&dropped)
+                    }
+                    _ => Some(&places[(i * 31 + round) % places.len()]),
+                };
+                r.city = city;
+                r.network = city;
+                r.network_roles = if i % 2 == 0 { "apple,proxy" } else { "" };
+                b.append(&r);
+                want.push((
+                    city.filter(|c| !c.is_empty()).map(|c| c.to_string()),
+                    (i % 2 == 0).then(|| "apple,proxy".to_string()),
+                ));
+            }
+            let batch = b.finish();
+            let text = |name: &str| -> Vec<Option<String>> {
+                let c = arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Utf8)
+                    .unwrap();
+                let s = c.as_string::<i32>();
+                (0..s.len())
+                    .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
+                    .collect()
+            };
+            let cities: Vec<_> = want.iter().map(|w| w.0.clone()).collect();
+            assert_eq!(text("city"), cities);
+            assert_eq!(text("network"), cities);
+            assert_eq!(
+                text("network_roles"),
+                want.iter().map(|w| w.1.clone()).collect::<Vec<_>>()
+            );
+            assert_eq!(text("country"), vec![None; 300]);
+            // Few values a batch: 100 places, "City 7" twice (two texts),
+            // 43 dropped texts.
+            let dict = batch.column_by_name("city").unwrap().as_any_dictionary();
+            assert!(
+                dict.values().len() <= 100 + 1 + 43,
+                "{}",
+                dict.values().len()
+            );
+            assert_eq!(batch.schema(), events_built_schema());
+            want.clear();
+        }
     }
 }
