@@ -231,6 +231,8 @@ struct Events {
     /// 300 places: country, city, time zone, AS organisation.
     places: Vec<[std::sync::Arc<str>; 4]>,
     network: std::sync::Arc<str>,
+    campaign: std::sync::Arc<str>,
+    variants: [std::sync::Arc<str>; 2],
 }
 
 impl Events {
@@ -251,6 +253,8 @@ impl Events {
                 })
                 .collect(),
             network: "Example Proxy".into(),
+            campaign: "c000".into(),
+            variants: ["A".into(), "B".into()],
         }
     }
 
@@ -261,9 +265,9 @@ impl Events {
             ts: 1_790_000_000_000_000 + i as i64 * 1_000_000,
             kind: if i % 5 == 0 { "click" } else { "open" },
             token: &self.tokens[i],
-            campaign_id: "c000",
+            campaign_id: &self.campaign,
             recipient_id: &self.tokens[i][3..],
-            variant: if i % 2 == 0 { "A" } else { "B" },
+            variant: &self.variants[i % 2],
             link_id: (i % 5 == 0).then_some("c000-l1"),
             link_key: (i % 5 == 0).then_some(1),
             url: (i % 5 == 0).then_some("https://shop.example.com/c0/l1"),

@@ -125,16 +125,16 @@ pub fn links_schema() -> SchemaRef {
 pub struct EventRow<'a> {
     /// Hit time, UTC microseconds.
     pub ts: i64,
-    /// `open` or `click`.
-    pub kind: &'a str,
+    /// `open`, `click` or `read` ([`crate::track::Kind::as_str`]).
+    pub kind: &'static str,
     /// The token.
     pub token: &'a str,
-    /// Campaign.
-    pub campaign_id: &'a str,
+    /// Campaign (shared among the manifest's rows, like the variant).
+    pub campaign_id: &'a Arc<str>,
     /// Recipient.
     pub recipient_id: &'a str,
     /// Variant (empty = null).
-    pub variant: &'a str,
+    pub variant: &'a Arc<str>,
     /// Link id for clicks.
     pub link_id: Option<&'a str>,
     /// Identity of the link (its position in the links file): rows with
@@ -276,8 +276,8 @@ impl Keyed {
 }
 
 /// A text column of few distinct values, each text shared for the run or
-/// held by its rows (a GeoIP record's place, a network list's operator, a
-/// static role list): a row appends the key of where its text is, found in
+/// held by its rows (a campaign, a GeoIP record's place, a network list's
+/// operator, a static role list): a row appends the key of where its text is, found in
 /// a small table without hashing the text, and each value is copied once a
 /// batch. Rows of one place share its texts whatever the address, so a
 /// batch of thousands of addresses holds a few dozen places; the encoder
@@ -307,18 +307,22 @@ impl Interned {
     #[inline]
     fn append(&mut self, v: Option<&Arc<str>>) {
         match v {
-            Some(a) if !a.is_empty() => {
-                let k = self.key(a, Some(a));
-                self.keys.append_value(k);
-            }
+            Some(a) if !a.is_empty() => self.append_value(a),
             _ => self.keys.append_null(),
         }
     }
 
-    /// Appends a static text (empty = null): nothing to hold.
+    /// Appends a shared text, empty or not, for a column without nulls.
     #[inline]
-    fn append_static(&mut self, v: &'static str) {
-        if v.is_empty() {
+    fn append_value(&mut self, v: &Arc<str>) {
+        let k = self.key(v, Some(v));
+        self.keys.append_value(k);
+    }
+
+    /// Appends a static text (empty = null unless `required`): nothing to hold.
+    #[inline]
+    fn append_static(&mut self, v: &'static str, required: bool) {
+        if v.is_empty() && !required {
             self.keys.append_null();
         } else {
             let k = self.key(v, None);
@@ -427,7 +431,8 @@ pub struct EventBuilder {
     ua: Keyed,
     /// link_id, url by link.
     link: Keyed,
-    /// country, city, time_zone, as_org, network, network_cidr, network_roles.
+    /// kind, campaign_id, variant, country, city, time_zone, as_org,
+    /// network, network_cidr, network_roles.
     shared: [Interned; N_SHARED],
     source_file: Repeated,
     rules_version: Repeated,
@@ -447,32 +452,32 @@ pub struct EventBuilder {
 }
 
 // Positions in `strs`, in schema order.
-const S_KIND: usize = 0;
-const S_TOKEN: usize = 1;
-const S_CAMPAIGN: usize = 2;
-const S_RECIPIENT: usize = 3;
-const S_VARIANT: usize = 4;
-const S_IP: usize = 5;
-const S_METHOD: usize = 6;
-const S_REFERER: usize = 7;
-const S_CLASS: usize = 8;
-const S_RULE: usize = 9;
-const S_REASON: usize = 10;
-const N_STRS: usize = 11;
+const S_TOKEN: usize = 0;
+const S_RECIPIENT: usize = 1;
+const S_IP: usize = 2;
+const S_METHOD: usize = 3;
+const S_REFERER: usize = 4;
+const S_CLASS: usize = 5;
+const S_RULE: usize = 6;
+const S_REASON: usize = 7;
+const N_STRS: usize = 8;
 
 /// Typical bytes per value of each string column, in `strs` order: the
 /// builders start that big, so a block's rows fit without regrowing.
-const TYPICAL_LEN: [usize; N_STRS] = [5, 22, 8, 10, 1, 14, 3, 8, 8, 16, 44];
+const TYPICAL_LEN: [usize; N_STRS] = [22, 10, 14, 3, 8, 8, 16, 44];
 
 // Positions in `shared`, in schema order.
-const I_COUNTRY: usize = 0;
-const I_CITY: usize = 1;
-const I_TZ: usize = 2;
-const I_AS_ORG: usize = 3;
-const I_NETWORK: usize = 4;
-const I_NET_CIDR: usize = 5;
-const I_NET_ROLES: usize = 6;
-const N_SHARED: usize = 7;
+const I_KIND: usize = 0;
+const I_CAMPAIGN: usize = 1;
+const I_VARIANT: usize = 2;
+const I_COUNTRY: usize = 3;
+const I_CITY: usize = 4;
+const I_TZ: usize = 5;
+const I_AS_ORG: usize = 6;
+const I_NETWORK: usize = 7;
+const I_NET_CIDR: usize = 8;
+const I_NET_ROLES: usize = 9;
+const N_SHARED: usize = 10;
 
 /// The schema of the batches [`EventBuilder::finish`] makes: the events
 /// schema, with the keyed and repeated columns as dictionaries.
@@ -486,6 +491,9 @@ pub fn events_built_schema() -> SchemaRef {
         "os",
         "source_file",
         "rules_version",
+        "kind",
+        "campaign_id",
+        "variant",
         "country",
         "city",
         "time_zone",
@@ -560,11 +568,12 @@ impl EventBuilder {
     pub fn append(&mut self, r: &EventRow<'_>) {
         self.ts.append_value(r.ts);
         let s = &mut self.strs;
-        s[S_KIND].append_value(r.kind);
+        let sh = &mut self.shared;
+        sh[I_KIND].append_static(r.kind, true);
         s[S_TOKEN].append_value(r.token);
-        s[S_CAMPAIGN].append_value(r.campaign_id);
+        sh[I_CAMPAIGN].append_value(r.campaign_id);
         s[S_RECIPIENT].append_value(r.recipient_id);
-        opt(&mut s[S_VARIANT], Some(r.variant));
+        sh[I_VARIANT].append(Some(r.variant));
         match r.link_key {
             Some(k) => self.link.append(k as u64, || [r.link_id, r.url]),
             None => self.link.append_null(),
@@ -575,14 +584,13 @@ impl EventBuilder {
         self.ua.append(r.ua_key, || {
             [Some(r.user_agent), r.ua_name, r.ua_category, r.os]
         });
-        let sh = &mut self.shared;
         sh[I_COUNTRY].append(r.country);
         sh[I_CITY].append(r.city);
         sh[I_TZ].append(r.time_zone);
         sh[I_AS_ORG].append(r.as_org);
         sh[I_NETWORK].append(r.network);
         sh[I_NET_CIDR].append(r.network_cidr);
-        sh[I_NET_ROLES].append_static(r.network_roles);
+        sh[I_NET_ROLES].append_static(r.network_roles, false);
         if self.verdicts {
             s[S_CLASS].append_value(r.class);
             s[S_RULE].append_value(r.rule_id);
@@ -626,17 +634,17 @@ impl EventBuilder {
         }
         let mut take =
             |i: usize| std::mem::replace(&mut s[i], Arc::new(arrow::array::NullArray::new(0)));
-        let [country, city, tz, as_org, network, net_cidr, net_roles] =
+        let [kind, campaign, variant, country, city, tz, as_org, network, net_cidr, net_roles] =
             self.shared.each_mut().map(Interned::finish);
         let mut ua = self.ua.finish().into_iter();
         let mut link = self.link.finish().into_iter();
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
-            take(S_KIND),
+            kind,
             take(S_TOKEN),
-            take(S_CAMPAIGN),
+            campaign,
             take(S_RECIPIENT),
-            take(S_VARIANT),
+            variant,
             link.next().expect("link_id"),
             link.next().expect("url"),
             Arc::new(self.sent_at.finish()),
@@ -1098,13 +1106,15 @@ mod tests {
     use arrow::array::{Array, AsArray};
 
     fn row<'a>(ua_key: u64, ua: &'a str, name: Option<&'a str>, link: Option<u32>) -> EventRow<'a> {
+        static CAMPAIGN: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| "c".into());
+        static VARIANT: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| "".into());
         EventRow {
             ts: 1_790_000_000_000_000,
             kind: "open",
             token: "t",
-            campaign_id: "c",
+            campaign_id: &CAMPAIGN,
             recipient_id: "r",
-            variant: "",
+            variant: &VARIANT,
             link_id: link.map(|_| "c-l1"),
             link_key: link,
             url: link.map(|_| "https://example.com/"),
