@@ -388,3 +388,78 @@ fn report_list_and_output_formats() {
         "{table}"
     );
 }
+
+/// On glibc the binary starts itself again with glibc's huge-page tunable
+/// (see `main.rs`): the same process, arguments and input, the tunable in
+/// its environment; a `GLIBC_TUNABLES` already set is left as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn glibc_is_asked_for_huge_pages_unless_the_user_chose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    for (given, want) in [
+        (None, "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"),
+        (Some(""), "GLIBC_TUNABLES="),
+        (
+            Some("glibc.malloc.arena_max=2"),
+            "GLIBC_TUNABLES=glibc.malloc.arena_max=2",
+        ),
+    ] {
+        let data = tmp.path().join(format!("data-{}", want.len()));
+        let mut cmd = bin();
+        cmd.env_remove("GLIBC_TUNABLES");
+        if let Some(g) = given {
+            cmd.env("GLIBC_TUNABLES", g);
+        }
+        // Reading stdin, so it waits while its environment is read.
+        let mut child = cmd
+            .arg("ingest")
+            .arg("--manifest")
+            .arg(&m)
+            .arg("--data")
+            .arg(&data)
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let proc_dir = PathBuf::from(format!("/proc/{}", child.id()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let env = loop {
+            // Until the new start has replaced the first one's environment.
+            let env = std::fs::read(proc_dir.join("environ")).unwrap_or_default();
+            let vars: Vec<String> = env
+                .split(|b| *b == 0)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            if vars.iter().any(|v| v.starts_with("GLIBC_TUNABLES=")) {
+                break vars;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no new start: {vars:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let tunables: Vec<&String> = env
+            .iter()
+            .filter(|v| v.starts_with("GLIBC_TUNABLES="))
+            .collect();
+        assert_eq!(tunables, vec![want], "{given:?}");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(pixelsift::demo::ACCESS_LOG.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("lines read: 27"), "{text}");
+    }
+}
