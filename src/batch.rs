@@ -387,11 +387,12 @@ use lean::{Prim, Text};
 type Keys = Prim<arrow::datatypes::Int32Type>;
 
 /// Columns whose values come from one looked-up thing (a user agent, a
-/// link) and repeat with it: each row appends a key, and the values are
-/// copied once per thing per batch, as a dictionary array. Parquet writes
-/// them as plain strings, so files and readers see ordinary columns.
+/// link) and repeat with it: each row appends one key, shared by the
+/// columns, and the values are copied once per thing per batch, as
+/// dictionary arrays (an empty value is a null value). Parquet writes them
+/// as plain strings, so files and readers see ordinary columns.
 struct Keyed {
-    keys: Vec<Keys>,
+    keys: Keys,
     values: Vec<StringBuilder>,
     seen: foldhash::HashMap<u64, i32>,
 }
@@ -399,7 +400,7 @@ struct Keyed {
 impl Keyed {
     fn new(columns: usize, cap: usize) -> Self {
         Keyed {
-            keys: (0..columns).map(|_| Keys::with_capacity(cap)).collect(),
+            keys: Keys::with_capacity(cap),
             values: (0..columns).map(|_| StringBuilder::new()).collect(),
             seen: foldhash::HashMap::default(),
         }
@@ -412,34 +413,27 @@ impl Keyed {
         let k = *self.seen.entry(id).or_insert(next);
         if k == next {
             for (b, v) in self.values.iter_mut().zip(vals()) {
-                b.append_value(v.unwrap_or(""));
+                match v {
+                    Some(s) if !s.is_empty() => b.append_value(s),
+                    _ => b.append_null(),
+                }
             }
         }
-        // An empty value is a null: the key says so, the values keep "".
-        for (kb, vb) in self.keys.iter_mut().zip(&self.values) {
-            let o = vb.offsets_slice();
-            if o[k as usize + 1] > o[k as usize] {
-                kb.append_value(k);
-            } else {
-                kb.append_null();
-            }
-        }
+        self.keys.append_value(k);
     }
 
     fn append_null(&mut self) {
-        for kb in &mut self.keys {
-            kb.append_null();
-        }
+        self.keys.append_null();
     }
 
     fn finish(&mut self) -> Vec<ArrayRef> {
         self.seen.clear();
-        self.keys
+        let keys = self.keys.finish();
+        self.values
             .iter_mut()
-            .zip(&mut self.values)
-            .map(|(k, v)| {
+            .map(|v| {
                 Arc::new(arrow::array::DictionaryArray::new(
-                    k.finish(),
+                    keys.clone(),
                     Arc::new(v.finish()),
                 )) as ArrayRef
             })
