@@ -441,111 +441,150 @@ impl Keyed {
     }
 }
 
-/// A text column of few distinct values, each text shared for the run or
-/// held by its rows (a campaign, a GeoIP record's place, a network list's
-/// operator, a static role list): a row appends the key of where its text is, found in
-/// a small table without hashing the text, and each value is copied once a
-/// batch. Rows of one place share its texts whatever the address, so a
-/// batch of thousands of addresses holds a few dozen places; the encoder
-/// then maps keys instead of interning every row's text again.
-struct Interned {
+/// Where a text of a [`Group`] is, and what keeps it there while the batch
+/// is built.
+#[derive(Clone, Copy)]
+enum Held<'a> {
+    /// Shared (a campaign, a GeoIP record's place, a list's operator): the
+    /// batch holds a clone of the `Arc`.
+    Shared(&'a Arc<str>),
+    /// There for the whole run.
+    Static(&'static str),
+    /// No text.
+    Missing,
+}
+
+impl Held<'_> {
+    fn of(v: Option<&Arc<str>>) -> Held<'_> {
+        v.map_or(Held::Missing, Held::Shared)
+    }
+
+    #[inline]
+    fn text(&self) -> Option<&str> {
+        match self {
+            Held::Shared(a) => Some(a),
+            Held::Static(s) => Some(s),
+            Held::Missing => None,
+        }
+    }
+
+    /// Address and length: the same for the same text held the same way.
+    #[inline]
+    fn place(&self) -> (usize, usize) {
+        self.text()
+            .map_or((0, 0), |s| (s.as_ptr() as usize, s.len()))
+    }
+}
+
+/// Text columns of few distinct values that come together, each text
+/// shared for the run or held by its rows (the send: kind, campaign and
+/// variant; a GeoIP record's place; a network list's operator and range):
+/// a row appends one key for the group, found in a small table by where
+/// its texts are, without hashing any text, and each combination's texts
+/// are copied once a batch. Rows of one place share its texts whatever
+/// the address, so a batch of thousands of addresses holds a few dozen
+/// places; the encoder then maps keys instead of interning every row's
+/// texts again.
+struct Group<const N: usize> {
     keys: Keys,
-    values: StringBuilder,
-    /// Open addressing by the text's address: (address, length, key), an
-    /// address of 0 for a free slot (a non-empty text is never at 0).
-    slots: Vec<(usize, usize, i32)>,
+    values: [StringBuilder; N],
+    /// Columns where an empty text is a value, not a null.
+    required: [bool; N],
+    /// Open addressing by where the texts are: (places, key), a key of -1
+    /// for a free slot.
+    slots: Vec<([(usize, usize); N], i32)>,
     /// The batch's shared texts, held so that no address is freed and
     /// reused for another text before the batch is finished.
     pins: Vec<Arc<str>>,
 }
 
-impl Interned {
-    fn new(cap: usize) -> Self {
-        Interned {
+impl<const N: usize> Group<N> {
+    fn new(cap: usize, required: [bool; N]) -> Self {
+        Group {
             keys: Keys::with_capacity(cap),
-            values: StringBuilder::new(),
-            slots: vec![(0, 0, 0); 64],
+            values: std::array::from_fn(|_| StringBuilder::new()),
+            required,
+            slots: vec![([(0, 0); N], -1); 64],
             pins: Vec::new(),
         }
     }
 
-    /// Appends a shared text (`None` or empty = null).
     #[inline]
-    fn append(&mut self, v: Option<&Arc<str>>) {
-        match v {
-            Some(a) if !a.is_empty() => self.append_value(a),
-            _ => self.keys.append_null(),
+    fn slot(&self, places: &[(usize, usize); N]) -> usize {
+        // Fibonacci hashing of the addresses: the top bits of the product,
+        // as many as the table has slots.
+        let mut h = 0u64;
+        for (addr, _) in places {
+            h = (h ^ *addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
+        (h >> (64 - self.slots.len().trailing_zeros())) as usize
     }
 
-    /// Appends a shared text, empty or not, for a column without nulls.
+    /// Appends a row's texts.
     #[inline]
-    fn append_value(&mut self, v: &Arc<str>) {
-        let k = self.key(v, Some(v));
-        self.keys.append_value(k);
-    }
-
-    /// Appends a static text (empty = null unless `required`): nothing to hold.
-    #[inline]
-    fn append_static(&mut self, v: &'static str, required: bool) {
-        if v.is_empty() && !required {
-            self.keys.append_null();
-        } else {
-            let k = self.key(v, None);
-            self.keys.append_value(k);
-        }
-    }
-
-    #[inline]
-    fn slot(&self, addr: usize) -> usize {
-        // Fibonacci hashing: the top bits of the product, as many as the
-        // table has slots.
-        let bits = self.slots.len().trailing_zeros();
-        ((addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
-    }
-
-    fn key(&mut self, s: &str, pin: Option<&Arc<str>>) -> i32 {
-        let (addr, len) = (s.as_ptr() as usize, s.len());
+    fn append(&mut self, texts: [Held<'_>; N]) {
+        let places = texts.map(|t| t.place());
         let mask = self.slots.len() - 1;
-        let mut i = self.slot(addr);
+        let mut i = self.slot(&places);
         loop {
-            let (a, l, k) = self.slots[i];
-            if a == addr && l == len {
-                return k;
-            }
-            if a == 0 {
+            let (p, k) = &self.slots[i];
+            if *k < 0 {
                 break;
+            }
+            if *p == places {
+                self.keys.append_value(*k);
+                return;
             }
             i = (i + 1) & mask;
         }
-        let k = self.values.len() as i32;
-        self.values.append_value(s);
-        if let Some(p) = pin {
-            self.pins.push(p.clone());
-        }
-        self.slots[i] = (addr, len, k);
+        let k = self.add(texts);
+        self.slots[i] = (places, k);
+        self.keys.append_value(k);
         // At most half full, so a probe ends soon at a free slot.
-        if self.values.len() * 2 > self.slots.len() {
-            let old = std::mem::replace(&mut self.slots, vec![(0, 0, 0); (mask + 1) * 2]);
-            let mask = self.slots.len() - 1;
-            for e in old.into_iter().filter(|e| e.0 != 0) {
-                let mut i = self.slot(e.0);
-                while self.slots[i].0 != 0 {
-                    i = (i + 1) & mask;
-                }
-                self.slots[i] = e;
+        if (k as usize + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+    }
+
+    #[cold]
+    fn add(&mut self, texts: [Held<'_>; N]) -> i32 {
+        let k = self.values[0].len() as i32;
+        for ((b, t), required) in self.values.iter_mut().zip(texts).zip(self.required) {
+            match t.text() {
+                Some(s) if required || !s.is_empty() => b.append_value(s),
+                _ => b.append_null(),
+            }
+            if let Held::Shared(a) = t {
+                self.pins.push(a.clone());
             }
         }
         k
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        self.slots.fill((0, 0, 0));
+    #[cold]
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![([(0, 0); N], -1); size]);
+        let mask = self.slots.len() - 1;
+        for e in old.into_iter().filter(|e| e.1 >= 0) {
+            let mut i = self.slot(&e.0);
+            while self.slots[i].1 >= 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = e;
+        }
+    }
+
+    fn finish(&mut self) -> [ArrayRef; N] {
+        self.slots.fill(([(0, 0); N], -1));
         self.pins.clear();
-        Arc::new(arrow::array::DictionaryArray::new(
-            self.keys.finish(),
-            Arc::new(self.values.finish()),
-        ))
+        let keys = self.keys.finish();
+        self.values.each_mut().map(|v| {
+            Arc::new(arrow::array::DictionaryArray::new(
+                keys.clone(),
+                Arc::new(v.finish()),
+            )) as ArrayRef
+        })
     }
 }
 
@@ -597,9 +636,12 @@ pub struct EventBuilder {
     ua: Keyed,
     /// link_id, url by link.
     link: Keyed,
-    /// kind, campaign_id, variant, country, city, time_zone, as_org,
+    /// kind, campaign_id, variant.
+    send: Group<3>,
+    /// country, city, time_zone, as_org.
+    place: Group<4>,
     /// network, network_cidr, network_roles.
-    shared: [Interned; N_SHARED],
+    net: Group<3>,
     source_file: Repeated,
     rules_version: Repeated,
     sent_at: Prim<TimestampMicrosecondType>,
@@ -631,19 +673,6 @@ const N_STRS: usize = 8;
 /// Typical bytes per value of each string column, in `strs` order: the
 /// builders start that big, so a block's rows fit without regrowing.
 const TYPICAL_LEN: [usize; N_STRS] = [22, 10, 14, 3, 8, 8, 16, 44];
-
-// Positions in `shared`, in schema order.
-const I_KIND: usize = 0;
-const I_CAMPAIGN: usize = 1;
-const I_VARIANT: usize = 2;
-const I_COUNTRY: usize = 3;
-const I_CITY: usize = 4;
-const I_TZ: usize = 5;
-const I_AS_ORG: usize = 6;
-const I_NETWORK: usize = 7;
-const I_NET_CIDR: usize = 8;
-const I_NET_ROLES: usize = 9;
-const N_SHARED: usize = 10;
 
 /// The schema of the batches [`EventBuilder::finish`] makes: the events
 /// schema, with the keyed and repeated columns as dictionaries.
@@ -694,7 +723,9 @@ impl EventBuilder {
                 .collect(),
             ua: Keyed::new(4, cap),
             link: Keyed::new(2, cap),
-            shared: std::array::from_fn(|_| Interned::new(cap)),
+            send: Group::new(cap, [true, true, false]),
+            place: Group::new(cap, [false; 4]),
+            net: Group::new(cap, [false; 3]),
             source_file: Repeated::new(cap),
             rules_version: Repeated::new(cap),
             sent_at: Prim::with_capacity(cap).with_timezone("UTC"),
@@ -734,12 +765,13 @@ impl EventBuilder {
     pub fn append(&mut self, r: &EventRow<'_>) {
         self.ts.append_value(r.ts);
         let s = &mut self.strs;
-        let sh = &mut self.shared;
-        sh[I_KIND].append_static(r.kind, true);
+        self.send.append([
+            Held::Static(r.kind),
+            Held::Shared(r.campaign_id),
+            Held::Shared(r.variant),
+        ]);
         s[S_TOKEN].append_value(r.token);
-        sh[I_CAMPAIGN].append_value(r.campaign_id);
         s[S_RECIPIENT].append_value(r.recipient_id);
-        sh[I_VARIANT].append(Some(r.variant));
         match r.link_key {
             Some(k) => self.link.append(k as u64, || [r.link_id, r.url]),
             None => self.link.append_null(),
@@ -750,13 +782,17 @@ impl EventBuilder {
         self.ua.append(r.ua_key, || {
             [Some(r.user_agent), r.ua_name, r.ua_category, r.os]
         });
-        sh[I_COUNTRY].append(r.country);
-        sh[I_CITY].append(r.city);
-        sh[I_TZ].append(r.time_zone);
-        sh[I_AS_ORG].append(r.as_org);
-        sh[I_NETWORK].append(r.network);
-        sh[I_NET_CIDR].append(r.network_cidr);
-        sh[I_NET_ROLES].append_static(r.network_roles, false);
+        self.place.append([
+            Held::of(r.country),
+            Held::of(r.city),
+            Held::of(r.time_zone),
+            Held::of(r.as_org),
+        ]);
+        self.net.append([
+            Held::of(r.network),
+            Held::of(r.network_cidr),
+            Held::Static(r.network_roles),
+        ]);
         if self.verdicts {
             s[S_CLASS].append_value(r.class);
             s[S_RULE].append_value(r.rule_id);
@@ -800,8 +836,9 @@ impl EventBuilder {
         }
         let mut take =
             |i: usize| std::mem::replace(&mut s[i], Arc::new(arrow::array::NullArray::new(0)));
-        let [kind, campaign, variant, country, city, tz, as_org, network, net_cidr, net_roles] =
-            self.shared.each_mut().map(Interned::finish);
+        let [kind, campaign, variant] = self.send.finish();
+        let [country, city, tz, as_org] = self.place.finish();
+        let [network, net_cidr, net_roles] = self.net.finish();
         let mut ua = self.ua.finish().into_iter();
         let mut link = self.link.finish().into_iter();
         let cols: Vec<ArrayRef> = vec![
@@ -1414,15 +1451,25 @@ mod tests {
             );
             assert_eq!(text("country"), vec![None; 300]);
             // Few values a batch: 100 places, "City 7" twice (two texts),
-            // 43 dropped texts.
+            // 43 dropped texts, and one each for no city and an empty one.
             let dict = batch.column_by_name("city").unwrap().as_any_dictionary();
             assert!(
-                dict.values().len() <= 100 + 1 + 43,
+                dict.values().len() <= 100 + 1 + 43 + 2,
                 "{}",
                 dict.values().len()
             );
             assert_eq!(batch.schema(), events_built_schema());
             want.clear();
         }
+        // What keeps an address from being reused: the batch holds each
+        // shared text it keyed, once, until it is finished.
+        let held: Arc<str> = "Held".into();
+        let mut r = row(1, "ua", None, None);
+        r.city = Some(&held);
+        b.append(&r);
+        b.append(&r);
+        assert_eq!(Arc::strong_count(&held), 2);
+        b.finish();
+        assert_eq!(Arc::strong_count(&held), 1);
     }
 }
