@@ -11,11 +11,13 @@
 //! pages wait in memory up to a budget shared by every chunk and go to a
 //! scratch file beyond it, and the unfinished pages of chunks still taking
 //! rows are capped too ([`LIVE_MEMORY`]). A chunk that takes no more rows
-//! writes its finished columns to a file of their own at once, so what a
+//! writes its finished columns to what becomes its file at once, so what a
 //! closed chunk holds in memory (page handles, page statistics and offsets:
 //! about 20 KB a column) does not pile up over a long run: memory stays
-//! bounded whatever the run's size and day spread. Each chunk's file is
-//! made at the seal, and no file stays open in between.
+//! bounded whatever the run's size and day spread. At the seal the deferred
+//! columns and the footer are added to that file where it is
+//! ([`finish_in_place`]), or a chunk still in memory is written whole; no
+//! file stays open in between.
 //!
 //! Most columns are encoded by encoders of our own, in parquet's layout
 //! ([`pages`]): the dictionary-encoded text columns ([`dictionary`]) and
@@ -40,10 +42,14 @@ use parquet::arrow::ArrowWriter;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{
-    PageIndexPolicy, ParquetMetaData, ParquetMetaDataOptions, ParquetMetaDataReader,
+    ColumnChunkMetaData, FileMetaData, PageIndexPolicy, ParquetMetaData, ParquetMetaDataBuilder,
+    ParquetMetaDataOptions, ParquetMetaDataReader, ParquetMetaDataWriter, RowGroupMetaData,
 };
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::reader::ChunkReader;
 use parquet::file::statistics::Statistics;
+use parquet::file::writer::TrackedWrite;
+use parquet::schema::types::SchemaDescriptor;
 use rayon::prelude::*;
 
 use crate::commit::AddedFile;
@@ -214,7 +220,7 @@ struct Chunk {
     /// Closed columns by position, while they are in memory.
     done: Vec<Option<ClosedColumn>>,
     /// Once the chunk is closed before the seal: the file its written
-    /// columns went to, in schema order.
+    /// columns went to, in schema order, finished in place at the seal.
     written: Option<PathBuf>,
     /// A tag per row, for the deferred columns, while the chunk takes rows.
     tags: Vec<u16>,
@@ -402,8 +408,9 @@ impl Chunk {
     }
 
     /// Closes the chunk, and moves its written columns out of memory, into
-    /// a file of their own beside the chunk's, spliced into it at the seal,
-    /// and its tags into the scratch file.
+    /// a file of their own beside the chunk's, which becomes the chunk's at
+    /// the seal (see [`finish_in_place`]), and its tags into the scratch
+    /// file.
     ///
     /// Held to the seal instead, a closed column's page handles, statistics
     /// and offsets came to about 20 KB, and so memory grew by about 1 MB
@@ -461,7 +468,7 @@ fn written_path(path: &Path) -> PathBuf {
 /// The metadata of a file of written columns, as the writer made it: page
 /// indexes and every page's encoding statistics, so the chunk's file gets
 /// what it would have had from the columns in memory.
-fn read_written(file: &File, path: &Path) -> Result<ParquetMetaData> {
+fn read_written<R: ChunkReader>(file: &R, path: &Path) -> Result<ParquetMetaData> {
     ParquetMetaDataReader::new()
         .with_page_index_policy(PageIndexPolicy::Optional)
         .with_metadata_options(Some(
@@ -499,6 +506,219 @@ fn written_column(meta: &ParquetMetaData, j: usize, path: &Path) -> Result<Colum
             .cloned(),
         offset_index: meta.offset_index().and_then(|o| o[0].get(j)).cloned(),
     })
+}
+
+/// Where a column chunk's bytes begin and end in its file.
+fn chunk_span(c: &ColumnChunkMetaData) -> (u64, u64) {
+    let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset()) as u64;
+    (start, start + c.compressed_size() as u64)
+}
+
+/// `close`, its pages moved `by` bytes further into the file.
+fn moved(mut close: ColumnCloseResult, by: i64, path: &Path) -> Result<ColumnCloseResult> {
+    let m = &close.metadata;
+    let data = m.data_page_offset() + by;
+    let dictionary = m.dictionary_page_offset().map(|d| d + by);
+    close.metadata = m
+        .clone()
+        .into_builder()
+        .set_data_page_offset(data)
+        .set_dictionary_page_offset(dictionary)
+        .build()
+        .map_err(perr(path))?;
+    if let Some(o) = close.offset_index.as_mut() {
+        for p in &mut o.page_locations {
+            p.offset += by;
+        }
+    }
+    Ok(close)
+}
+
+/// A chunk closed before the seal becomes its file where its written
+/// columns already are: the deferred columns (`done`, the only ones left
+/// there) go after them, then page indexes and a footer for every column,
+/// and the file is renamed to `dst`. Its column chunks are then not in
+/// schema order, which Parquet allows (readers find each chunk by the
+/// offsets in the footer). Copied into a new file instead, the written
+/// columns cost the seal a second write and a read of most of a long run's
+/// events.
+fn finish_in_place(
+    written: &Path,
+    dst: &Path,
+    schema: &SchemaRef,
+    rows: u64,
+    mut done: Vec<Option<ClosedColumn>>,
+    pool: Arc<PagePool>,
+) -> Result<()> {
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .open(written)
+        .map_err(io_err(written))?;
+    let meta = read_written(&file, written)?;
+    let data_end = meta
+        .row_group(0)
+        .columns()
+        .iter()
+        .map(|c| chunk_span(c).1)
+        .max()
+        .unwrap_or(4);
+
+    let positions: Vec<usize> = (0..done.len()).filter(|&i| done[i].is_some()).collect();
+    let deferred = if positions.is_empty() {
+        None
+    } else {
+        Some(deferred_file(schema, &positions, &mut done, &pool, dst)?)
+    };
+    let (sub_start, sub_end) = match &deferred {
+        Some((bytes, meta)) => {
+            let (start, end) = meta
+                .row_group(0)
+                .columns()
+                .iter()
+                .map(chunk_span)
+                .fold((u64::MAX, 0), |(a, b), (s, e)| (a.min(s), b.max(e)));
+            file.write_all_at(&bytes[start as usize..end as usize], data_end)
+                .map_err(io_err(written))?;
+            (start, end)
+        }
+        None => (0, 0),
+    };
+    let by = data_end as i64 - sub_start as i64;
+
+    // Every column in schema order, wherever its chunk is.
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    let (mut next_written, mut next_sub) = (0, 0);
+    for i in 0..schema.fields().len() {
+        if let Some((_, sub_meta)) = deferred.as_ref().filter(|_| positions.contains(&i)) {
+            columns.push(moved(written_column(sub_meta, next_sub, dst)?, by, dst)?);
+            next_sub += 1;
+        } else {
+            columns.push(written_column(&meta, next_written, written)?);
+            next_written += 1;
+        }
+    }
+    let (probe, _) =
+        ArrowWriter::try_new_with_options(std::io::sink(), schema.clone(), options(pool))
+            .and_then(|w| w.into_serialized_writer())
+            .map_err(perr(dst))?;
+    let props = probe.properties().clone();
+    let descr = Arc::new(SchemaDescriptor::new(
+        probe.schema_descr().root_schema_ptr(),
+    ));
+    let total: i64 = columns.iter().map(|c| c.metadata.uncompressed_size()).sum();
+    let mut column_index = Vec::with_capacity(columns.len());
+    let mut offset_index = Vec::with_capacity(columns.len());
+    let mut chunks = Vec::with_capacity(columns.len());
+    for c in columns {
+        column_index.push(c.column_index.unwrap_or(ColumnIndexMetaData::NONE));
+        offset_index.push(c.offset_index.ok_or_else(|| {
+            Error::Config(format!(
+                "bug: a column of {} has no offset index",
+                written.display()
+            ))
+        })?);
+        chunks.push(c.metadata);
+    }
+    let row_group = RowGroupMetaData::builder(descr.clone())
+        .set_column_metadata(chunks)
+        .set_total_byte_size(total)
+        .set_num_rows(rows as i64)
+        .set_sorting_columns(props.sorting_columns().cloned())
+        .set_ordinal(0)
+        .set_file_offset(meta.row_group(0).file_offset().unwrap_or(4))
+        .build()
+        .map_err(perr(dst))?;
+    let file_meta = FileMetaData::new(
+        props.writer_version().as_num(),
+        rows as i64,
+        Some(props.created_by().to_string()),
+        props.key_value_metadata().cloned(),
+        descr,
+        None,
+    );
+    let full = ParquetMetaDataBuilder::new(file_meta)
+        .add_row_group(row_group)
+        .set_column_index(Some(vec![column_index]))
+        .set_offset_index(Some(vec![offset_index]))
+        .build();
+    let footer_at = data_end + (sub_end - sub_start);
+    // The footer's page index offsets are counted from the file's start,
+    // so the writer is first told of the bytes before it.
+    let mut footer = Vec::new();
+    let mut out = TrackedWrite::new(Tail {
+        skip: footer_at,
+        out: &mut footer,
+    });
+    let zeros = [0u8; 1 << 16];
+    let mut left = footer_at as usize;
+    while left > 0 {
+        let n = left.min(zeros.len());
+        std::io::Write::write_all(&mut out, &zeros[..n]).map_err(io_err(written))?;
+        left -= n;
+    }
+    // `out` is dropped within, and its buffer flushed into `footer`.
+    ParquetMetaDataWriter::new_with_tracked(out, &full)
+        .finish()
+        .map_err(perr(dst))?;
+    file.write_all_at(&footer, footer_at)
+        .map_err(io_err(written))?;
+    // The old footer may have reached further than the new one.
+    file.set_len(footer_at + footer.len() as u64)
+        .map_err(io_err(written))?;
+    file.sync_all().map_err(io_err(written))?;
+    drop(file);
+    std::fs::rename(written, dst).map_err(io_err(dst))
+}
+
+/// The deferred columns at `positions` of `done` as a file of their own,
+/// in memory, with its metadata: parquet's writer lays out their chunks and
+/// makes their metadata and page indexes.
+fn deferred_file(
+    schema: &SchemaRef,
+    positions: &[usize],
+    done: &mut [Option<ClosedColumn>],
+    pool: &Arc<PagePool>,
+    dst: &Path,
+) -> Result<(Bytes, ParquetMetaData)> {
+    let fields: Vec<_> = positions.iter().map(|&i| schema.field(i).clone()).collect();
+    let sub_schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    let (mut sub, _) =
+        ArrowWriter::try_new_with_options(Vec::new(), sub_schema, options(pool.clone()))
+            .and_then(|w| w.into_serialized_writer())
+            .map_err(perr(dst))?;
+    let mut rg = sub.next_row_group().map_err(perr(dst))?;
+    for &i in positions {
+        let col = done[i].take().expect("a deferred column, closed");
+        col.append_to_row_group(&mut rg).map_err(perr(dst))?;
+    }
+    rg.close().map_err(perr(dst))?;
+    let bytes = Bytes::from(sub.into_inner().map_err(perr(dst))?);
+    let meta = read_written(&bytes, dst)?;
+    Ok((bytes, meta))
+}
+
+/// Collects what is written to it after letting the first `skip` bytes go
+/// by: a [`TrackedWrite`] over it counts them, and writes nothing there.
+struct Tail<'a> {
+    skip: u64,
+    out: &'a mut Vec<u8>,
+}
+
+impl std::io::Write for Tail<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.skip > 0 {
+            let n = (self.skip as usize).min(buf.len());
+            self.skip -= n as u64;
+            return Ok(n);
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `stats`, also written in the deprecated min and max fields when `signed`.
@@ -832,42 +1052,34 @@ impl Encoder {
                 for (w, &i) in writers.into_iter().zip(&deferred) {
                     c.done[i] = Some(w.close().map_err(perr(&dst))?);
                 }
-                let f = File::create(&dst).map_err(io_err(&dst))?;
-                let (mut file, _) =
-                    ArrowWriter::try_new_with_options(f, c.schema.clone(), options(pool.clone()))
+                match c.written.take() {
+                    Some(written) => {
+                        let done = std::mem::take(&mut c.done);
+                        finish_in_place(&written, &dst, &c.schema, c.rows, done, pool.clone())?;
+                    }
+                    None => {
+                        let f = File::create(&dst).map_err(io_err(&dst))?;
+                        let (mut file, _) = ArrowWriter::try_new_with_options(
+                            f,
+                            c.schema.clone(),
+                            options(pool.clone()),
+                        )
                         .and_then(|w| w.into_serialized_writer())
                         .map_err(perr(&dst))?;
-                let mut rg = file.next_row_group().map_err(perr(&dst))?;
-                let written = match &c.written {
-                    Some(p) => {
-                        let f = File::open(p).map_err(io_err(p))?;
-                        let meta = read_written(&f, p)?;
-                        Some((p, f, meta))
-                    }
-                    None => None,
-                };
-                let mut next_written = 0;
-                for col in c.done.drain(..) {
-                    match (col, &written) {
-                        (Some(col), _) => col.append_to_row_group(&mut rg).map_err(perr(&dst))?,
-                        (None, Some((p, f, meta))) => {
-                            rg.append_column(f, written_column(meta, next_written, p)?)
-                                .map_err(perr(p))?;
-                            next_written += 1;
+                        let mut rg = file.next_row_group().map_err(perr(&dst))?;
+                        for col in c.done.drain(..) {
+                            let Some(col) = col else {
+                                return Err(Error::Config(format!(
+                                    "bug: a column of {} is neither in memory nor written",
+                                    dst.display()
+                                )));
+                            };
+                            col.append_to_row_group(&mut rg).map_err(perr(&dst))?;
                         }
-                        (None, None) => {
-                            return Err(Error::Config(format!(
-                                "bug: a column of {} is neither in memory nor written",
-                                dst.display()
-                            )))
-                        }
+                        rg.close().map_err(perr(&dst))?;
+                        let file = file.into_inner().map_err(perr(&dst))?;
+                        file.sync_all().map_err(io_err(&dst))?;
                     }
-                }
-                rg.close().map_err(perr(&dst))?;
-                let file = file.into_inner().map_err(perr(&dst))?;
-                file.sync_all().map_err(io_err(&dst))?;
-                if let Some((p, _, _)) = written {
-                    std::fs::remove_file(p).map_err(io_err(p))?;
                 }
                 Ok(AddedFile {
                     path: format!("{table}/date={}/part-{run}-{}.parquet", c.day, c.k),
@@ -898,22 +1110,27 @@ mod tests {
     }
 
     /// A chunk closed before the seal (its written columns in a file of
-    /// their own, spliced in at the seal) makes the same file, byte for
-    /// byte, as one whose columns stayed in memory: the same pages, page
-    /// index, statistics and page encoding statistics.
+    /// their own, finished in place at the seal) holds what one whose
+    /// columns stayed in memory holds: the same bytes for every column
+    /// chunk, the same statistics, page encoding statistics, page indexes
+    /// (pages at the same places within their chunk), file metadata and
+    /// rows. Only where each chunk sits differs: the deferred columns come
+    /// after the others.
     #[test]
-    fn a_chunk_closed_early_makes_the_same_file() {
+    fn a_chunk_closed_early_holds_what_one_in_memory_holds() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         let schema = Arc::new(Schema::new(vec![
             Field::new("n", DataType::Int64, false),
             Field::new("verdict", DataType::Utf8, false),
             Field::new("text", DataType::Utf8, true),
+            Field::new("score", DataType::Float64, true),
         ]));
-        let file_of = |close_early: bool| -> Vec<u8> {
+        let file_of = |close_early: bool| -> Bytes {
             let tmp = tempfile::tempdir().unwrap();
             std::fs::create_dir_all(tmp.path().join("_staging/r")).unwrap();
             let mut enc = Encoder::new(tmp.path(), "r");
             enc.set_live_memory(if close_early { 0 } else { LIVE_MEMORY });
-            enc.declare("t", schema.clone(), vec![1]);
+            enc.declare("t", schema.clone(), vec![1, 3]);
             for (day, from) in [("a", 0i64), ("b", 50_000)] {
                 let n: Vec<i64> = (from..from + 50_000).collect();
                 let text: Vec<Option<String>> = n
@@ -926,26 +1143,134 @@ mod tests {
                         Arc::new(Int64Array::from(n)),
                         Arc::new(StringArray::from(vec!["x"; 50_000])),
                         Arc::new(StringArray::from(text)),
+                        Arc::new(arrow::array::Float64Array::from(vec![None; 50_000])),
                     ],
                 )
                 .unwrap();
-                enc.write("t", day, &b, &[0; 50_000]).unwrap();
+                let tags: Vec<u16> = (0..50_000).map(|i| (i % 5) as u16).collect();
+                enc.write("t", day, &b, &tags).unwrap();
             }
             let written = tmp.path().join("_staging/r/t-a-0.written.parquet");
             assert_eq!(written.exists(), close_early);
             let added = enc
-                .seal("t", |_, _| Ok(()), &|_: &(), _, tags| {
-                    vec![Arc::new(StringArray::from(vec!["v"; tags.len()])) as ArrayRef]
+                .seal("t", |_, _| Ok(()), &|_: &(), first, tags| {
+                    let verdicts: Vec<String> = tags.iter().map(|t| format!("v{t}")).collect();
+                    let scores: Vec<Option<f64>> = tags
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &t)| (t != 0).then(|| (first + i as u64) as f64 / 8.0))
+                        .collect();
+                    vec![
+                        Arc::new(StringArray::from(verdicts)) as ArrayRef,
+                        Arc::new(arrow::array::Float64Array::from(scores)) as ArrayRef,
+                    ]
                 })
                 .unwrap();
             assert!(!written.exists());
             let a = added.iter().find(|f| f.path.contains("date=a")).unwrap();
-            std::fs::read(tmp.path().join(&a.staged)).unwrap()
+            Bytes::from(std::fs::read(tmp.path().join(&a.staged)).unwrap())
         };
         let in_memory = file_of(false);
         let closed_early = file_of(true);
-        assert!(in_memory.len() > 10_000);
-        assert!(in_memory == closed_early, "the two files differ");
+        let meta = |b: &Bytes| read_written(b, Path::new("test")).unwrap();
+        let (m, e) = (meta(&in_memory), meta(&closed_early));
+        let (fm, fe) = (m.file_metadata(), e.file_metadata());
+        assert_eq!(fm.num_rows(), 50_000);
+        assert_eq!(fm.num_rows(), fe.num_rows());
+        assert_eq!(fm.version(), fe.version());
+        assert_eq!(fm.created_by(), fe.created_by());
+        assert_eq!(fm.key_value_metadata(), fe.key_value_metadata());
+        assert_eq!(fm.schema_descr(), fe.schema_descr());
+        assert_eq!(fm.column_orders(), fe.column_orders());
+        let (rm, re) = (m.row_group(0), e.row_group(0));
+        assert_eq!(rm.num_rows(), re.num_rows());
+        assert_eq!(rm.total_byte_size(), re.total_byte_size());
+        assert_eq!(rm.file_offset(), re.file_offset());
+        let starts = |rg: &RowGroupMetaData| -> Vec<u64> {
+            rg.columns().iter().map(|c| chunk_span(c).0).collect()
+        };
+        let early = starts(re);
+        assert!(
+            starts(rm).is_sorted(),
+            "in memory, chunks are in schema order"
+        );
+        assert!(
+            early[1] > early[2] && early[3] > early[2],
+            "deferred chunks come last"
+        );
+        let (cm, ce) = (m.column_index().unwrap(), e.column_index().unwrap());
+        let (om, oe) = (m.offset_index().unwrap(), e.offset_index().unwrap());
+        for j in 0..4 {
+            let (a, b) = (rm.column(j), re.column(j));
+            let (sa, ea) = chunk_span(a);
+            let (sb, eb) = chunk_span(b);
+            assert_eq!(
+                in_memory.slice(sa as usize..ea as usize),
+                closed_early.slice(sb as usize..eb as usize),
+                "column {j}'s bytes"
+            );
+            assert_eq!(a.statistics(), b.statistics(), "column {j}");
+            assert_eq!(
+                a.page_encoding_stats(),
+                b.page_encoding_stats(),
+                "column {j}"
+            );
+            assert_eq!(a.compression(), b.compression());
+            assert_eq!(a.num_values(), b.num_values());
+            assert_eq!(a.uncompressed_size(), b.uncompressed_size());
+            assert_eq!(
+                a.definition_level_histogram(),
+                b.definition_level_histogram()
+            );
+            assert_eq!(
+                a.dictionary_page_offset().map(|d| d as u64 - sa),
+                b.dictionary_page_offset().map(|d| d as u64 - sb)
+            );
+            assert_eq!(
+                a.data_page_offset() as u64 - sa,
+                b.data_page_offset() as u64 - sb
+            );
+            assert_eq!(cm[0][j], ce[0][j], "column {j}'s column index");
+            let pages = |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData,
+                         start: u64| {
+                o.page_locations()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.offset as u64 - start,
+                            p.compressed_page_size,
+                            p.first_row_index,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                pages(&om[0][j], sa),
+                pages(&oe[0][j], sb),
+                "column {j}'s pages"
+            );
+            assert!(om[0][j].page_locations().len() > 1 || j == 1);
+        }
+        let rows = |b: Bytes| -> Vec<RecordBatch> {
+            ParquetRecordBatchReaderBuilder::try_new(b)
+                .unwrap()
+                .build()
+                .unwrap()
+                .collect::<std::result::Result<_, _>>()
+                .unwrap()
+        };
+        let (ra, rb) = (rows(in_memory), rows(closed_early));
+        assert_eq!(ra, rb);
+        let scores =
+            arrow::compute::concat(&ra.iter().map(|b| b.column(3).as_ref()).collect::<Vec<_>>())
+                .unwrap();
+        assert_eq!(scores.null_count(), 10_000);
+        assert_eq!(
+            scores
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .value(1),
+            1.0 / 8.0
+        );
     }
 
     fn interleaved(live_memory: usize) {
@@ -974,6 +1299,9 @@ mod tests {
             )
             .unwrap();
             enc.write("t", &day, &b, &[(n % 4) as u16]).unwrap();
+            // A table that defers nothing: its chunks closed early are
+            // finished in place with no column added.
+            enc.write("plain", &day, &b, &[]).unwrap();
         }
         let per_chunk = if live_memory == 0 { 1 } else { 3 };
         let ends: Vec<u64> = (1..=10u64)
@@ -994,7 +1322,7 @@ mod tests {
                 },
             )
             .unwrap();
-        assert!(enc.pending().is_none());
+        assert_eq!(enc.pending(), Some("plain"));
         assert_eq!(added.len(), 6 * ends.len());
         let mut seen = 0;
         for f in &added {
@@ -1029,6 +1357,28 @@ mod tests {
             }
         }
         assert_eq!(seen, 60);
+        let plain = enc
+            .seal("plain", |_, _| Ok(()), &|_: &(), _, _| Vec::new())
+            .unwrap();
+        assert!(enc.pending().is_none());
+        let mut ns = Vec::new();
+        for f in &plain {
+            let file = File::open(tmp.path().join(&f.staged)).unwrap();
+            for b in
+                parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1024).unwrap()
+            {
+                let b = b.unwrap();
+                let col = b.column(0).as_primitive::<Int64Type>();
+                for i in 0..b.num_rows() {
+                    let n = col.value(i);
+                    assert_eq!(b.column(1).as_string::<i32>().value(i), format!("row {n}"));
+                    assert_eq!(b.column(2).as_string::<i32>().value(i), "provisional");
+                    ns.push(n);
+                }
+            }
+        }
+        ns.sort();
+        assert_eq!(ns, (0..60).collect::<Vec<_>>());
         let left: Vec<_> = std::fs::read_dir(tmp.path().join("_staging").join(run))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
