@@ -255,7 +255,16 @@ impl Manifest {
     /// Builds a manifest from its rows, refusing duplicate tokens or link ids.
     pub fn new(recipients: Vec<Recipient>, links: Vec<Link>) -> std::result::Result<Self, String> {
         let mut by_token = TokenTable::with_capacity(recipients.len());
+        // Slots are found a few rows ahead: each insert would otherwise
+        // wait on memory for its slot in a table of megabytes.
+        const AHEAD: usize = 16;
         for (i, r) in recipients.iter().enumerate() {
+            if let Some(key) = recipients
+                .get(i + AHEAD)
+                .and_then(|a| <&[u8; TOKEN_LEN]>::try_from(a.token.as_bytes()).ok())
+            {
+                by_token.prefetch(key);
+            }
             // Untracked rows have no token in any URL: nothing may join to them.
             if !r.tracked {
                 continue;
@@ -394,9 +403,9 @@ pub(crate) fn problem(file: &Path, line: u64, reason: impl Into<String>) -> Prob
 }
 
 /// Checks that a CSV header starts with the expected columns.
-pub(crate) fn check_header(
+pub(crate) fn check_header<R: std::io::Read>(
     path: &Path,
-    rdr: &mut csv::Reader<std::fs::File>,
+    rdr: &mut csv::Reader<R>,
     expected: &[&str],
 ) -> Result<Vec<String>> {
     let headers = rdr
@@ -420,25 +429,59 @@ pub(crate) fn check_header(
 
 fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Recipient>> {
     let mut rdr = open_csv(path)?;
+    let expected = ["token", "campaign_id", "recipient_id", "variant", "sent_at"];
+    let columns = ManifestColumns::of(&check_header(path, &mut rdr, &expected)?);
+    Ok(manifest_rows(rdr, columns, path, problems))
+}
+
+/// Where a manifest's optional columns are.
+#[derive(Debug, Clone, Copy)]
+struct ManifestColumns {
+    tracked: Option<usize>,
+    count: Option<usize>,
+}
+
+impl ManifestColumns {
+    fn of(header: &[String]) -> Self {
+        // Found by name: manifests minted before them lack them.
+        ManifestColumns {
+            tracked: header.iter().position(|h| h == "tracked"),
+            count: header.iter().position(|h| h == "recipients"),
+        }
+    }
+}
+
+/// The recipients of a manifest's rows; every bad row goes to `problems`.
+fn manifest_rows<R: std::io::Read>(
+    mut rdr: csv::Reader<R>,
+    columns: ManifestColumns,
+    path: &Path,
+    problems: &mut Vec<Problem>,
+) -> Vec<Recipient> {
     let mut names = Names::default();
-    let header = check_header(
-        path,
-        &mut rdr,
-        &["token", "campaign_id", "recipient_id", "variant", "sent_at"],
-    )?;
-    // Optional columns, found by name (manifests minted before them lack them).
-    let col_tracked = header.iter().position(|h| h == "tracked");
-    let col_count = header.iter().position(|h| h == "recipients");
+    let (col_tracked, col_count) = (columns.tracked, columns.count);
+    // Rows of a campaign share their send time: parsed once a run of them.
+    let mut last_sent: Option<(String, i64)> = None;
     let mut out = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i as u64 + 2;
-        let rec = match rec {
-            Ok(r) => r,
+    // One record read into over and over: a row allocates only what it keeps.
+    let mut rec = csv::StringRecord::new();
+    let mut line = 1;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(e) => {
+                line = e.position().map_or(line + 1, |p| p.line());
                 problems.push(problem(path, line, format!("unreadable row: {e}")));
+                // A read that failed would fail again: nothing more to take.
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
                 continue;
             }
-        };
+        }
+        // The record's own line: blank lines are skipped by the reader.
+        line = rec.position().map_or(line + 1, |p| p.line());
         if rec.len() < 5 {
             problems.push(problem(
                 path,
@@ -498,12 +541,18 @@ fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Rec
                 bad = true;
             }
         }
-        let sent_at = match parse_rfc3339_micros(&rec[4]) {
-            Ok(t) => t,
-            Err(reason) => {
-                problems.push(problem(path, line, reason));
-                continue;
-            }
+        let sent_at = match &last_sent {
+            Some((text, t)) if text == &rec[4] => *t,
+            _ => match parse_rfc3339_micros(&rec[4]) {
+                Ok(t) => {
+                    last_sent = Some((rec[4].to_string(), t));
+                    t
+                }
+                Err(reason) => {
+                    problems.push(problem(path, line, reason));
+                    continue;
+                }
+            },
         };
         if !bad {
             out.push(Recipient {
@@ -517,7 +566,7 @@ fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Rec
             });
         }
     }
-    Ok(out)
+    out
 }
 
 fn read_links_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
@@ -638,6 +687,57 @@ mod tests {
         assert_eq!(a, token_for(b"s1", "c1", "r1"));
         assert_ne!(a, token_for(b"s2", "c1", "r1"));
         assert_ne!(token_for(b"s1", "ab", "c"), token_for(b"s1", "a", "bc"));
+    }
+
+    /// Each bad row is named by its own line, blank lines counted; rows of
+    /// one campaign share its name; a send time is each row's own when
+    /// rows of different times alternate.
+    #[test]
+    fn manifest_rows_are_read_with_their_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = |r: &str| token_for(b"s", "c1", r);
+        let csv = format!(
+            "token,campaign_id,recipient_id,variant,sent_at\n\
+             {},c1,r1,A,2026-09-21T09:00:00Z\n\
+             \n\
+             {},c1,r2,A,2026-09-21T09:00:00Z\n\
+             {},c1,r3,A,not-a-time\n\
+             {},c2,r4,,2026-09-22T10:30:00Z\n\
+             {},c1,r5,B,2026-09-21T09:00:00Z\n\
+             short,c1\n\
+             {},c1 x,r7,A,2026-09-21T09:00:00Z\n",
+            t("r1"),
+            t("r2"),
+            t("r3"),
+            t("r4"),
+            t("r5"),
+            t("r7")
+        );
+        let path = tmp.path().join("manifest.csv");
+        std::fs::write(&path, csv).unwrap();
+        let mut problems = Vec::new();
+        let rows = read_manifest_csv(&path, &mut problems).unwrap();
+        let lines: Vec<u64> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![5, 8, 9], "{problems:?}");
+        assert!(problems[0].reason.contains("not-a-time"));
+        assert!(problems[1].reason.contains("expected 5 columns"));
+        assert!(problems[2].reason.contains("campaign_id"));
+        let ids: Vec<&str> = rows.iter().map(|r| r.recipient_id.as_str()).collect();
+        assert_eq!(ids, ["r1", "r2", "r4", "r5"]);
+        let sent: Vec<i64> = rows.iter().map(|r| r.sent_at).collect();
+        let at = |s| parse_rfc3339_micros(s).unwrap();
+        assert_eq!(
+            sent,
+            [
+                at("2026-09-21T09:00:00Z"),
+                at("2026-09-21T09:00:00Z"),
+                at("2026-09-22T10:30:00Z"),
+                at("2026-09-21T09:00:00Z")
+            ]
+        );
+        assert!(Arc::ptr_eq(&rows[0].campaign_id, &rows[3].campaign_id));
+        assert_eq!(&*rows[2].campaign_id, "c2");
+        assert_eq!(&*rows[2].variant, "");
     }
 
     #[test]
