@@ -97,8 +97,11 @@ impl Input {
         match self {
             Input::File(p) => {
                 let f = std::fs::File::open(p).map_err(io_err(p))?;
+                // Smaller than the blocks the line reader asks for: once the
+                // buffer is empty, a plain file is read straight into the
+                // block instead of through the buffer (a copy of every byte).
                 decompress(
-                    BufReader::with_capacity(1 << 20, Counted { inner: f, counter }),
+                    BufReader::with_capacity(FILE_BUFFER, Counted { inner: f, counter }),
                     p,
                 )
             }
@@ -126,6 +129,10 @@ impl Input {
         }
     }
 }
+
+/// The read buffer of a local file: what the format sniff and the
+/// decompressors read through.
+const FILE_BUFFER: usize = 64 << 10;
 
 struct Counted<R> {
     inner: R,
