@@ -78,46 +78,8 @@ struct Decoded {
 /// decoding on every address-cache miss added about 30% to an ingest's CPU.
 pub struct GeoCache {
     per_db: Vec<crate::enrich::Slots<Decoded>>,
-    /// Per database, what a /24 (IPv6: /48) whose addresses all share one
-    /// network of the database gives: see [`NetSlot`].
-    nets: Vec<Vec<NetSlot>>,
     /// Records decoded so far (the tests count them).
     decoded: u64,
-    /// Walks of a database's tree so far (the tests count them).
-    walks: u64,
-}
-
-/// A /24 (IPv6: /48) of addresses and the record its addresses have, kept
-/// only when the database's network holding them is at least as wide, so
-/// that every address of it has that record. A log's addresses cluster in
-/// networks (the simulated send: 632,000 addresses in 62,000 /24s a
-/// million lines), and each new address cost a walk of each database's
-/// tree (a GeoLite2 database's is 20-30 levels deep).
-#[derive(Clone, Copy, Default)]
-struct NetSlot {
-    /// The prefix, tagged with its family; 0 for an empty slot.
-    key: u64,
-    /// The record's offset, or [`NO_RECORD`].
-    record: u64,
-}
-
-const NO_RECORD: u64 = u64::MAX;
-
-/// Prefixes kept per database per worker (16 bytes each).
-const NETS_PER_DB: usize = 1 << 15;
-
-/// The /24 or /48 holding `ip`, tagged with its family, and the width of
-/// that prefix in bits.
-fn net_key(ip: IpAddr) -> (u64, u8) {
-    match ip {
-        IpAddr::V4(a) => ((u32::from(a) >> 8) as u64 | 1 << 62, 24),
-        IpAddr::V6(a) => ((u128::from(a) >> 80) as u64 | 2 << 62, 48),
-    }
-}
-
-/// Where `key` lives in a table of `len` (a power of two) slots.
-fn net_slot(key: u64, len: usize) -> usize {
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & (len - 1)
 }
 
 #[derive(Deserialize, Default)]
@@ -387,13 +349,7 @@ impl Geo {
                 .iter()
                 .map(|_| crate::enrich::Slots::new(records))
                 .collect(),
-            nets: self
-                .dbs
-                .iter()
-                .map(|_| vec![NetSlot::default(); NETS_PER_DB.min(records * 8)])
-                .collect(),
             decoded: 0,
-            walks: 0,
         }
     }
 
@@ -408,40 +364,12 @@ impl Geo {
     pub fn lookup_cached(&self, ip: IpAddr, cache: &mut GeoCache) -> GeoInfo {
         let mut out = GeoInfo::default();
         let mut builtin = GeoInfo::default();
-        let (key, width) = net_key(ip);
-        for ((db, slots), nets) in self
-            .dbs
-            .iter()
-            .zip(cache.per_db.iter_mut())
-            .zip(cache.nets.iter_mut())
-        {
-            let at = net_slot(key, nets.len());
-            let net = &mut nets[at];
-            if net.key == key {
-                if net.record == NO_RECORD {
-                    continue;
-                }
-                if let Some(d) = slots.peek(&net.record.to_le_bytes()) {
-                    out.fill_from(&d.mapped);
-                    builtin.fill_from(&d.builtin);
-                    continue;
-                }
-            }
-            cache.walks += 1;
+        for (db, slots) in self.dbs.iter().zip(cache.per_db.iter_mut()) {
             // A corrupt record is treated like a missing one: enrichment is
             // best effort and must never stop an ingest.
             let Ok(res) = db.reader.lookup(ip) else {
                 continue;
             };
-            let wide = res
-                .network()
-                .is_ok_and(|n| n.is_ipv4() == ip.is_ipv4() && n.prefix() <= width);
-            if wide {
-                *net = NetSlot {
-                    key,
-                    record: res.offset().map_or(NO_RECORD, |o| o as u64),
-                };
-            }
             let Some(offset) = res.offset() else { continue };
             let d = slots.get_or(&(offset as u64).to_le_bytes(), || {
                 cache.decoded += 1;
@@ -688,65 +616,6 @@ mod tests {
             cache.decoded, 2,
             "an address without a record decodes nothing"
         );
-    }
-
-    /// The addresses of a /24 inside one network of the database walk its
-    /// tree once; a /24 split between networks (here a /28 and no record)
-    /// is walked for every address, and each gets its own answer.
-    #[test]
-    fn a_24_inside_one_network_is_walked_once() {
-        let mut city = MmdbWriter::new("GeoLite2-City", "test");
-        let cc = |c: &str| {
-            V::Map(vec![(
-                "country".into(),
-                V::Map(vec![("iso_code".into(), s(c))]),
-            )])
-        };
-        city.insert("203.0.0.0".parse().unwrap(), 16, cc("FR"))
-            .unwrap();
-        city.insert("198.51.100.0".parse().unwrap(), 28, cc("JP"))
-            .unwrap();
-        city.insert("2001:db8::".parse().unwrap(), 32, cc("DE"))
-            .unwrap();
-        let geo = Geo::new(vec![
-            GeoDb::from_bytes(Path::new("city"), city.to_bytes()).unwrap()
-        ]);
-        let mut cache = geo.cache();
-        let country = |ip: &str, cache: &mut GeoCache| {
-            let ip: IpAddr = ip.parse().unwrap();
-            let g = geo.lookup_cached(ip, cache);
-            assert_eq!(g, geo.lookup(ip), "{ip}");
-            g.country.map(|c| c.to_string())
-        };
-        for last in 1..=50u8 {
-            assert_eq!(
-                country(&format!("203.0.113.{last}"), &mut cache).as_deref(),
-                Some("FR")
-            );
-            assert_eq!(
-                country(&format!("2001:db8:0:7::{last}"), &mut cache).as_deref(),
-                Some("DE")
-            );
-            assert_eq!(country(&format!("192.0.2.{last}"), &mut cache), None);
-        }
-        assert_eq!(
-            cache.walks, 3,
-            "one walk for each /24 or /48 in one network"
-        );
-        for last in [1u8, 200, 15, 16, 3, 250] {
-            let want = (last < 16).then(|| "JP".to_string());
-            assert_eq!(
-                country(&format!("198.51.100.{last}"), &mut cache),
-                want,
-                ".{last}"
-            );
-        }
-        assert_eq!(
-            cache.walks,
-            3 + 6,
-            "a /24 split between networks is walked every time"
-        );
-        assert_eq!(cache.decoded, 3);
     }
 
     #[test]

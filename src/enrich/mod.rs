@@ -92,17 +92,6 @@ impl<V> Slots<V> {
         }
     }
 
-    /// The cached value for `key`, if it is there.
-    pub fn peek(&self, key: &[u8]) -> Option<&V> {
-        let hash = self.hasher.hash_one(key);
-        let slot = &self.slots[hash as usize & self.mask];
-        if slot.hash == hash && slot.holds(key) {
-            slot.value.as_ref()
-        } else {
-            None
-        }
-    }
-
     /// The cached value for `key`, computing it on a miss.
     pub fn get_or(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &V {
         let hash = self.hasher.hash_one(key);
