@@ -990,7 +990,7 @@ fn process_block<'c>(
                     continue;
                 }
             };
-            let hit = match track(&raw, &cfg.manifest) {
+            let hit = match track(raw, &cfg.manifest) {
                 Tracked::Hit(h) => h,
                 Tracked::Reject(reason, detail) => {
                     counts.rejects[reason as usize] += 1;
