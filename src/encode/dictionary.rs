@@ -178,6 +178,7 @@ impl DictionaryWriter {
         let keys = d.keys();
         self.remap.clear();
         self.remap.resize(values.len(), UNSEEN);
+        let key_nulls = keys.nulls().is_some_and(|n| n.null_count() > 0);
         let mut start = 0;
         loop {
             let rows = self.segment(start, d.len());
@@ -185,6 +186,37 @@ impl DictionaryWriter {
                 break;
             }
             let n = rows.len();
+            // Without null keys, the segment's indices are mapped in one
+            // pass and its definition levels set at once; a null value met
+            // on the way sends the segment to the row-by-row path below.
+            if !key_nulls {
+                let before = self.page.indices.len();
+                let mut null_value = false;
+                self.page.indices.reserve(n);
+                for &k in &keys.values()[rows.clone()] {
+                    let k = k as usize;
+                    let mut m = self.remap[k];
+                    if m == UNSEEN {
+                        m = if values.is_valid(k) {
+                            self.intern(values.value(k).as_bytes())
+                        } else {
+                            NULL
+                        };
+                        self.remap[k] = m;
+                    }
+                    null_value |= m == NULL;
+                    self.page.indices.push(m);
+                }
+                if !null_value {
+                    if self.nullable {
+                        self.page.defs.resize(self.page.defs.len() + n, 1);
+                    }
+                    start = rows.end;
+                    self.segment_done(n)?;
+                    continue;
+                }
+                self.page.indices.truncate(before);
+            }
             for i in rows.clone() {
                 let mut m = NULL;
                 if keys.is_valid(i) {
@@ -329,7 +361,8 @@ mod tests {
 
     /// Columns the dataset writes without statistics go through this
     /// writer: plain strings with nulls and empty strings, an Arrow
-    /// dictionary with null keys and a null value, a column whose
+    /// dictionary with null keys and a null value (in some batches, in
+    /// others a null value only, or neither), a column whose
     /// dictionary passes 1 MB (so its later pages are PLAIN), a column of
     /// nulls only and a required one. Read back by parquet's own reader,
     /// every value is what was written, and the metadata tells the pages.
@@ -371,7 +404,13 @@ mod tests {
             })
             .collect();
         let agents = ["Mozilla/5.0 A", "Mozilla/5.0 B", "", "curl/8"];
-        let ua_key = |i: usize| (i % 11 != 3).then_some((i % 5) as i32);
+        // Batches (7,000 rows) of three kinds: null keys and a null value;
+        // no null key but the null value; neither.
+        let ua_key = |i: usize| match (i / 7_000) % 3 {
+            0 => (i % 11 != 3).then_some((i % 5) as i32),
+            1 => Some((i % 5) as i32),
+            _ => Some((i % 4) as i32),
+        };
         let ua: Vec<Option<String>> = (0..rows)
             .map(|i| match ua_key(i) {
                 Some(4) | None => None,

@@ -157,8 +157,24 @@ impl<T: Number> NumberWriter<T> {
                     if self.nullable {
                         self.page.defs.resize(self.page.defs.len() + end - start, 1);
                     }
-                    for &v in &values[start..end] {
-                        self.value(v);
+                    let segment = &values[start..end];
+                    if self.plain {
+                        // A PLAIN segment at once: its bounds, then its bytes.
+                        if let (Some(&lo), Some(&hi)) = (segment.iter().min(), segment.iter().max())
+                        {
+                            self.page_min_max = Some(match self.page_min_max {
+                                Some((l, h)) => (l.min(lo), h.max(hi)),
+                                None => (lo, hi),
+                            });
+                        }
+                        self.page.plain.reserve(segment.len() * T::BYTES);
+                        for &v in segment {
+                            v.plain(&mut self.page.plain);
+                        }
+                    } else {
+                        for &v in segment {
+                            self.value(v);
+                        }
                     }
                 }
                 Some(nulls) => {
