@@ -702,6 +702,8 @@ fn revise_by_message(
         classes: BTreeMap<(&'static str, &'static str), i64>,
         revised: u64,
         forwarded: u64,
+        /// Kept from one message to the next.
+        room: message::GroupScratch,
     }
     let done = hits
         .par_for_each_group(
@@ -712,7 +714,9 @@ fn revise_by_message(
             },
             |p: &mut Part, group| {
                 let mut failed = None;
-                message::analyse_group(group, cfg.classifier.message(), &mut |h, c| {
+                let mut room = std::mem::take(&mut p.room);
+                let msg = cfg.classifier.message();
+                message::analyse_group_in(group, msg, &mut room, &mut |h, c| {
                     if let Some((new, _, _)) = c.class {
                         let kind = h.kind.as_str();
                         *p.classes.entry((kind, h.class.as_str())).or_default() -= 1;
@@ -765,6 +769,7 @@ fn revise_by_message(
                         failed = Some(err);
                     }
                 });
+                p.room = room;
                 failed.map_or(Ok(()), Err)
             },
         )
