@@ -5,6 +5,7 @@
 //! ("ab","c") and ("a","bc") apart; ids can never contain it. Ingest accepts
 //! any manifest in this format, minted here or elsewhere.
 
+use compact_str::CompactString;
 use foldhash::{HashMap, HashMapExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -88,11 +89,12 @@ pub const UNTRACKED_TOKEN: &str = "-";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
     /// The recipient's token.
-    pub token: String,
+    pub token: CompactString,
     /// The campaign the message belongs to (shared by the campaign's rows).
     pub campaign_id: Arc<str>,
-    /// The sender's id for the person.
-    pub recipient_id: String,
+    /// The sender's id for the person; inline up to 24 bytes, so the join
+    /// finds it in the row it reads anyway.
+    pub recipient_id: CompactString,
     /// The A/B variant the person received (shared like the campaign).
     pub variant: Arc<str>,
     /// When the message was sent, microseconds since the epoch, UTC.
@@ -497,7 +499,7 @@ fn manifest_rows<R: std::io::Read>(
             ));
             continue;
         }
-        let token = rec[0].to_string();
+        let token = CompactString::new(&rec[0]);
         let tracked = match col_tracked.and_then(|c| rec.get(c)).map(str::trim) {
             None | Some("") | Some("true") => true,
             Some("false") => false,
@@ -565,7 +567,7 @@ fn manifest_rows<R: std::io::Read>(
             out.push(Recipient {
                 token,
                 campaign_id: names.get(&rec[1]),
-                recipient_id: rec[2].to_string(),
+                recipient_id: CompactString::new(&rec[2]),
                 variant: names.get(&rec[3]),
                 sent_at,
                 tracked,
@@ -709,8 +711,8 @@ mod tests {
              \n\
              {},c1,r2,A,2026-09-21T09:00:00Z\n\
              {},c1,r3,A,not-a-time\n\
-             {},c2,r4,,2026-09-22T10:30:00Z\n\
-             {},c1,r5,B,2026-09-21T09:00:00Z\n\
+             {},c2,r4-at-24-characters-xxxx,,2026-09-22T10:30:00Z\n\
+             {},c1,r5.a-recipient-id-longer-than-24-characters,B,2026-09-21T09:00:00Z\n\
              short,c1\n\
              {},c1 x,r7,A,2026-09-21T09:00:00Z\n",
             t("r1"),
@@ -730,7 +732,16 @@ mod tests {
         assert!(problems[1].reason.contains("expected 5 columns"));
         assert!(problems[2].reason.contains("campaign_id"));
         let ids: Vec<&str> = rows.iter().map(|r| r.recipient_id.as_str()).collect();
-        assert_eq!(ids, ["r1", "r2", "r4", "r5"]);
+        // Ids kept inline (24 bytes) and on the heap alike.
+        assert_eq!(
+            ids,
+            [
+                "r1",
+                "r2",
+                "r4-at-24-characters-xxxx",
+                "r5.a-recipient-id-longer-than-24-characters"
+            ]
+        );
         let sent: Vec<i64> = rows.iter().map(|r| r.sent_at).collect();
         let at = |s| parse_rfc3339_micros(s).unwrap();
         assert_eq!(
@@ -752,7 +763,7 @@ mod tests {
     #[test]
     fn keys_name_who_a_row_stands_for() {
         let mut r = Recipient {
-            token: token_for(b"s", "c1", "r1"),
+            token: token_for(b"s", "c1", "r1").into(),
             campaign_id: "c1".into(),
             recipient_id: "r1".into(),
             variant: "B".into(),

@@ -1169,9 +1169,9 @@ mod tests {
         let recipients: Vec<_> = ["r01", "r02"]
             .iter()
             .map(|r| crate::manifest::Recipient {
-                token: crate::manifest::token_for(secret, "spring-sale", r),
+                token: crate::manifest::token_for(secret, "spring-sale", r).into(),
                 campaign_id: "spring-sale".into(),
-                recipient_id: r.to_string(),
+                recipient_id: (*r).into(),
                 variant: "A".into(),
                 sent_at: 1_790_000_000_000_000,
                 tracked: true,
