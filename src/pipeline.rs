@@ -940,7 +940,7 @@ fn process_block<'c>(
         if window.is_empty() {
             break;
         }
-        for step in 1..=2 {
+        for step in 1..cfg.manifest.prefetch_steps() {
             for (_, _, parsed) in &window {
                 let Some(raw) = parsed.as_ref().and_then(|p| p.as_ref().ok()) else {
                     continue;
