@@ -33,8 +33,9 @@ const UNSEEN: u32 = u32::MAX;
 const NULL: u32 = u32::MAX - 1;
 
 /// Whether column `descr` of arrow type `data_type` is written here under
-/// `props`: text with a dictionary and no statistics, in the layout of
-/// [`pages`](super::pages).
+/// `props`: text without statistics, with a dictionary or without (the
+/// token, address, recipient and referer columns: PLAIN from the start),
+/// in the layout of [`pages`](super::pages).
 pub fn takes(descr: &ColumnDescPtr, data_type: &DataType, props: &WriterProperties) -> bool {
     let text = match data_type {
         DataType::Utf8 => true,
@@ -42,7 +43,6 @@ pub fn takes(descr: &ColumnDescPtr, data_type: &DataType, props: &WriterProperti
         _ => false,
     };
     text && pages::layout_is_ours(descr, props)
-        && props.dictionary_enabled(descr.path())
         && props.statistics_enabled(descr.path()) == EnabledStatistics::None
 }
 
@@ -51,6 +51,9 @@ pub fn takes(descr: &ColumnDescPtr, data_type: &DataType, props: &WriterProperti
 pub struct DictionaryWriter {
     descr: ColumnDescPtr,
     nullable: bool,
+    /// The properties ask for a dictionary; without one, every value is
+    /// PLAIN and the chunk has no dictionary page.
+    dictionary: bool,
     // The dictionary: values in order of first appearance, found by hash.
     table: HashTable<u32>,
     hashes: Vec<u64>,
@@ -70,10 +73,12 @@ pub struct DictionaryWriter {
 }
 
 impl DictionaryWriter {
-    /// A writer for column `descr` whose finished pages go to `store`.
-    pub fn new(descr: ColumnDescPtr, store: Box<dyn PageStore>) -> Self {
+    /// A writer for column `descr` whose finished pages go to `store`, with
+    /// a dictionary or not.
+    pub fn new(descr: ColumnDescPtr, store: Box<dyn PageStore>, dictionary: bool) -> Self {
         DictionaryWriter {
             nullable: descr.max_def_level() > 0,
+            dictionary,
             descr,
             table: HashTable::new(),
             hashes: Vec::new(),
@@ -81,7 +86,7 @@ impl DictionaryWriter {
             ends: Vec::new(),
             hasher: foldhash::fast::FixedState::default(),
             last: 0,
-            plain: false,
+            plain: !dictionary,
             page: Filling::default(),
             pages: ChunkPages::new(store),
             remap: Vec::new(),
@@ -91,7 +96,27 @@ impl DictionaryWriter {
     /// Appends the rows of `array`: text, plain or as an Arrow dictionary.
     pub fn write(&mut self, array: &dyn Array) -> Result<()> {
         match array.data_type() {
+            DataType::Utf8 if !self.dictionary => {
+                let a = array.as_string::<i32>();
+                let (offsets, data) = (a.value_offsets(), a.value_data());
+                self.write_plain(a.len(), |i| {
+                    a.is_valid(i)
+                        .then(|| &data[offsets[i] as usize..offsets[i + 1] as usize])
+                })
+            }
             DataType::Utf8 => self.write_strings(array.as_string::<i32>()),
+            DataType::Dictionary(k, v)
+                if **k == DataType::Int32 && **v == DataType::Utf8 && !self.dictionary =>
+            {
+                let d = array.as_dictionary::<Int32Type>();
+                let (keys, values) = (d.keys(), d.values().as_string::<i32>());
+                self.write_plain(d.len(), |i| {
+                    keys.is_valid(i)
+                        .then(|| keys.value(i) as usize)
+                        .filter(|&k| values.is_valid(k))
+                        .map(|k| values.value(k).as_bytes())
+                })
+            }
             DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
                 self.write_dictionary(array.as_dictionary::<Int32Type>())
             }
@@ -100,6 +125,41 @@ impl DictionaryWriter {
                 self.descr.path()
             ))),
         }
+    }
+
+    /// Appends `rows` values of a column without a dictionary, PLAIN, a
+    /// segment at a time: the page's limits are checked after each segment,
+    /// as parquet's writer checks them after each write batch, so its pages
+    /// end where parquet's would.
+    fn write_plain<'a>(
+        &mut self,
+        rows: usize,
+        value: impl Fn(usize) -> Option<&'a [u8]>,
+    ) -> Result<()> {
+        let mut start = 0;
+        while start < rows {
+            let end = (start + SEGMENT.min(PAGE_VALUES - self.page.rows)).min(rows);
+            for i in start..end {
+                match value(i) {
+                    None if !self.nullable => return Err(self.required()),
+                    None => self.page.defs.push(0),
+                    Some(v) => {
+                        if self.nullable {
+                            self.page.defs.push(1);
+                        }
+                        let plain = &mut self.page.plain;
+                        plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                        plain.extend_from_slice(v);
+                    }
+                }
+            }
+            self.page.rows += end - start;
+            start = end;
+            if self.page.rows >= PAGE_VALUES || self.page.plain.len() >= PAGE_BYTES {
+                self.flush_page()?;
+            }
+        }
+        Ok(())
     }
 
     /// Rows `start..` of the array that fit in the page being filled, at
@@ -341,8 +401,10 @@ impl DictionaryWriter {
             dict.extend_from_slice(&self.values[start..end]);
             start = end;
         }
-        self.pages
-            .close(&self.descr, Some((&dict, self.ends.len())), |b| b, None)
+        let dictionary = self
+            .dictionary
+            .then_some((dict.as_slice(), self.ends.len()));
+        self.pages.close(&self.descr, dictionary, |b| b, None)
     }
 }
 
@@ -357,6 +419,158 @@ mod tests {
 
     fn column(values: &[Option<String>]) -> ArrayRef {
         Arc::new(StringArray::from(values.to_vec()))
+    }
+
+    /// Text columns without a dictionary or statistics (token, recipient,
+    /// address, referer) come out as parquet's writer makes them: the
+    /// same values, no dictionary page, the same encodings, and pages that
+    /// end at the same rows, whether a page fills by its rows (short
+    /// values) or by its bytes (long ones). Covers nulls and empty texts,
+    /// and an Arrow dictionary array written without a dictionary.
+    #[test]
+    fn plain_text_columns_match_parquets_writer() {
+        let rows = 90_000usize;
+        let file_schema = Arc::new(Schema::new(vec![
+            Field::new("token", DataType::Utf8, false),
+            Field::new("referer", DataType::Utf8, true),
+            Field::new("recipient_id", DataType::Utf8, true),
+        ]));
+        let dict_type = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let built = Arc::new(Schema::new(vec![
+            Field::new("token", DataType::Utf8, false),
+            Field::new("referer", DataType::Utf8, true),
+            Field::new("recipient_id", dict_type, true),
+        ]));
+        let token = |i: usize| format!("{:022}", i * 7_919);
+        let referer = |i: usize| match i % 17 {
+            0 => None,
+            1 => Some(String::new()),
+            k => Some(format!(
+                "https://example.com/{i}/{}",
+                "r".repeat(40 + k * 9)
+            )),
+        };
+        let ids = ["r1", "a-longer-recipient-id", ""];
+        let id_key = |i: usize| (i % 13 != 5).then_some((i % 4) as i32);
+        let batch = |r: std::ops::Range<usize>| {
+            let keys = Int32Array::from(r.clone().map(id_key).collect::<Vec<_>>());
+            let values = StringArray::from(vec![Some(ids[0]), Some(ids[1]), Some(ids[2]), None]);
+            RecordBatch::try_new(
+                built.clone(),
+                vec![
+                    Arc::new(StringArray::from_iter_values(r.clone().map(token))),
+                    Arc::new(StringArray::from(
+                        r.clone().map(referer).collect::<Vec<_>>(),
+                    )),
+                    Arc::new(DictionaryArray::new(keys, Arc::new(values))),
+                ],
+            )
+            .unwrap()
+        };
+
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("_staging/r")).unwrap();
+        let pool = Arc::new(PagePool::new(tmp.path().join("pool"), 1 << 20).unwrap());
+        let encoders = column_writers(&file_schema, pool, tmp.path()).unwrap();
+        assert!(encoders
+            .iter()
+            .all(|e| matches!(e, ColumnEncoder::Dictionary(_))));
+        let mut enc = Encoder::new(tmp.path(), "r");
+        enc.declare("t", file_schema.clone(), vec![]);
+        // 1,000 rows a batch: parquet's writer checks its limits after each
+        // (see integer_columns_match_parquets_writer).
+        for start in (0..rows).step_by(1_000) {
+            enc.write("t", "d", &batch(start..start + 1_000), &[])
+                .unwrap();
+        }
+        let added = enc
+            .seal("t", |_, _| Ok(()), &|_: &(), _, _| Vec::new())
+            .unwrap();
+        let ours = tmp.path().join(&added[0].staged);
+        let theirs = tmp.path().join("parquet.parquet");
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&theirs).unwrap(),
+            built.clone(),
+            Some(crate::commit::writer_properties()),
+        )
+        .unwrap();
+        for start in (0..rows).step_by(1_000) {
+            w.write(&batch(start..start + 1_000)).unwrap();
+        }
+        w.close().unwrap();
+
+        let texts = |p: &std::path::Path, name: &str| -> Vec<Option<String>> {
+            crate::commit::read_parquet(p)
+                .unwrap()
+                .iter()
+                .flat_map(|b| {
+                    let c = arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Utf8)
+                        .unwrap();
+                    let s = c.as_string::<i32>().clone();
+                    (0..s.len())
+                        .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let want: [Vec<Option<String>>; 3] = [
+            (0..rows).map(|i| Some(token(i))).collect(),
+            (0..rows).map(referer).collect(),
+            (0..rows)
+                .map(|i| {
+                    id_key(i)
+                        .and_then(|k| ids.get(k as usize))
+                        .map(|s| s.to_string())
+                })
+                .collect(),
+        ];
+        for (i, f) in file_schema.fields().iter().enumerate() {
+            assert!(texts(&ours, f.name()) == want[i], "{}: ours", f.name());
+            assert!(
+                texts(&theirs, f.name()) == want[i],
+                "{}: parquet's",
+                f.name()
+            );
+        }
+
+        let meta = |p: &std::path::Path| {
+            crate::encode::read_written(&std::fs::File::open(p).unwrap(), p).unwrap()
+        };
+        let (a, b) = (meta(&ours), meta(&theirs));
+        let (ra, rb) = (a.row_group(0), b.row_group(0));
+        for i in 0..file_schema.fields().len() {
+            let name = file_schema.field(i).name();
+            let (ca, cb) = (ra.column(i), rb.column(i));
+            assert_eq!(ca.statistics(), cb.statistics(), "{name}: statistics");
+            assert_eq!(
+                ca.encodings_mask(),
+                cb.encodings_mask(),
+                "{name}: encodings"
+            );
+            assert_eq!(
+                ca.page_encoding_stats(),
+                cb.page_encoding_stats(),
+                "{name}: page encodings"
+            );
+            assert_eq!(ca.dictionary_page_offset(), None, "{name}: no dictionary");
+            assert_eq!(cb.dictionary_page_offset(), None, "{name}: no dictionary");
+            let first_rows = |m: &parquet::file::metadata::ParquetMetaData| -> Vec<i64> {
+                m.offset_index().unwrap()[0][i]
+                    .page_locations()
+                    .iter()
+                    .map(|p| p.first_row_index)
+                    .collect()
+            };
+            assert_eq!(first_rows(&a), first_rows(&b), "{name}: pages");
+        }
+        // What the rows were made to cover: pages ended by their rows
+        // (tokens) and by their bytes (referers).
+        let pages = |i: usize| a.offset_index().unwrap()[0][i].page_locations().len();
+        assert_eq!(pages(0), rows.div_ceil(PAGE_VALUES));
+        assert!(
+            pages(1) > rows.div_ceil(PAGE_VALUES),
+            "referers fill pages by bytes"
+        );
     }
 
     /// Columns the dataset writes without statistics go through this

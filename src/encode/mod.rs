@@ -349,7 +349,8 @@ fn column_writers(
             };
             let data_type = schema.field(i).data_type();
             if dictionary::takes(&d, data_type, &props) {
-                ColumnEncoder::Dictionary(DictionaryWriter::new(d, store()))
+                let dictionary = props.dictionary_enabled(d.path());
+                ColumnEncoder::Dictionary(DictionaryWriter::new(d, store(), dictionary))
             } else if numbers::takes(&d, data_type, &props) {
                 match d.physical_type() {
                     parquet::basic::Type::INT32 => {
