@@ -395,6 +395,8 @@ struct Keyed {
     keys: Keys,
     values: Vec<StringBuilder>,
     seen: foldhash::HashMap<u64, i32>,
+    /// Things so far: asking a builder costs a call a row.
+    count: i32,
 }
 
 impl Keyed {
@@ -403,15 +405,17 @@ impl Keyed {
             keys: Keys::with_capacity(cap),
             values: (0..columns).map(|_| StringBuilder::new()).collect(),
             seen: foldhash::HashMap::default(),
+            count: 0,
         }
     }
 
     /// Appends the row of thing `id`, whose values are `vals` (`None` or
     /// empty = null); `vals` is called only for a thing new to the batch.
     fn append<'v, const N: usize>(&mut self, id: u64, vals: impl FnOnce() -> [Option<&'v str>; N]) {
-        let next = self.values[0].len() as i32;
+        let next = self.count;
         let k = *self.seen.entry(id).or_insert(next);
         if k == next {
+            self.count += 1;
             for (b, v) in self.values.iter_mut().zip(vals()) {
                 match v {
                     Some(s) if !s.is_empty() => b.append_value(s),
@@ -428,15 +432,11 @@ impl Keyed {
 
     fn finish(&mut self) -> Vec<ArrayRef> {
         self.seen.clear();
+        self.count = 0;
         let keys = self.keys.finish();
         self.values
             .iter_mut()
-            .map(|v| {
-                Arc::new(arrow::array::DictionaryArray::new(
-                    keys.clone(),
-                    Arc::new(v.finish()),
-                )) as ArrayRef
-            })
+            .map(|v| dictionary(&keys, v.finish()))
             .collect()
     }
 }
@@ -579,13 +579,29 @@ impl<const N: usize> Group<N> {
         self.slots.fill(([(0, 0); N], -1));
         self.pins.clear();
         let keys = self.keys.finish();
-        self.values.each_mut().map(|v| {
-            Arc::new(arrow::array::DictionaryArray::new(
-                keys.clone(),
-                Arc::new(v.finish()),
-            )) as ArrayRef
-        })
+        self.values
+            .each_mut()
+            .map(|v| dictionary(&keys, v.finish()))
     }
+}
+
+/// A dictionary array of keys this module handed out, each the index of a
+/// value appended to `values`: built without arrow's check of every key,
+/// which ran once per column, and several columns share their keys.
+fn dictionary(
+    keys: &arrow::array::PrimitiveArray<arrow::datatypes::Int32Type>,
+    values: arrow::array::StringArray,
+) -> ArrayRef {
+    debug_assert!(keys
+        .iter()
+        .flatten()
+        .all(|k| k >= 0 && (k as usize) < arrow::array::Array::len(&values)));
+    // SAFETY: every key appended is the position a value was appended at
+    // (Keyed::append, Group::append, Repeated::append), below the values'
+    // count, and the keys' type is the dictionary's key type.
+    Arc::new(unsafe {
+        arrow::array::DictionaryArray::new_unchecked(keys.clone(), Arc::new(values))
+    })
 }
 
 /// The type of a keyed column as [`EventBuilder`] makes it.
@@ -599,6 +615,8 @@ struct Repeated {
     keys: Keys,
     values: StringBuilder,
     last: String,
+    /// Values so far: asking the builder costs a call a row.
+    count: i32,
 }
 
 impl Repeated {
@@ -607,24 +625,24 @@ impl Repeated {
             keys: Keys::with_capacity(cap),
             values: StringBuilder::new(),
             last: String::new(),
+            count: 0,
         }
     }
 
     fn append(&mut self, v: &str) {
-        if self.values.is_empty() || self.last != v {
+        if self.count == 0 || self.last != v {
             self.values.append_value(v);
             self.last.clear();
             self.last.push_str(v);
+            self.count += 1;
         }
-        self.keys.append_value(self.values.len() as i32 - 1);
+        self.keys.append_value(self.count - 1);
     }
 
     fn finish(&mut self) -> ArrayRef {
         self.last.clear();
-        Arc::new(arrow::array::DictionaryArray::new(
-            self.keys.finish(),
-            Arc::new(self.values.finish()),
-        ))
+        self.count = 0;
+        dictionary(&self.keys.finish(), self.values.finish())
     }
 }
 
