@@ -165,7 +165,7 @@ pub fn token_hint<'r>(raw: &'r RawHit<'_>) -> Option<&'r [u8]> {
 /// Joins one parsed line to the manifest.
 pub fn track<'m>(raw: &RawHit<'_>, manifest: &'m Manifest) -> Tracked<'m> {
     let target: &[u8] = &raw.target;
-    let path = match target.iter().position(|&c| c == b'?' || c == b'#') {
+    let path = match memchr::memchr2(b'?', b'#', target) {
         Some(i) => &target[..i],
         None => target,
     };
@@ -359,6 +359,22 @@ mod tests {
         );
         assert_eq!(
             kind(track(&hit("/t/short.gif", 200), &m)),
+            Err(RejectReason::MalformedTrackingPath)
+        );
+        // The path ends at a query or a fragment, whichever comes first.
+        for target in [
+            "/o/AAAAAAAAAAAAAAAAAAAAAA.gif?utm=x#y",
+            "/o/AAAAAAAAAAAAAAAAAAAAAA.gif#y?utm=x",
+            "/o/AAAAAAAAAAAAAAAAAAAAAA.gif?",
+        ] {
+            assert_eq!(
+                kind(track(&hit(target, 200), &m)),
+                Ok(Kind::Open),
+                "{target}"
+            );
+        }
+        assert_eq!(
+            kind(track(&hit("/o/AAAAAAAAAAAAAAAAAAAAAA.gifx?a", 200), &m)),
             Err(RejectReason::MalformedTrackingPath)
         );
     }
