@@ -1326,6 +1326,82 @@ mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
 
+    /// The verdict and evidence columns of a slice: each row's verdict by
+    /// its tag, the changed rows' new class and evidence, false and null
+    /// elsewhere.
+    #[test]
+    fn revisable_columns_hold_each_rows_verdict_and_evidence() {
+        use crate::classify::message::Change;
+        use crate::classify::Class;
+        use arrow::datatypes::{Float64Type, Int32Type};
+        let tags = [0u16, 1, 0, 2, 1, 0];
+        let verdict = |t: u16| match t {
+            0 => ("human", "default", "looks human"),
+            1 => ("apple_mpp", "mpp", "Apple"),
+            _ => ("crawler", "bot", "a bot"),
+        };
+        let burst = Change {
+            class: Some((Class::Scanner, "message.link_burst", "links in a burst")),
+            forwarded: false,
+            burst: Some((3, 1.5)),
+            trap: true,
+        };
+        let fwd = Change {
+            class: None,
+            forwarded: true,
+            burst: None,
+            trap: false,
+        };
+        let cols = revisable_columns(&tags, verdict, &[(0, &burst), (2, &fwd), (5, &burst)]);
+        let text = |c: &ArrayRef| -> Vec<String> {
+            let s = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).unwrap();
+            let s = s.as_string::<i32>();
+            (0..s.len()).map(|i| s.value(i).to_string()).collect()
+        };
+        assert_eq!(
+            text(&cols[0]),
+            [
+                "scanner",
+                "apple_mpp",
+                "human",
+                "crawler",
+                "apple_mpp",
+                "scanner"
+            ]
+        );
+        assert_eq!(
+            text(&cols[1]),
+            [
+                "message.link_burst",
+                "mpp",
+                "default",
+                "bot",
+                "mpp",
+                "message.link_burst"
+            ]
+        );
+        assert_eq!(text(&cols[2])[3], "a bot");
+        let bools = |c: &ArrayRef| -> Vec<bool> {
+            let b = c.as_boolean();
+            assert_eq!(b.null_count(), 0);
+            (0..b.len()).map(|i| b.value(i)).collect()
+        };
+        assert_eq!(bools(&cols[3]), [false, false, true, false, false, false]);
+        assert_eq!(bools(&cols[4]), [true, false, false, false, false, true]);
+        let hits = cols[5].as_primitive::<Int32Type>();
+        let secs = cols[6].as_primitive::<Float64Type>();
+        let opt = |i: usize| (hits.is_valid(i)).then(|| (hits.value(i), secs.value(i)));
+        assert_eq!(
+            (0..6).map(opt).collect::<Vec<_>>(),
+            [Some((3, 1.5)), None, None, None, None, Some((3, 1.5))]
+        );
+        assert_eq!(secs.null_count(), 4);
+        // Nothing changed: no nulls buffer needed, and no evidence.
+        let cols = revisable_columns(&tags, verdict, &[]);
+        assert_eq!(text(&cols[0])[3], "crawler");
+        assert_eq!(cols[5].null_count(), 6);
+    }
+
     fn row<'a>(ua_key: u64, ua: &'a str, name: Option<&'a str>, link: Option<u32>) -> EventRow<'a> {
         static CAMPAIGN: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| "c".into());
         static VARIANT: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| "".into());
