@@ -56,3 +56,18 @@ pub(crate) fn prefetch_at(p: *const u8) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// Helpers the unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A fixed sequence of pseudo-random numbers (xorshift64), so that a
+    /// test's failure repeats; `seed` must not be 0.
+    pub fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+}

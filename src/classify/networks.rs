@@ -812,11 +812,9 @@ mod tests {
                 }
             }
         }
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         for i in 0..20_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next();
             ips.push(match i % 3 {
                 0 => IpAddr::V4((x as u32).into()),
                 1 => IpAddr::V4((0x0a00_0000 | (x as u32 & 0x03ff_ffff)).into()),

@@ -468,51 +468,12 @@ mod tests {
             .unwrap()
         };
 
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join("_staging/r")).unwrap();
-        let pool = Arc::new(PagePool::new(tmp.path().join("pool"), 1 << 20).unwrap());
-        let encoders = column_writers(&file_schema, pool, tmp.path()).unwrap();
+        let (_tmp, ours, theirs, encoders) =
+            crate::encode::both::write(&file_schema, &built, rows, batch);
         assert!(encoders
             .iter()
             .all(|e| matches!(e, ColumnEncoder::Dictionary(_))));
-        let mut enc = Encoder::new(tmp.path(), "r");
-        enc.declare("t", file_schema.clone(), vec![]);
-        // 1,000 rows a batch: parquet's writer checks its limits after each
-        // (see integer_columns_match_parquets_writer).
-        for start in (0..rows).step_by(1_000) {
-            enc.write("t", "d", &batch(start..start + 1_000), &[])
-                .unwrap();
-        }
-        let added = enc
-            .seal("t", |_, _| Ok(()), &|_: &(), _, _| Vec::new())
-            .unwrap();
-        let ours = tmp.path().join(&added[0].staged);
-        let theirs = tmp.path().join("parquet.parquet");
-        let mut w = parquet::arrow::ArrowWriter::try_new(
-            std::fs::File::create(&theirs).unwrap(),
-            built.clone(),
-            Some(crate::commit::writer_properties()),
-        )
-        .unwrap();
-        for start in (0..rows).step_by(1_000) {
-            w.write(&batch(start..start + 1_000)).unwrap();
-        }
-        w.close().unwrap();
-
-        let texts = |p: &std::path::Path, name: &str| -> Vec<Option<String>> {
-            crate::commit::read_parquet(p)
-                .unwrap()
-                .iter()
-                .flat_map(|b| {
-                    let c = arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Utf8)
-                        .unwrap();
-                    let s = c.as_string::<i32>().clone();
-                    (0..s.len())
-                        .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        };
+        use crate::encode::both::{first_rows, meta, texts};
         let want: [Vec<Option<String>>; 3] = [
             (0..rows).map(|i| Some(token(i))).collect(),
             (0..rows).map(referer).collect(),
@@ -533,9 +494,6 @@ mod tests {
             );
         }
 
-        let meta = |p: &std::path::Path| {
-            crate::encode::read_written(&std::fs::File::open(p).unwrap(), p).unwrap()
-        };
         let (a, b) = (meta(&ours), meta(&theirs));
         let (ra, rb) = (a.row_group(0), b.row_group(0));
         for i in 0..file_schema.fields().len() {
@@ -554,14 +512,7 @@ mod tests {
             );
             assert_eq!(ca.dictionary_page_offset(), None, "{name}: no dictionary");
             assert_eq!(cb.dictionary_page_offset(), None, "{name}: no dictionary");
-            let first_rows = |m: &parquet::file::metadata::ParquetMetaData| -> Vec<i64> {
-                m.offset_index().unwrap()[0][i]
-                    .page_locations()
-                    .iter()
-                    .map(|p| p.first_row_index)
-                    .collect()
-            };
-            assert_eq!(first_rows(&a), first_rows(&b), "{name}: pages");
+            assert_eq!(first_rows(&a, i), first_rows(&b, i), "{name}: pages");
         }
         // What the rows were made to cover: pages ended by their rows
         // (tokens) and by their bytes (referers).
@@ -681,28 +632,14 @@ mod tests {
         assert_eq!(added.len(), 1);
         let path = tmp.path().join(&added[0].staged);
 
-        let batches = crate::commit::read_parquet(&path).unwrap();
-        let got = |name: &str| -> Vec<Option<String>> {
-            batches
-                .iter()
-                .flat_map(|b| {
-                    let c = arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Utf8)
-                        .unwrap();
-                    let s = c.as_string::<i32>().clone();
-                    (0..s.len())
-                        .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        };
+        let got = |name: &str| crate::encode::both::texts(&path, name);
         assert!(got("city") == city, "city");
         assert!(got("user_agent") == ua, "user_agent");
         assert!(got("url") == url, "url");
         assert!(got("variant") == variant, "variant");
         assert!(got("method") == method, "method");
 
-        let meta =
-            crate::encode::read_written(&std::fs::File::open(&path).unwrap(), &path).unwrap();
+        let meta = crate::encode::both::meta(&path);
         let rg = meta.row_group(0);
         let stats = |i: usize| -> Vec<(PageType, Encoding, i32)> {
             rg.column(i)

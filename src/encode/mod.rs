@@ -1092,6 +1092,85 @@ impl Encoder {
     }
 }
 
+/// What the encoders' tests share: writing the same rows with ours and
+/// with parquet's writer, and reading them back.
+#[cfg(test)]
+pub(super) mod both {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::DataType;
+
+    /// Writes rows `0..rows` of `batch` (of schema `built`, for a file of
+    /// `file_schema`) 1,000 at a time with our encoder and with parquet's
+    /// writer, both under the dataset's properties: parquet's writer checks
+    /// its limits after each write batch (at most 1,024 rows), so its pages
+    /// then end where ours do. Returns the directory, our file, parquet's
+    /// file, and the encoders the dataset's properties choose.
+    pub(super) fn write(
+        file_schema: &SchemaRef,
+        built: &SchemaRef,
+        rows: usize,
+        batch: impl Fn(std::ops::Range<usize>) -> RecordBatch,
+    ) -> (tempfile::TempDir, PathBuf, PathBuf, Vec<ColumnEncoder>) {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("_staging/r")).unwrap();
+        let pool = Arc::new(PagePool::new(tmp.path().join("pool"), 1 << 20).unwrap());
+        let encoders = column_writers(file_schema, pool, tmp.path()).unwrap();
+        let mut enc = Encoder::new(tmp.path(), "r");
+        enc.declare("t", file_schema.clone(), vec![]);
+        for start in (0..rows).step_by(1_000) {
+            enc.write("t", "d", &batch(start..start + 1_000), &[])
+                .unwrap();
+        }
+        let added = enc
+            .seal("t", |_, _| Ok(()), &|_: &(), _, _| Vec::new())
+            .unwrap();
+        let ours = tmp.path().join(&added[0].staged);
+        let theirs = tmp.path().join("parquet.parquet");
+        let mut w = ArrowWriter::try_new(
+            File::create(&theirs).unwrap(),
+            built.clone(),
+            Some(crate::commit::writer_properties()),
+        )
+        .unwrap();
+        for start in (0..rows).step_by(1_000) {
+            w.write(&batch(start..start + 1_000)).unwrap();
+        }
+        w.close().unwrap();
+        (tmp, ours, theirs, encoders)
+    }
+
+    /// Column `name` of the file at `path`, as texts.
+    pub fn texts(path: &Path, name: &str) -> Vec<Option<String>> {
+        crate::commit::read_parquet(path)
+            .unwrap()
+            .iter()
+            .flat_map(|b| {
+                let c =
+                    arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+                let s = c.as_string::<i32>().clone();
+                (0..s.len())
+                    .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The file's metadata, page indexes included.
+    pub fn meta(path: &Path) -> ParquetMetaData {
+        read_written(&File::open(path).unwrap(), path).unwrap()
+    }
+
+    /// The first row of each page of column `i` in the first row group.
+    pub fn first_rows(meta: &ParquetMetaData, i: usize) -> Vec<i64> {
+        meta.offset_index().unwrap()[0][i]
+            .page_locations()
+            .iter()
+            .map(|p| p.first_row_index)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

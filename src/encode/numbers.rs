@@ -356,7 +356,7 @@ pub fn write_i64(w: &mut NumberWriter<i64>, array: &dyn Array) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::{column_writers, ColumnEncoder, Encoder, PagePool};
+    use crate::encode::ColumnEncoder;
     use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
     use arrow::datatypes::{Field, Schema};
     use parquet::basic::Encoding;
@@ -413,36 +413,11 @@ mod tests {
             ];
             RecordBatch::try_new(schema.clone(), cols).unwrap()
         };
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join("_staging/r")).unwrap();
-        let pool = Arc::new(PagePool::new(tmp.path().join("pool"), 1 << 20).unwrap());
-        let encoders = column_writers(&schema, pool, tmp.path()).unwrap();
+        let (_tmp, ours, theirs, encoders) =
+            crate::encode::both::write(&schema, &schema, rows, batch);
         assert!(encoders
             .iter()
             .all(|e| matches!(e, ColumnEncoder::Int32(_) | ColumnEncoder::Int64(_))));
-
-        let mut enc = Encoder::new(tmp.path(), "r");
-        enc.declare("t", schema.clone(), vec![]);
-        for start in (0..rows).step_by(1_000) {
-            enc.write("t", "d", &batch(start..start + 1_000), &[])
-                .unwrap();
-        }
-        let added = enc
-            .seal("t", |_, _| Ok(()), &|_: &(), _, _| Vec::new())
-            .unwrap();
-        let ours = tmp.path().join(&added[0].staged);
-
-        let theirs = tmp.path().join("parquet.parquet");
-        let mut w = parquet::arrow::ArrowWriter::try_new(
-            std::fs::File::create(&theirs).unwrap(),
-            schema.clone(),
-            Some(crate::commit::writer_properties()),
-        )
-        .unwrap();
-        for start in (0..rows).step_by(1_000) {
-            w.write(&batch(start..start + 1_000)).unwrap();
-        }
-        w.close().unwrap();
 
         let read = |p: &std::path::Path| {
             let batches = crate::commit::read_parquet(p).unwrap();
@@ -451,9 +426,7 @@ mod tests {
         assert_eq!(read(&ours), batch(0..rows));
         assert_eq!(read(&theirs), batch(0..rows));
 
-        let meta = |p: &std::path::Path| {
-            crate::encode::read_written(&std::fs::File::open(p).unwrap(), p).unwrap()
-        };
+        use crate::encode::both::{first_rows, meta};
         let (a, b) = (meta(&ours), meta(&theirs));
         let (ra, rb) = (a.row_group(0), b.row_group(0));
         for i in 0..schema.fields().len() {
@@ -486,14 +459,7 @@ mod tests {
                 b.column_index().unwrap()[0][i],
                 "{name}: column index"
             );
-            let first_rows = |m: &parquet::file::metadata::ParquetMetaData| -> Vec<i64> {
-                m.offset_index().unwrap()[0][i]
-                    .page_locations()
-                    .iter()
-                    .map(|p| p.first_row_index)
-                    .collect()
-            };
-            assert_eq!(first_rows(&a), first_rows(&b), "{name}: pages");
+            assert_eq!(first_rows(&a, i), first_rows(&b, i), "{name}: pages");
         }
         // What the rows were made to cover.
         let stats = |i: usize| ra.column(i).page_encoding_stats().unwrap().clone();

@@ -487,13 +487,7 @@ mod tests {
     /// every kind, at widths 0 to 32.
     #[test]
     fn hybrid_matches_encoding_a_value_at_a_time() {
-        let mut x: u64 = 0x853c_49e6_748f_ea9b;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::testing::xorshift(0x853c_49e6_748f_ea9b);
         for width in 0..=32u8 {
             let max = if width == 32 {
                 u32::MAX

@@ -794,11 +794,9 @@ mod tests {
                 }
             }
         }
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = crate::testing::xorshift(0x9e37_79b9_7f4a_7c15);
         for i in 0..40_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next();
             ips.push(match i % 4 {
                 0 => IpAddr::V4((x as u32).into()),
                 // Near the networks: 10/8, 172.16/12 and 2001:db8::/32.
