@@ -1161,6 +1161,31 @@ pub(super) mod both {
         read_written(&File::open(path).unwrap(), path).unwrap()
     }
 
+    /// Column `i` of both files' first row group has the same statistics,
+    /// values, encodings, page encodings, dictionary or none, and pages
+    /// starting at the same rows.
+    pub fn same_chunks(a: &ParquetMetaData, b: &ParquetMetaData, i: usize, name: &str) {
+        let (ca, cb) = (a.row_group(0).column(i), b.row_group(0).column(i));
+        assert_eq!(ca.statistics(), cb.statistics(), "{name}: statistics");
+        assert_eq!(ca.num_values(), cb.num_values(), "{name}: values");
+        assert_eq!(
+            ca.encodings_mask(),
+            cb.encodings_mask(),
+            "{name}: encodings"
+        );
+        assert_eq!(
+            ca.page_encoding_stats(),
+            cb.page_encoding_stats(),
+            "{name}: page encodings"
+        );
+        assert_eq!(
+            ca.dictionary_page_offset().is_some(),
+            cb.dictionary_page_offset().is_some(),
+            "{name}: dictionary"
+        );
+        assert_eq!(first_rows(a, i), first_rows(b, i), "{name}: pages");
+    }
+
     /// The first row of each page of column `i` in the first row group.
     pub fn first_rows(meta: &ParquetMetaData, i: usize) -> Vec<i64> {
         meta.offset_index().unwrap()[0][i]
