@@ -70,4 +70,35 @@ pub(crate) mod testing {
             x
         }
     }
+
+    /// The addresses at and just past each end of network `addr/len`
+    /// (wrapping at the ends of the address space): where a lookup by
+    /// prefix goes wrong first.
+    pub fn edges(addr: std::net::IpAddr, len: u8) -> Vec<std::net::IpAddr> {
+        use std::net::IpAddr;
+        match addr {
+            IpAddr::V4(a) => {
+                let v = u32::from(a);
+                let last = v | u32::MAX.checked_shr(len.into()).unwrap_or(0);
+                let around = [v.wrapping_sub(1), v, v.wrapping_add(1)];
+                let end = [last.wrapping_sub(1), last, last.wrapping_add(1)];
+                around
+                    .into_iter()
+                    .chain(end)
+                    .map(|x| IpAddr::V4(x.into()))
+                    .collect()
+            }
+            IpAddr::V6(a) => {
+                let v = u128::from(a);
+                let last = v | u128::MAX.checked_shr(len.into()).unwrap_or(0);
+                let around = [v.wrapping_sub(1), v, v.wrapping_add(1)];
+                let end = [last.wrapping_sub(1), last, last.wrapping_add(1)];
+                around
+                    .into_iter()
+                    .chain(end)
+                    .map(|x| IpAddr::V6(x.into()))
+                    .collect()
+            }
+        }
+    }
 }

@@ -794,21 +794,10 @@ mod tests {
         let mut ips: Vec<IpAddr> = Vec::new();
         for r in ranges {
             let (a, len) = parse_cidr(r).unwrap();
-            match a {
-                IpAddr::V4(a) => {
-                    let v = u32::from(a);
-                    let last = v | u32::MAX.checked_shr(len.into()).unwrap_or(0);
-                    for x in [v.wrapping_sub(1), v, last, last.wrapping_add(1)] {
-                        ips.push(IpAddr::V4(x.into()));
-                        ips.push(IpAddr::V6(std::net::Ipv4Addr::from(x).to_ipv6_mapped()));
-                    }
-                }
-                IpAddr::V6(a) => {
-                    let v = u128::from(a);
-                    let last = v | u128::MAX.checked_shr(len.into()).unwrap_or(0);
-                    for x in [v.wrapping_sub(1), v, last, last.wrapping_add(1)] {
-                        ips.push(IpAddr::V6(x.into()));
-                    }
+            for ip in crate::testing::edges(a, len) {
+                ips.push(ip);
+                if let IpAddr::V4(v4) = ip {
+                    ips.push(IpAddr::V6(v4.to_ipv6_mapped()));
                 }
             }
         }

@@ -770,29 +770,7 @@ mod tests {
         // spread of others (a fixed sequence, so a failure repeats).
         let mut ips: Vec<IpAddr> = Vec::new();
         for (net, len) in nets {
-            match net.parse::<IpAddr>().unwrap() {
-                IpAddr::V4(a) => {
-                    let v = u32::from(a);
-                    let last = v | u32::MAX.checked_shr(len.into()).unwrap_or(0);
-                    for x in [
-                        v.wrapping_sub(1),
-                        v,
-                        v + 1,
-                        last - 1,
-                        last,
-                        last.wrapping_add(1),
-                    ] {
-                        ips.push(IpAddr::V4(x.into()));
-                    }
-                }
-                IpAddr::V6(a) => {
-                    let v = u128::from(a);
-                    let last = v | u128::MAX.checked_shr(len.into()).unwrap_or(0);
-                    for x in [v.wrapping_sub(1), v, last, last.wrapping_add(1)] {
-                        ips.push(IpAddr::V6(x.into()));
-                    }
-                }
-            }
+            ips.extend(crate::testing::edges(net.parse().unwrap(), len));
         }
         let mut next = crate::testing::xorshift(0x9e37_79b9_7f4a_7c15);
         for i in 0..40_000u32 {
