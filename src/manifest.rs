@@ -459,7 +459,10 @@ fn read_manifest_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Rec
     let mut rdr = open_csv(path)?;
     let expected = ["token", "campaign_id", "recipient_id", "variant", "sent_at"];
     let columns = ManifestColumns::of(&check_header(path, &mut rdr, &expected)?);
-    Ok(manifest_rows(rdr, columns, path, problems))
+    let start = problems.len();
+    let rows = manifest_rows(rdr, columns, path, problems);
+    name_lines(path, &mut problems[start..]);
+    Ok(rows)
 }
 
 /// Where a manifest's optional columns are.
@@ -479,6 +482,52 @@ impl ManifestColumns {
     }
 }
 
+/// Where a CSV record starts, as its problems carry it until
+/// [`name_lines`] replaces it by the record's line: csv's own line of a
+/// record is where it began looking for it, which is the blank line before
+/// it, or in a file with CRLF line ends (a spreadsheet's export), the line
+/// before.
+pub(crate) fn record_at(pos: Option<&csv::Position>, last: u64) -> u64 {
+    pos.map_or(last, |p| p.byte())
+}
+
+/// [`record_at`] of a row read or not.
+pub(crate) fn row_at(row: &csv::Result<csv::StringRecord>, last: u64) -> u64 {
+    match row {
+        Ok(r) => record_at(r.position(), last),
+        Err(e) => record_at(e.position(), last),
+    }
+}
+
+/// Replaces the byte offsets that `problems` of CSV file `path` carry as
+/// their lines ([`record_at`], ascending) by the lines of the records
+/// there, counted in the file: one more read of it, only when something
+/// is wrong.
+pub(crate) fn name_lines(path: &Path, problems: &mut [Problem]) {
+    if problems.is_empty() {
+        return;
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        // Read a moment ago: a file gone now is wrong as a whole.
+        problems.iter_mut().for_each(|p| p.line = 0);
+        return;
+    };
+    let (mut at, mut line) = (0usize, 1u64);
+    for p in problems {
+        let mut start = (p.line as usize).min(bytes.len());
+        if start < at {
+            (at, line) = (0, 1);
+        }
+        // The record begins past any line ends the reader skipped to it.
+        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        line += memchr::memchr_iter(b'\n', &bytes[at..start]).count() as u64;
+        at = start;
+        p.line = line;
+    }
+}
+
 /// The recipients of a manifest's rows; every bad row goes to `problems`.
 fn manifest_rows<R: std::io::Read>(
     mut rdr: csv::Reader<R>,
@@ -493,14 +542,15 @@ fn manifest_rows<R: std::io::Read>(
     let mut out = Vec::new();
     // One record read into over and over: a row allocates only what it keeps.
     let mut rec = csv::StringRecord::new();
-    let mut line = 1;
+    // Problems carry their record's byte until `name_lines`.
+    let mut at = 0;
     loop {
         match rdr.read_record(&mut rec) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                line = e.position().map_or(line + 1, |p| p.line());
-                problems.push(problem(path, line, format!("unreadable row: {e}")));
+                at = record_at(e.position(), at);
+                problems.push(problem(path, at, format!("unreadable row: {e}")));
                 // A read that failed would fail again: nothing more to take.
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -508,12 +558,11 @@ fn manifest_rows<R: std::io::Read>(
                 continue;
             }
         }
-        // The record's own line: blank lines are skipped by the reader.
-        line = rec.position().map_or(line + 1, |p| p.line());
+        at = record_at(rec.position(), at);
         if rec.len() < 5 {
             problems.push(problem(
                 path,
-                line,
+                at,
                 format!("expected 5 columns, found {}", rec.len()),
             ));
             continue;
@@ -525,7 +574,7 @@ fn manifest_rows<R: std::io::Read>(
             Some(v) => {
                 problems.push(problem(
                     path,
-                    line,
+                    at,
                     format!("tracked is {v:?}, not true or false"),
                 ));
                 continue;
@@ -538,7 +587,7 @@ fn manifest_rows<R: std::io::Read>(
                 Err(_) => {
                     problems.push(problem(
                         path,
-                        line,
+                        at,
                         format!("recipients is {v:?}, not a count"),
                     ));
                     continue;
@@ -548,7 +597,7 @@ fn manifest_rows<R: std::io::Read>(
         if tracked && !is_token_shaped(token.as_bytes()) {
             problems.push(problem(
                 path,
-                line,
+                at,
                 format!("token {token:?} is not 22 base64url characters"),
             ));
             continue;
@@ -559,13 +608,13 @@ fn manifest_rows<R: std::io::Read>(
                 continue;
             }
             if let Err(reason) = check_id(what, v) {
-                problems.push(problem(path, line, reason));
+                problems.push(problem(path, at, reason));
                 bad = true;
             }
         }
         if !rec[3].is_empty() {
             if let Err(reason) = check_id("variant", &rec[3]) {
-                problems.push(problem(path, line, reason));
+                problems.push(problem(path, at, reason));
                 bad = true;
             }
         }
@@ -577,7 +626,7 @@ fn manifest_rows<R: std::io::Read>(
                     t
                 }
                 Err(reason) => {
-                    problems.push(problem(path, line, reason));
+                    problems.push(problem(path, at, reason));
                     continue;
                 }
             },
@@ -600,20 +649,22 @@ fn manifest_rows<R: std::io::Read>(
 fn read_links_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
     let mut rdr = open_csv(path)?;
     check_header(path, &mut rdr, &["link_id", "campaign_id", "url"])?;
+    let start = problems.len();
     let mut out = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i as u64 + 2;
+    let mut at = 0;
+    for rec in rdr.records() {
+        at = row_at(&rec, at);
         match rec {
             Ok(rec) if rec.len() >= 3 => {
                 let mut bad = false;
                 for (what, v) in [("link_id", &rec[0]), ("campaign_id", &rec[1])] {
                     if let Err(reason) = check_id(what, v) {
-                        problems.push(problem(path, line, reason));
+                        problems.push(problem(path, at, reason));
                         bad = true;
                     }
                 }
                 if let Err(reason) = check_url(&rec[2]) {
-                    problems.push(problem(path, line, reason));
+                    problems.push(problem(path, at, reason));
                     bad = true;
                 }
                 if !bad {
@@ -626,12 +677,13 @@ fn read_links_csv(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>>
             }
             Ok(rec) => problems.push(problem(
                 path,
-                line,
+                at,
                 format!("expected 3 columns, found {}", rec.len()),
             )),
-            Err(e) => problems.push(problem(path, line, format!("unreadable row: {e}"))),
+            Err(e) => problems.push(problem(path, at, format!("unreadable row: {e}"))),
         }
     }
+    name_lines(path, &mut problems[start..]);
     Ok(out)
 }
 
@@ -717,11 +769,18 @@ mod tests {
         assert_ne!(token_for(b"s1", "ab", "c"), token_for(b"s1", "a", "bc"));
     }
 
-    /// Each bad row is named by its own line, blank lines counted; rows of
-    /// one campaign share its name; a send time is each row's own when
-    /// rows of different times alternate.
+    /// Each bad row is named by its own line, blank lines counted (also
+    /// right before it, where csv's own count names the blank line) and
+    /// with CRLF line ends alike; rows of one campaign share its name; a
+    /// send time is each row's own when rows of different times alternate.
     #[test]
     fn manifest_rows_are_read_with_their_lines() {
+        for end in ["\n", "\r\n"] {
+            manifest_rows_with_line_ends(end);
+        }
+    }
+
+    fn manifest_rows_with_line_ends(end: &str) {
         let tmp = tempfile::tempdir().unwrap();
         let t = |r: &str| token_for(b"s", "c1", r);
         let csv = format!(
@@ -732,6 +791,8 @@ mod tests {
              {},c1,r3,A,not-a-time\n\
              {},c2,r4-at-24-characters-xxxx,,2026-09-22T10:30:00Z\n\
              {},c1,r5.a-recipient-id-longer-than-24-characters,B,2026-09-21T09:00:00Z\n\
+             \n\
+             \n\
              short,c1\n\
              {},c1 x,r7,A,2026-09-21T09:00:00Z\n",
             t("r1"),
@@ -742,11 +803,11 @@ mod tests {
             t("r7")
         );
         let path = tmp.path().join("manifest.csv");
-        std::fs::write(&path, csv).unwrap();
+        std::fs::write(&path, csv.replace('\n', end)).unwrap();
         let mut problems = Vec::new();
         let rows = read_manifest_csv(&path, &mut problems).unwrap();
         let lines: Vec<u64> = problems.iter().map(|p| p.line).collect();
-        assert_eq!(lines, vec![5, 8, 9], "{problems:?}");
+        assert_eq!(lines, vec![5, 10, 11], "{end:?}: {problems:?}");
         assert!(problems[0].reason.contains("not-a-time"));
         assert!(problems[1].reason.contains("expected 5 columns"));
         assert!(problems[2].reason.contains("campaign_id"));

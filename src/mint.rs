@@ -538,19 +538,21 @@ fn read_recipients(
     let extra_headers: Vec<String> = header[4..].to_vec();
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i as u64 + 2;
+    let start = problems.len();
+    let mut at = 0;
+    for rec in rdr.records() {
+        at = crate::manifest::row_at(&rec, at);
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                problems.push(problem(path, line, format!("unreadable row: {e}")));
+                problems.push(problem(path, at, format!("unreadable row: {e}")));
                 continue;
             }
         };
         if rec.len() != header.len() {
             problems.push(problem(
                 path,
-                line,
+                at,
                 format!("expected {} columns, found {}", header.len(), rec.len()),
             ));
             continue;
@@ -558,16 +560,16 @@ fn read_recipients(
         let before = problems.len();
         for (what, v) in [("campaign_id", &rec[0]), ("recipient_id", &rec[1])] {
             if let Err(reason) = check_id(what, v) {
-                problems.push(problem(path, line, reason));
+                problems.push(problem(path, at, reason));
             }
         }
         if !rec[2].is_empty() {
             if let Err(reason) = check_id("variant", &rec[2]) {
-                problems.push(problem(path, line, reason));
+                problems.push(problem(path, at, reason));
             }
         }
         if let Err(reason) = parse_rfc3339_micros(&rec[3]) {
-            problems.push(problem(path, line, reason));
+            problems.push(problem(path, at, reason));
         }
         if problems.len() > before {
             continue;
@@ -575,7 +577,7 @@ fn read_recipients(
         if !seen.insert((rec[0].to_string(), rec[1].to_string())) {
             problems.push(problem(
                 path,
-                line,
+                at,
                 format!(
                     "recipient {} appears twice in campaign {}",
                     &rec[1], &rec[0]
@@ -591,6 +593,7 @@ fn read_recipients(
             extra: rec.iter().skip(4).map(str::to_string).collect(),
         });
     }
+    crate::manifest::name_lines(path, &mut problems[start..]);
     Ok((extra_headers, out))
 }
 
@@ -599,36 +602,38 @@ fn read_links(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
     crate::manifest::check_header(path, &mut rdr, &["campaign_id", "link_id", "url"])?;
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i as u64 + 2;
+    let start = problems.len();
+    let mut at = 0;
+    for rec in rdr.records() {
+        at = crate::manifest::row_at(&rec, at);
         let rec = match rec {
             Ok(r) if r.len() == 3 => r,
             Ok(r) => {
                 problems.push(problem(
                     path,
-                    line,
+                    at,
                     format!("expected 3 columns, found {}", r.len()),
                 ));
                 continue;
             }
             Err(e) => {
-                problems.push(problem(path, line, format!("unreadable row: {e}")));
+                problems.push(problem(path, at, format!("unreadable row: {e}")));
                 continue;
             }
         };
         let before = problems.len();
         for (what, v) in [("campaign_id", &rec[0]), ("link_id", &rec[1])] {
             if let Err(reason) = check_id(what, v) {
-                problems.push(problem(path, line, reason));
+                problems.push(problem(path, at, reason));
             }
         }
         if let Err(reason) = check_url(&rec[2]) {
-            problems.push(problem(path, line, reason));
+            problems.push(problem(path, at, reason));
         }
         if rec[1].starts_with(crate::classify::message::TRAP_PREFIX) {
             problems.push(problem(
                 path,
-                line,
+                at,
                 format!(
                     "link ids starting with {} are reserved for trap links",
                     crate::classify::message::TRAP_PREFIX
@@ -643,7 +648,7 @@ fn read_links(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
         if !seen.insert(rec[1].to_ascii_lowercase()) {
             problems.push(problem(
                 path,
-                line,
+                at,
                 format!(
                     "link_id {} appears twice (ids are unique across the file, ignoring case)",
                     &rec[1]
@@ -657,6 +662,7 @@ fn read_links(path: &Path, problems: &mut Vec<Problem>) -> Result<Vec<Link>> {
             url: rec[2].to_string(),
         });
     }
+    crate::manifest::name_lines(path, &mut problems[start..]);
     Ok(out)
 }
 

@@ -263,15 +263,17 @@ fn mint_is_keyed_reproducible_and_refuses_bad_rows() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    // Bad rows: each is named with its line; nothing is written.
+    // Bad rows: each is named with its line, blank lines counted, in a
+    // file with CRLF line ends (a spreadsheet's export) too; nothing is
+    // written.
     let bad = tmp.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(
         bad.join("r.csv"),
-        "campaign_id,recipient_id,variant,sent_at\nc1,ok,A,2026-01-01T00:00:00Z\nc1,bad id,A,2026-01-01T00:00:00Z\nc1,r3,A,yesterday\nc1,ok,B,2026-01-01T00:00:00Z\n",
+        "campaign_id,recipient_id,variant,sent_at\r\nc1,ok,A,2026-01-01T00:00:00Z\r\n\r\nc1,bad id,A,2026-01-01T00:00:00Z\r\nc1,r3,A,yesterday\r\nc1,ok,B,2026-01-01T00:00:00Z\r\n",
     )
     .unwrap();
-    std::fs::write(bad.join("l.csv"), "campaign_id,link_id,url\nc1,l1,https://e.com/\nc1,l2,javascript:alert(1)\nc1,L1,https://e.com/x\n").unwrap();
+    std::fs::write(bad.join("l.csv"), "campaign_id,link_id,url\nc1,l1,https://e.com/\n\nc1,l2,javascript:alert(1)\nc1,L1,https://e.com/x\n").unwrap();
     let out = bin()
         .args([
             "mint",
@@ -291,11 +293,11 @@ fn mint_is_keyed_reproducible_and_refuses_bad_rows() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     for needle in [
-        "r.csv:3: recipient_id \"bad id\"",
-        "r.csv:4: sent_at \"yesterday\"",
-        "r.csv:5: recipient ok appears twice",
-        "l.csv:3: url \"javascript:alert(1)\"",
-        "l.csv:4: link_id L1 appears twice",
+        "r.csv:4: recipient_id \"bad id\"",
+        "r.csv:5: sent_at \"yesterday\"",
+        "r.csv:6: recipient ok appears twice",
+        "l.csv:4: url \"javascript:alert(1)\"",
+        "l.csv:5: link_id L1 appears twice",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
