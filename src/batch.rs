@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{
     DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit,
@@ -1119,66 +1118,77 @@ pub fn revisable_columns<'v>(
     verdict: impl Fn(u16) -> (&'v str, &'v str, &'v str),
     rows: &[(usize, &crate::classify::message::Change)],
 ) -> Vec<ArrayRef> {
-    use arrow::array::{BooleanBuilder, DictionaryArray, Float64Builder, Int32Array, StringArray};
+    use arrow::array::{BooleanArray, DictionaryArray, Float64Array, Int32Array, StringArray};
+    use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
     let n = tags.len();
-    let mut keys: Vec<i32> = Vec::with_capacity(n);
+    // Every row's verdict by its tag, in one pass; then the few changed
+    // rows (a message-level finding is rare next to the rows) are set on
+    // top: a row at a time through builders, this took about a third of
+    // the seal's time.
     let mut verdicts: Vec<(&'v str, &'v str, &'v str)> = Vec::new();
     let mut by_tag: Vec<i32> = Vec::new();
-    let mut f = BooleanBuilder::with_capacity(n);
-    let mut t = BooleanBuilder::with_capacity(n);
-    let mut h = Int32Builder::with_capacity(n);
-    let mut sec = Float64Builder::with_capacity(n);
-    let mut next = rows.iter().peekable();
-    for (i, &tag) in tags.iter().enumerate() {
-        let change = match next.peek() {
-            Some((row, ch)) if *row == i => {
-                next.next();
-                Some(*ch)
+    let mut keys: Vec<i32> = tags
+        .iter()
+        .map(|&tag| {
+            let tag = tag as usize;
+            if tag >= by_tag.len() {
+                by_tag.resize(tag + 1, -1);
             }
-            _ => None,
-        };
-        let key = match change.and_then(|ch| ch.class) {
-            Some((cl, ru, re)) => {
-                let v = (cl.as_str(), ru, re);
-                match verdicts.iter().position(|x| *x == v) {
-                    Some(k) => k as i32,
-                    None => {
-                        verdicts.push(v);
-                        verdicts.len() as i32 - 1
-                    }
-                }
+            if by_tag[tag] < 0 {
+                verdicts.push(verdict(tag as u16));
+                by_tag[tag] = verdicts.len() as i32 - 1;
             }
-            None => {
-                let tag = tag as usize;
-                if tag >= by_tag.len() {
-                    by_tag.resize(tag + 1, -1);
+            by_tag[tag]
+        })
+        .collect();
+    let mut forwarded = arrow::buffer::MutableBuffer::new_null(n);
+    let mut trap = arrow::buffer::MutableBuffer::new_null(n);
+    let mut burst_valid = arrow::buffer::MutableBuffer::new_null(n);
+    let mut hits = vec![0i32; n];
+    let mut seconds = vec![0f64; n];
+    for &(row, ch) in rows {
+        if let Some((cl, ru, re)) = ch.class {
+            let v = (cl.as_str(), ru, re);
+            keys[row] = match verdicts.iter().position(|x| *x == v) {
+                Some(k) => k as i32,
+                None => {
+                    verdicts.push(v);
+                    verdicts.len() as i32 - 1
                 }
-                if by_tag[tag] < 0 {
-                    verdicts.push(verdict(tag as u16));
-                    by_tag[tag] = verdicts.len() as i32 - 1;
-                }
-                by_tag[tag]
-            }
-        };
-        keys.push(key);
-        f.append_value(change.is_some_and(|ch| ch.forwarded));
-        t.append_value(change.is_some_and(|ch| ch.trap));
-        h.append_option(change.and_then(|ch| ch.burst).map(|x| x.0 as i32));
-        sec.append_option(change.and_then(|ch| ch.burst).map(|x| x.1));
+            };
+        }
+        if ch.forwarded {
+            arrow::util::bit_util::set_bit(forwarded.as_slice_mut(), row);
+        }
+        if ch.trap {
+            arrow::util::bit_util::set_bit(trap.as_slice_mut(), row);
+        }
+        if let Some((h, sec)) = ch.burst {
+            arrow::util::bit_util::set_bit(burst_valid.as_slice_mut(), row);
+            hits[row] = h as i32;
+            seconds[row] = sec;
+        }
     }
+    let bits = |b: arrow::buffer::MutableBuffer| BooleanBuffer::new(b.into(), 0, n);
+    let burst_nulls = Some(NullBuffer::new(bits(burst_valid))).filter(|v| v.null_count() > 0);
     let keys = Int32Array::from(keys);
     let column = |pick: fn(&(&'v str, &'v str, &'v str)) -> &'v str| -> ArrayRef {
         let values = StringArray::from_iter_values(verdicts.iter().map(pick));
-        Arc::new(DictionaryArray::new(keys.clone(), Arc::new(values)))
+        // SAFETY: every key is a position in `verdicts`, whose values these
+        // are, and the keys' type is the dictionary's key type.
+        Arc::new(unsafe { DictionaryArray::new_unchecked(keys.clone(), Arc::new(values)) })
     };
     vec![
         column(|v| v.0),
         column(|v| v.1),
         column(|v| v.2),
-        Arc::new(f.finish()),
-        Arc::new(t.finish()),
-        Arc::new(h.finish()),
-        Arc::new(sec.finish()),
+        Arc::new(BooleanArray::new(bits(forwarded), None)),
+        Arc::new(BooleanArray::new(bits(trap), None)),
+        Arc::new(Int32Array::new(
+            ScalarBuffer::from(hits),
+            burst_nulls.clone(),
+        )),
+        Arc::new(Float64Array::new(ScalarBuffer::from(seconds), burst_nulls)),
     ]
 }
 
