@@ -85,7 +85,8 @@ impl IngestConfig {
 }
 
 /// How much of a run ingest holds in memory; with the defaults a 50M-line
-/// run peaked at 639 MB, a 10M-line one at 503 MB.
+/// simulated send peaked at 356 MB and a 10M-line one at 348 MB, with
+/// GeoIP (stop 27, `benches/scale.sh`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Hits held for the message-level pass before they are sorted to disk.
