@@ -428,10 +428,6 @@ fn uleb128(mut v: u64, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    /// Worked by hand from the format's definition: ten 1s are one
-    /// repeated run (header 10 << 1, then the value in one byte), and the
-    /// 2 and 3 after them one bit-packed group of 8 (header 1 << 1 | 1),
-    /// 2 bits each, least significant first: 0b11_10, then zero padding.
     /// The encoding as first written, a value at a time: what `hybrid`
     /// must still give.
     fn hybrid_one_at_a_time<T: Copy + Into<u32> + PartialEq>(
@@ -524,6 +520,10 @@ mod tests {
         assert_eq!(ours, theirs);
     }
 
+    /// Worked by hand from the format's definition: ten 1s are one
+    /// repeated run (header 10 << 1, then the value in one byte), and the
+    /// 2 and 3 after them one bit-packed group of 8 (header 1 << 1 | 1),
+    /// 2 bits each, least significant first: 0b11_10, then zero padding.
     #[test]
     fn hybrid_encodes_runs_and_groups_as_the_format_says() {
         let mut out = Vec::new();
