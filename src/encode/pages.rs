@@ -286,12 +286,100 @@ impl EncodedChunk {
         mut self,
         rg: &mut SerializedRowGroupWriter<'_, W>,
     ) -> Result<()> {
-        let mut all = Vec::with_capacity(self.close.metadata.compressed_size() as usize);
-        all.extend_from_slice(&self.dict_page);
+        let mut parts = Vec::with_capacity(self.pages.len() + 1);
+        parts.push(std::mem::take(&mut self.dict_page));
         for key in std::mem::take(&mut self.pages) {
-            all.extend_from_slice(&self.store.take(key)?);
+            parts.push(self.store.take(key)?);
         }
-        rg.append_column(&Bytes::from(all), self.close)
+        rg.append_column(&PageChain::new(parts), self.close)
+    }
+}
+
+/// A column chunk's pages read as one run of bytes, without joining them.
+/// Joined first, every chunk's bytes were copied once more into fresh
+/// memory the kernel had to fault in and zero: on the 4.3 M-line send,
+/// CPU median 6.33 -> 6.10 s without it (6 alternating runs).
+pub struct PageChain {
+    parts: std::sync::Arc<[Bytes]>,
+    len: u64,
+}
+
+impl PageChain {
+    /// The chunk whose bytes are `parts`, in order.
+    pub fn new(parts: Vec<Bytes>) -> Self {
+        let len = parts.iter().map(|p| p.len() as u64).sum();
+        PageChain {
+            parts: parts.into(),
+            len,
+        }
+    }
+}
+
+impl parquet::file::reader::Length for PageChain {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl parquet::file::reader::ChunkReader for PageChain {
+    type T = ChainRead;
+
+    fn get_read(&self, start: u64) -> Result<ChainRead> {
+        let mut r = ChainRead {
+            parts: self.parts.clone(),
+            part: 0,
+            at: 0,
+        };
+        let mut skip = start;
+        while let Some(p) = r.parts.get(r.part) {
+            if skip < p.len() as u64 {
+                r.at = skip as usize;
+                break;
+            }
+            skip -= p.len() as u64;
+            r.part += 1;
+        }
+        Ok(r)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> Result<Bytes> {
+        use std::io::Read;
+        let mut out = Vec::with_capacity(length);
+        self.get_read(start)?
+            .take(length as u64)
+            .read_to_end(&mut out)?;
+        if out.len() != length {
+            return Err(ParquetError::EOF(format!(
+                "{length} bytes from {start} asked of a chunk of {}",
+                self.len
+            )));
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
+/// Reads a [`PageChain`] from a place in it on.
+pub struct ChainRead {
+    parts: std::sync::Arc<[Bytes]>,
+    part: usize,
+    at: usize,
+}
+
+impl std::io::Read for ChainRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(p) = self.parts.get(self.part) {
+            let left = &p[self.at..];
+            if left.is_empty() {
+                self.part += 1;
+                self.at = 0;
+                continue;
+            }
+            let n = left.len().min(buf.len());
+            buf[..n].copy_from_slice(&left[..n]);
+            self.at += n;
+            return Ok(n);
+        }
+        Ok(0)
     }
 }
 
@@ -427,6 +515,43 @@ fn uleb128(mut v: u64, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_chain_reads_as_its_pages_joined() {
+        use parquet::file::reader::{ChunkReader, Length};
+        use std::io::Read;
+        // Pages of uneven sizes, an empty one among them, and a page
+        // longer than the 8 KB a copy asks for at a time.
+        let sizes = [0usize, 3, 9000, 1, 0, 20_000, 7];
+        let mut joined = Vec::new();
+        let mut parts = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let page: Vec<u8> = (0..n).map(|j| (i * 31 + j * 7) as u8).collect();
+            joined.extend_from_slice(&page);
+            parts.push(Bytes::from(page));
+        }
+        let chain = PageChain::new(parts);
+        assert_eq!(chain.len(), joined.len() as u64);
+        for start in [0, 1, 3, 4, 9002, 9003, 9004, 29_000, joined.len()] {
+            let mut out = Vec::new();
+            let mut r = chain.get_read(start as u64).unwrap();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(out, joined[start..], "from {start}");
+            let len = (joined.len() - start).min(10_000);
+            assert_eq!(
+                chain.get_bytes(start as u64, len).unwrap(),
+                joined[start..start + len]
+            );
+        }
+        assert!(chain.get_bytes(29_000, joined.len()).is_err());
+    }
 
     /// The encoding as first written, a value at a time: what `hybrid`
     /// must still give.
