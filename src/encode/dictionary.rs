@@ -10,15 +10,21 @@
 //! dataset's properties: a PLAIN dictionary page, then v1 data pages of
 //! RLE/bit-packed definition levels and RLE_DICTIONARY indices (PLAIN
 //! values once the dictionary passes its size limit), every page
-//! Snappy-compressed, with an offset index; no statistics, which the
-//! columns written here have turned off (see `commit::NO_STATISTICS`).
+//! Snappy-compressed, with an offset index. Most columns written here have
+//! no statistics (see `commit::NO_STATISTICS`); for those that do (the
+//! kind and the campaign), the chunk's minimum, maximum and nulls, and a
+//! column index of every page's, as parquet's writer makes them.
 
 use arrow::array::{Array, AsArray, DictionaryArray, StringArray};
 use arrow::datatypes::{DataType, Int32Type};
 use hashbrown::HashTable;
 use parquet::arrow::arrow_writer::PageStore;
+use parquet::basic::{BoundaryOrder, ConvertedType, LogicalType};
+use parquet::data_type::ByteArray;
 use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{ColumnIndexBuilder, LevelHistogram};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 use std::hash::BuildHasher;
 
@@ -33,9 +39,9 @@ const UNSEEN: u32 = u32::MAX;
 const NULL: u32 = u32::MAX - 1;
 
 /// Whether column `descr` of arrow type `data_type` is written here under
-/// `props`: text without statistics, with a dictionary or without (the
-/// token, address, recipient and referer columns: PLAIN from the start),
-/// in the layout of [`pages`](super::pages).
+/// `props`: text, with a dictionary or without (the token, address,
+/// recipient and referer columns: PLAIN from the start), with statistics
+/// or without, in the layout of [`pages`](super::pages).
 pub fn takes(descr: &ColumnDescPtr, data_type: &DataType, props: &WriterProperties) -> bool {
     let text = match data_type {
         DataType::Utf8 => true,
@@ -43,7 +49,206 @@ pub fn takes(descr: &ColumnDescPtr, data_type: &DataType, props: &WriterProperti
         _ => false,
     };
     text && pages::layout_is_ours(descr, props)
-        && props.statistics_enabled(descr.path()) == EnabledStatistics::None
+}
+
+/// The statistics of a text column that has them: its values' bounds,
+/// nulls and bytes, per page and for the chunk, and the column index.
+struct TextStats {
+    /// A column index of every page's bounds, besides the chunk's.
+    page_level: bool,
+    utf8: bool,
+    /// Bytes the chunk's bounds and the column index's keep at most.
+    truncate: Option<usize>,
+    index_truncate: Option<usize>,
+    /// PLAIN values' bounds and bytes on the page being filled (the pages
+    /// of indices are looked over when they are finished).
+    page_bounds: Option<(Vec<u8>, Vec<u8>)>,
+    page_bytes: i64,
+    bounds: Option<(Vec<u8>, Vec<u8>)>,
+    nulls: u64,
+    bytes: i64,
+    /// Each page's value bytes (before encoding), for the offset index.
+    pages_bytes: Vec<i64>,
+    column_index: ColumnIndexBuilder,
+    last_page: Option<(Vec<u8>, Vec<u8>)>,
+    ascending: bool,
+    descending: bool,
+}
+
+impl TextStats {
+    fn new(descr: &ColumnDescPtr, props: &WriterProperties) -> Option<Box<Self>> {
+        let level = props.statistics_enabled(descr.path());
+        if level == EnabledStatistics::None {
+            return None;
+        }
+        let mut column_index = ColumnIndexBuilder::new(descr.physical_type());
+        if level != EnabledStatistics::Page {
+            column_index.to_invalid();
+        }
+        Some(Box::new(TextStats {
+            page_level: level == EnabledStatistics::Page,
+            utf8: descr.logical_type_ref() == Some(&LogicalType::String)
+                || descr.converted_type() == ConvertedType::UTF8,
+            truncate: props.statistics_truncate_length(),
+            index_truncate: props.column_index_truncate_length(),
+            page_bounds: None,
+            page_bytes: 0,
+            bounds: None,
+            nulls: 0,
+            bytes: 0,
+            pages_bytes: Vec::new(),
+            column_index,
+            last_page: None,
+            ascending: true,
+            descending: true,
+        }))
+    }
+
+    /// A PLAIN value on the page being filled.
+    fn plain(&mut self, v: &[u8]) {
+        self.page_bytes += v.len() as i64;
+        widen(&mut self.page_bounds, v, v);
+    }
+
+    /// A page of `rows` rows is finished, `nulls` of them null, its values
+    /// within `bounds` (none when all are null) and of `bytes` bytes.
+    fn page(
+        &mut self,
+        rows: usize,
+        nulls: usize,
+        bounds: Option<(&[u8], &[u8])>,
+        bytes: i64,
+        nullable: bool,
+    ) {
+        match bounds {
+            None => self
+                .column_index
+                .append(true, Vec::new(), Vec::new(), nulls as i64),
+            Some((lo, hi)) => {
+                if let Some((last_lo, last_hi)) = &self.last_page {
+                    self.ascending &= last_lo.as_slice() <= lo && last_hi.as_slice() <= hi;
+                    self.descending &= lo <= last_lo.as_slice() && hi <= last_hi.as_slice();
+                }
+                self.last_page = Some((lo.to_vec(), hi.to_vec()));
+                let lo_index = truncate_min(self.utf8, self.index_truncate, lo).0;
+                let hi_index = truncate_max(self.utf8, self.index_truncate, hi).0;
+                self.column_index
+                    .append(false, lo_index, hi_index, nulls as i64);
+                widen(&mut self.bounds, lo, hi);
+            }
+        }
+        let histogram =
+            nullable.then(|| LevelHistogram::from(vec![nulls as i64, (rows - nulls) as i64]));
+        self.column_index.append_histograms(&None, &histogram);
+        self.nulls += nulls as u64;
+        self.bytes += bytes;
+        self.pages_bytes.push(bytes);
+    }
+
+    /// The chunk's statistics, as parquet's writer truncates them, and its
+    /// column index.
+    fn finish(
+        mut self,
+        rows: i64,
+        nullable: bool,
+    ) -> Result<(
+        Statistics,
+        Option<LevelHistogram>,
+        Option<parquet::file::page_index::column_index::ColumnIndexMetaData>,
+    )> {
+        let stats = match &self.bounds {
+            None => ValueStatistics::<ByteArray>::new(None, None, None, Some(self.nulls), false),
+            Some((lo, hi)) => {
+                let (lo, lo_cut) = truncate_min(self.utf8, self.truncate, lo);
+                let (hi, hi_cut) = truncate_max(self.utf8, self.truncate, hi);
+                ValueStatistics::new(
+                    Some(lo.into()),
+                    Some(hi.into()),
+                    None,
+                    Some(self.nulls),
+                    false,
+                )
+                .with_min_is_exact(!lo_cut)
+                .with_max_is_exact(!hi_cut)
+            }
+        };
+        let histogram = nullable
+            .then(|| LevelHistogram::from(vec![self.nulls as i64, rows - self.nulls as i64]));
+        let column_index = if self.page_level {
+            self.column_index
+                .set_boundary_order(match (self.ascending, self.descending) {
+                    (true, _) => BoundaryOrder::ASCENDING,
+                    (false, true) => BoundaryOrder::DESCENDING,
+                    (false, false) => BoundaryOrder::UNORDERED,
+                });
+            Some(self.column_index.build()?)
+        } else {
+            None
+        };
+        Ok((Statistics::ByteArray(stats), histogram, column_index))
+    }
+}
+
+/// Widens `bounds` to take in `lo..=hi`.
+fn widen(bounds: &mut Option<(Vec<u8>, Vec<u8>)>, lo: &[u8], hi: &[u8]) {
+    match bounds {
+        None => *bounds = Some((lo.to_vec(), hi.to_vec())),
+        Some((l, h)) => {
+            if lo < l.as_slice() {
+                *l = lo.to_vec();
+            }
+            if hi > h.as_slice() {
+                *h = hi.to_vec();
+            }
+        }
+    }
+}
+
+/// A lower bound of `v` of at most `len` bytes, as parquet's writer makes
+/// it (whole UTF-8 characters for text), and whether it was cut.
+fn truncate_min(utf8: bool, len: Option<usize>, v: &[u8]) -> (Vec<u8>, bool) {
+    len.filter(|&l| v.len() > l)
+        .and_then(|l| match std::str::from_utf8(v) {
+            Ok(s) if utf8 => {
+                let cut = (1..=l).rfind(|&x| s.is_char_boundary(x))?;
+                Some(v[..cut].to_vec())
+            }
+            _ => Some(v[..l].to_vec()),
+        })
+        .map_or_else(|| (v.to_vec(), false), |t| (t, true))
+}
+
+/// An upper bound of `v` of at most `len` bytes, as parquet's writer makes
+/// it: cut, then its last character (or byte) raised by one.
+fn truncate_max(utf8: bool, len: Option<usize>, v: &[u8]) -> (Vec<u8>, bool) {
+    len.filter(|&l| v.len() > l)
+        .and_then(|l| match std::str::from_utf8(v) {
+            Ok(s) if utf8 => {
+                let cut = (l.saturating_sub(3)..=l).rfind(|&x| s.is_char_boundary(x))?;
+                let s = s.get(..cut)?;
+                // The last character that can be raised without growing.
+                s.char_indices().rev().find_map(|(at, c)| {
+                    let next = char::from_u32(c as u32 + 1)?;
+                    (next.len_utf8() == c.len_utf8()).then(|| {
+                        let mut out = s.as_bytes()[..at + c.len_utf8()].to_vec();
+                        next.encode_utf8(&mut out[at..]);
+                        out
+                    })
+                })
+            }
+            _ => {
+                let mut out = v[..l].to_vec();
+                for b in out.iter_mut().rev() {
+                    let (raised, overflow) = b.overflowing_add(1);
+                    *b = raised;
+                    if !overflow {
+                        return Some(out);
+                    }
+                }
+                None
+            }
+        })
+        .map_or_else(|| (v.to_vec(), false), |t| (t, true))
 }
 
 /// One column chunk being encoded: the chunk's dictionary, the page being
@@ -70,15 +275,19 @@ pub struct DictionaryWriter {
     pages: ChunkPages,
     /// Per batch: each Arrow dictionary key's index in ours.
     remap: Vec<u32>,
+    /// For a column with statistics.
+    stats: Option<Box<TextStats>>,
 }
 
 impl DictionaryWriter {
-    /// A writer for column `descr` whose finished pages go to `store`, with
-    /// a dictionary or not.
-    pub fn new(descr: ColumnDescPtr, store: Box<dyn PageStore>, dictionary: bool) -> Self {
+    /// A writer for column `descr` under `props`, whose finished pages go
+    /// to `store`.
+    pub fn new(descr: ColumnDescPtr, props: &WriterProperties, store: Box<dyn PageStore>) -> Self {
         DictionaryWriter {
+            stats: TextStats::new(&descr, props),
+            dictionary: props.dictionary_enabled(descr.path()),
+            plain: !props.dictionary_enabled(descr.path()),
             nullable: descr.max_def_level() > 0,
-            dictionary,
             descr,
             table: HashTable::new(),
             hashes: Vec::new(),
@@ -86,7 +295,6 @@ impl DictionaryWriter {
             ends: Vec::new(),
             hasher: foldhash::fast::FixedState::default(),
             last: 0,
-            plain: !dictionary,
             page: Filling::default(),
             pages: ChunkPages::new(store),
             remap: Vec::new(),
@@ -150,6 +358,9 @@ impl DictionaryWriter {
                         let plain = &mut self.page.plain;
                         plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
                         plain.extend_from_slice(v);
+                        if let Some(s) = &mut self.stats {
+                            s.plain(v);
+                        }
                     }
                 }
             }
@@ -363,6 +574,9 @@ impl DictionaryWriter {
                     .plain
                     .extend_from_slice(&(v.len() as u32).to_le_bytes());
                 self.page.plain.extend_from_slice(v);
+                if let Some(s) = &mut self.stats {
+                    s.plain(v);
+                }
             }
         }
         self.page.rows += 1;
@@ -372,8 +586,51 @@ impl DictionaryWriter {
         Ok(())
     }
 
-    /// Encodes, compresses and stores the page being filled.
+    /// Encodes, compresses and stores the page being filled, and notes its
+    /// statistics if the column has them.
     fn flush_page(&mut self) -> Result<()> {
+        if self.page.rows > 0 {
+            if let Some(s) = &mut self.stats {
+                let nulls = if self.nullable {
+                    self.page.defs.iter().filter(|&&d| d == 0).count()
+                } else {
+                    0
+                };
+                if self.plain {
+                    let bounds = s.page_bounds.take();
+                    let bytes = std::mem::take(&mut s.page_bytes);
+                    let b = bounds.as_ref().map(|(l, h)| (l.as_slice(), h.as_slice()));
+                    s.page(self.page.rows, nulls, b, bytes, self.nullable);
+                } else {
+                    let (values, ends) = (&self.values, &self.ends);
+                    let at = |i: u32| {
+                        let i = i as usize;
+                        &values[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]
+                    };
+                    // A page's indices repeat a few values: only an index
+                    // unlike the last one and both bounds is compared.
+                    let mut bytes = 0i64;
+                    let mut bounds: Option<(u32, u32)> = None;
+                    let mut last = u32::MAX;
+                    for &i in &self.page.indices {
+                        bytes += at(i).len() as i64;
+                        if i == last {
+                            continue;
+                        }
+                        last = i;
+                        bounds = Some(match bounds {
+                            None => (i, i),
+                            Some((lo, hi)) if i == lo || i == hi => (lo, hi),
+                            Some((lo, hi)) if at(i) < at(lo) => (i, hi),
+                            Some((lo, hi)) if at(i) > at(hi) => (lo, i),
+                            Some(b) => b,
+                        });
+                    }
+                    let b = bounds.map(|(lo, hi)| (at(lo), at(hi)));
+                    s.page(self.page.rows, nulls, b, bytes, self.nullable);
+                }
+            }
+        }
         self.page
             .flush(&mut self.pages, self.nullable, self.plain, self.ends.len())
     }
@@ -402,7 +659,24 @@ impl DictionaryWriter {
         let dictionary = self
             .dictionary
             .then_some((dict.as_slice(), self.ends.len()));
-        self.pages.close(&self.descr, dictionary, |b| b, None)
+        let Some(mut stats) = self.stats.take() else {
+            return self.pages.close(&self.descr, dictionary, |b| b, None, None);
+        };
+        let bytes = std::mem::take(&mut stats.pages_bytes);
+        let total = stats.bytes;
+        let (statistics, histogram, column_index) =
+            stats.finish(self.pages.rows() as i64, self.nullable)?;
+        self.pages.close(
+            &self.descr,
+            dictionary,
+            |b| {
+                b.set_statistics(statistics)
+                    .set_unencoded_byte_array_data_bytes(Some(total))
+                    .set_definition_level_histogram(histogram)
+            },
+            column_index,
+            Some(&bytes),
+        )
     }
 }
 
@@ -506,6 +780,187 @@ mod tests {
             pages(1) > rows.div_ceil(PAGE_VALUES),
             "referers fill pages by bytes"
         );
+    }
+
+    /// Text columns with statistics (the kind and the campaign) come out
+    /// as parquet's writer makes them: the same values, statistics (cut to
+    /// 64 bytes, on a character's boundary, as parquet cuts them), column
+    /// index (pages' bounds, nulls, boundary order, level histograms),
+    /// offset index (with each page's value bytes), page encodings and page
+    /// rows. The rows cover Arrow dictionaries and plain strings, nulls and
+    /// a page of nulls only, values longer than 64 bytes with characters
+    /// of several bytes, ascending and descending pages, and a dictionary
+    /// that passes 1 MB (later pages PLAIN).
+    #[test]
+    fn text_columns_with_statistics_match_parquets_writer() {
+        let rows = 90_000usize;
+        let dict_type = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let file_schema = Arc::new(Schema::new(vec![
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("campaign_id", DataType::Utf8, true),
+            Field::new("up", DataType::Utf8, false),
+            Field::new("down", DataType::Utf8, true),
+            Field::new("long", DataType::Utf8, true),
+        ]));
+        let built = Arc::new(Schema::new(vec![
+            Field::new("kind", dict_type.clone(), false),
+            Field::new("campaign_id", dict_type, true),
+            Field::new("up", DataType::Utf8, false),
+            Field::new("down", DataType::Utf8, true),
+            Field::new("long", DataType::Utf8, true),
+        ]));
+        let kinds = ["open", "click", "read"];
+        let campaigns = [
+            "spring-sale",
+            "newsletter-47",
+            "ÿ-campaign-name-longer-than-sixty-four-bytes-with-ümlauts-and-€uro-signs-at-the-end-€€",
+        ];
+        let kind = |i: usize| kinds[(i / 300 + i % 7 / 6) % 3];
+        // Null on every 11th row, and on all of rows 40,000-60,000 (a
+        // page of nulls only).
+        let campaign = |i: usize| {
+            (i % 11 != 0 && !(40_000..60_000).contains(&i)).then(|| campaigns[(i / 5_000) % 3])
+        };
+        // 90,000 distinct values of about 30 bytes: the dictionary passes
+        // 1 MB and the later pages are PLAIN.
+        let up = |i: usize| format!("{i:08}-{}", "u".repeat(20));
+        let down = |i: usize| (i % 13 != 1).then(|| format!("{:06}", rows - i / 100));
+        let long = |i: usize| match i % 9 {
+            0 => None,
+            1 => Some(String::new()),
+            k => Some(format!("{}{}{k}", "é".repeat(31 + k), i % 50)),
+        };
+        let batch = |r: std::ops::Range<usize>| {
+            let ks = Int32Array::from(
+                r.clone()
+                    .map(|i| kinds.iter().position(|k| *k == kind(i)).map(|p| p as i32))
+                    .collect::<Vec<_>>(),
+            );
+            let cs = Int32Array::from(
+                r.clone()
+                    .map(|i| campaign(i).and_then(|c| campaigns.iter().position(|x| *x == c)))
+                    .map(|p| p.map(|p| p as i32))
+                    .collect::<Vec<_>>(),
+            );
+            RecordBatch::try_new(
+                built.clone(),
+                vec![
+                    Arc::new(DictionaryArray::new(
+                        ks,
+                        Arc::new(StringArray::from(kinds.to_vec())),
+                    )),
+                    Arc::new(DictionaryArray::new(
+                        cs,
+                        Arc::new(StringArray::from(campaigns.to_vec())),
+                    )),
+                    Arc::new(StringArray::from_iter_values(r.clone().map(up))),
+                    Arc::new(StringArray::from(r.clone().map(down).collect::<Vec<_>>())),
+                    Arc::new(StringArray::from(r.map(long).collect::<Vec<_>>())),
+                ],
+            )
+            .unwrap()
+        };
+        let (_tmp, ours, theirs, encoders) =
+            crate::encode::both::write(&file_schema, &built, rows, batch);
+        assert!(encoders
+            .iter()
+            .all(|e| matches!(e, ColumnEncoder::Dictionary(_))));
+
+        use crate::encode::both::{meta, texts};
+        let want: [Vec<Option<String>>; 5] = [
+            (0..rows).map(|i| Some(kind(i).to_string())).collect(),
+            (0..rows).map(|i| campaign(i).map(str::to_string)).collect(),
+            (0..rows).map(|i| Some(up(i))).collect(),
+            (0..rows).map(down).collect(),
+            (0..rows).map(long).collect(),
+        ];
+        for (i, f) in file_schema.fields().iter().enumerate() {
+            assert!(texts(&ours, f.name()) == want[i], "{}: ours", f.name());
+            assert!(
+                texts(&theirs, f.name()) == want[i],
+                "{}: parquet's",
+                f.name()
+            );
+        }
+        let (a, b) = (meta(&ours), meta(&theirs));
+        let (ra, rb) = (a.row_group(0), b.row_group(0));
+        for (i, f) in file_schema.fields().iter().enumerate() {
+            let name = f.name();
+            let (ca, cb) = (ra.column(i), rb.column(i));
+            assert!(ca.statistics().is_some(), "{name}: statistics");
+            assert_eq!(ca.statistics(), cb.statistics(), "{name}: statistics");
+            assert_eq!(
+                ca.unencoded_byte_array_data_bytes(),
+                cb.unencoded_byte_array_data_bytes(),
+                "{name}: value bytes"
+            );
+            if name == "up" {
+                // Parquet's writer now cuts a write batch where the
+                // dictionary would pass its limit; ours goes PLAIN after
+                // the batch (as for the columns without statistics), so
+                // the page before ends a little later. Each page's
+                // bounds are then checked against its own rows.
+                let index = &a.column_index().unwrap()[0][i];
+                let firsts = crate::encode::both::first_rows(&a, i);
+                for (p, &first) in firsts.iter().enumerate() {
+                    let last = firsts.get(p + 1).map_or(rows, |&n| n as usize) - 1;
+                    let parquet::file::page_index::column_index::ColumnIndexMetaData::BYTE_ARRAY(
+                        index,
+                    ) = index
+                    else {
+                        panic!("up: a text column index")
+                    };
+                    assert_eq!(index.min_value(p).unwrap(), up(first as usize).as_bytes());
+                    assert_eq!(index.max_value(p).unwrap(), up(last).as_bytes());
+                }
+                continue;
+            }
+            crate::encode::both::same_chunks(&a, &b, i, name);
+            assert_eq!(
+                ca.definition_level_histogram(),
+                cb.definition_level_histogram(),
+                "{name}: level histogram"
+            );
+            assert_eq!(
+                a.column_index().unwrap()[0][i],
+                b.column_index().unwrap()[0][i],
+                "{name}: column index"
+            );
+            assert_eq!(
+                a.offset_index().unwrap()[0][i].unencoded_byte_array_data_bytes(),
+                b.offset_index().unwrap()[0][i].unencoded_byte_array_data_bytes(),
+                "{name}: offset index"
+            );
+        }
+        // What the rows were made to cover.
+        let order = |i: usize| a.column_index().unwrap()[0][i].get_boundary_order();
+        assert_eq!(order(2), Some(BoundaryOrder::ASCENDING), "up");
+        assert_eq!(order(3), Some(BoundaryOrder::DESCENDING), "down");
+        let stats = |i: usize| ra.column(i).page_encoding_stats().unwrap().clone();
+        assert!(
+            stats(2).iter().any(|s| s.encoding == Encoding::PLAIN),
+            "up falls back"
+        );
+        let campaign_max = ra
+            .column(1)
+            .statistics()
+            .unwrap()
+            .max_bytes_opt()
+            .unwrap()
+            .to_vec();
+        assert!(campaign_max.len() <= 64 && !ra.column(1).statistics().unwrap().max_is_exact());
+        assert!(
+            std::str::from_utf8(&campaign_max).is_ok(),
+            "cut on a character"
+        );
+        let long_min = ra
+            .column(4)
+            .statistics()
+            .unwrap()
+            .min_bytes_opt()
+            .unwrap()
+            .to_vec();
+        assert!(long_min.is_empty(), "an empty text is the least");
     }
 
     /// Columns the dataset writes without statistics go through this

@@ -349,8 +349,7 @@ fn column_writers(
             };
             let data_type = schema.field(i).data_type();
             if dictionary::takes(&d, data_type, &props) {
-                let dictionary = props.dictionary_enabled(d.path());
-                ColumnEncoder::Dictionary(DictionaryWriter::new(d, store(), dictionary))
+                ColumnEncoder::Dictionary(DictionaryWriter::new(d, &props, store()))
             } else if numbers::takes(&d, data_type, &props) {
                 match d.physical_type() {
                     parquet::basic::Type::INT32 => {

@@ -323,6 +323,7 @@ impl<T: Number> NumberWriter<T> {
                 None => b,
             },
             column_index,
+            None,
         )
     }
 }

@@ -200,14 +200,16 @@ impl ChunkPages {
 
     /// Finishes the chunk of column `descr`: the `dictionary` page (its
     /// PLAIN values and their count), if any, then the data pages; `with`
-    /// adds to the metadata (statistics), and `column_index` is the page
-    /// index's, if any.
+    /// adds to the metadata (statistics), `column_index` is the page
+    /// index's, if any, and `page_bytes` each page's value bytes before
+    /// encoding (a text column's, with statistics) for the offset index.
     pub fn close(
         self,
         descr: &ColumnDescPtr,
         dictionary: Option<(&[u8], usize)>,
         with: impl FnOnce(ColumnChunkMetaDataBuilder) -> ColumnChunkMetaDataBuilder,
         column_index: Option<ColumnIndexMetaData>,
+        page_bytes: Option<&[i64]>,
     ) -> Result<EncodedChunk> {
         let mut dict_page = Bytes::new();
         let mut uncompressed = 0;
@@ -230,7 +232,8 @@ impl ChunkPages {
         }
         let mut offsets = OffsetIndexBuilder::new();
         let mut at = dict_page.len();
-        for p in &self.pages {
+        for (n, p) in self.pages.iter().enumerate() {
+            offsets.append_unencoded_byte_array_data_bytes(page_bytes.map(|b| b[n]));
             match stats.last_mut() {
                 Some(s) if s.page_type == PageType::DATA_PAGE && s.encoding == p.encoding => {
                     s.count += 1
