@@ -679,6 +679,26 @@ impl Staging<'_> {
         self.root.join("_staging").join(&self.run)
     }
 
+    /// A file for the whole of `table` (see [`crate::encode::WholeFile`]):
+    /// written while the events are sealed, then handed to [`Self::adopt`].
+    pub fn whole_file(&mut self, table: &str) -> Result<crate::encode::WholeFile> {
+        self.encoder.whole_file(table)
+    }
+
+    /// Takes a file written apart (a [`crate::encode::WholeFile`]) into
+    /// the commit.
+    pub fn adopt(&mut self, file: AddedFile) -> Result<()> {
+        if self.writers.contains_key(&file.path) || self.sealed.iter().any(|f| f.path == file.path)
+        {
+            return Err(Error::Config(format!(
+                "bug: {} written twice in a run",
+                file.path
+            )));
+        }
+        self.sealed.push(file);
+        Ok(())
+    }
+
     /// The days `table` has encoded chunks for.
     pub fn days(&self, table: &str) -> Vec<String> {
         self.encoder.days(table)

@@ -111,23 +111,19 @@ impl Recipient {
         self.recipient_id == AGGREGATE_ID
     }
 
-    /// The row's identity in the manifest copy: who (or which group), not which token.
-    pub fn key(&self) -> String {
-        // Pushed, not formatted: a run makes one for every manifest row, and
-        // formatting cost ten times as much (the manifest copy's merge is
-        // on the seal's critical path).
-        let mut k = String::with_capacity(self.campaign_id.len() + self.recipient_id.len() + 16);
-        k.push_str(&self.campaign_id);
-        k.push('\0');
-        if self.is_aggregate() {
-            k.push_str("*\0");
-            k.push_str(&self.variant);
-            k.push('\0');
-            k.push_str(if self.tracked { "true" } else { "false" });
+    /// The row's identity in the manifest copy: who (or which group), not
+    /// which token. Compared as a pair, it orders rows as the text
+    /// `campaign\0recipient` would (no id holds a NUL), without making that
+    /// text for every row of a manifest: the copy's merge sorts them all.
+    pub fn key(&self) -> (&str, std::borrow::Cow<'_, str>) {
+        let who = if self.is_aggregate() {
+            // Rare: one row a campaign and variant in aggregate mode.
+            let tracked = if self.tracked { "true" } else { "false" };
+            format!("*\0{}\0{tracked}", self.variant).into()
         } else {
-            k.push_str(&self.recipient_id);
-        }
-        k
+            self.recipient_id.as_str().into()
+        };
+        (&self.campaign_id, who)
     }
 }
 
@@ -851,11 +847,11 @@ mod tests {
             tracked: true,
             recipients: 1,
         };
-        assert_eq!(r.key(), "c1\0r1");
+        assert_eq!(r.key(), ("c1", "r1".into()));
         r.recipient_id = AGGREGATE_ID.into();
-        assert_eq!(r.key(), "c1\0*\0B\0true");
+        assert_eq!(r.key(), ("c1", "*\0B\0true".into()));
         r.tracked = false;
-        assert_eq!(r.key(), "c1\0*\0B\0false");
+        assert_eq!(r.key(), ("c1", "*\0B\0false".into()));
     }
 
     /// The join's prefetch takes a third step, to the id's bytes, only

@@ -608,8 +608,12 @@ pub fn ingest(
         }
     }
 
-    // The manifest and links copies are merged while the events are sealed:
-    // both are single passes over different data.
+    // The manifest and links copies are merged and written while the
+    // events are sealed: both are passes over different data.
+    let files = (
+        staging.whole_file("manifest")?,
+        staging.whole_file("links")?,
+    );
     let (revised, merged) = rayon::join(
         || revise_by_message(cfg, &mut staging, hits, &mut summary),
         || -> Result<_> {
@@ -625,18 +629,22 @@ pub fn ingest(
             ))?);
             // Rewritten only when this manifest adds to them.
             let m = merge_by(&old_m, cfg.manifest.recipients(), |r| r.key())
-                .map(|rows| crate::batch::recipients_batch(&rows));
-            let l = merge_by(&old_l, cfg.manifest.links(), |l| l.link_id.clone())
-                .map(|rows| crate::batch::links_batch(&rows));
+                .map(|rows| write_whole(files.0, &crate::batch::recipients_batch(&rows)))
+                .transpose()?;
+            let l = merge_by(&old_l, cfg.manifest.links(), |l| l.link_id.as_str())
+                .map(|rows| write_whole(files.1, &crate::batch::links_batch(&rows)))
+                .transpose()?;
             Ok((m, l))
         },
     );
     revised?;
     let (merged_m, merged_l) = merged?;
     let mut remove = Vec::new();
-    for (table, batch) in [("manifest", merged_m), ("links", merged_l)] {
-        if let Some(b) = batch {
-            staging.write(table, None, &b)?;
+    for (table, file) in [("manifest", merged_m), ("links", merged_l)] {
+        if let Some(f) = file {
+            if let Some(f) = f {
+                staging.adopt(f)?;
+            }
             remove.extend(
                 snapshot
                     .files
@@ -834,6 +842,17 @@ fn day_name(day: i64) -> String {
         .unwrap_or_else(|| "1970-01-01".into())
 }
 
+/// Writes a table's new copy whole; an empty one is no file.
+fn write_whole(
+    file: crate::encode::WholeFile,
+    batch: &arrow::array::RecordBatch,
+) -> Result<Option<crate::commit::AddedFile>> {
+    if batch.num_rows() == 0 {
+        return Ok(None);
+    }
+    file.write(batch).map(Some)
+}
+
 fn read_all(paths: &[PathBuf]) -> Result<Vec<arrow::array::RecordBatch>> {
     let mut out = Vec::new();
     for p in paths {
@@ -846,13 +865,13 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<arrow::array::RecordBatch>> {
 /// the last of a key), or `None` when it equals `old` and nothing needs
 /// rewriting. Rows are borrowed and sorted by key once, not cloned into a
 /// map: a manifest copy has a row per recipient.
-fn merge_by<'a, T: PartialEq + Sync>(
+fn merge_by<'a, T: PartialEq + Sync, K: Ord + Send>(
     old: &'a [T],
     new: &'a [T],
-    key: impl Fn(&T) -> String + Sync,
+    key: impl Fn(&'a T) -> K + Sync,
 ) -> Option<Vec<&'a T>> {
     let n_old = old.len();
-    let mut all: Vec<(String, usize, &T)> = old
+    let mut all: Vec<(K, usize, &T)> = old
         .par_iter()
         .chain(new.par_iter())
         .enumerate()

@@ -235,6 +235,58 @@ struct Chunk {
     memory: usize,
 }
 
+/// A table's file written whole (the manifest and links copies): its
+/// columns encoded like the events', each on a core of its own, instead of
+/// through parquet's writer one column after another at the end of a run.
+pub struct WholeFile {
+    path: String,
+    staged: String,
+    root: PathBuf,
+    pool: Arc<PagePool>,
+    /// Rows a row group holds at most.
+    group: usize,
+}
+
+impl WholeFile {
+    /// Writes `batch` in row groups of parquet's default size, syncs the
+    /// file, and gives it to add to the commit.
+    pub fn write(self, batch: &RecordBatch) -> Result<AddedFile> {
+        let abs = self.root.join(&self.staged);
+        let schema = batch.schema();
+        let f = File::create(&abs).map_err(io_err(&abs))?;
+        let (mut file, _) =
+            ArrowWriter::try_new_with_options(f, schema.clone(), options(self.pool.clone()))
+                .and_then(|w| w.into_serialized_writer())
+                .map_err(perr(&abs))?;
+        let group = self.group.max(1);
+        let rows = batch.num_rows();
+        for start in (0..rows).step_by(group) {
+            let part = batch.slice(start, group.min(rows - start));
+            let closed = column_writers(&schema, self.pool.clone(), &abs)?
+                .into_par_iter()
+                .zip(schema.fields().par_iter().zip(part.columns()))
+                .map(|(mut w, (field, column))| {
+                    w.write(field, column)?;
+                    w.close()
+                })
+                .collect::<parquet::errors::Result<Vec<_>>>()
+                .map_err(perr(&abs))?;
+            let mut rg = file.next_row_group().map_err(perr(&abs))?;
+            for col in closed {
+                col.append_to_row_group(&mut rg).map_err(perr(&abs))?;
+            }
+            rg.close().map_err(perr(&abs))?;
+        }
+        let f = file.into_inner().map_err(perr(&abs))?;
+        f.sync_all().map_err(io_err(&abs))?;
+        Ok(AddedFile {
+            path: self.path,
+            staged: self.staged,
+            rows: rows as u64,
+        })
+    }
+}
+
 /// The dataset's writer properties, with finished pages going to the pool.
 fn options(pool: Arc<PagePool>) -> ArrowWriterOptions {
     ArrowWriterOptions::new()
@@ -810,6 +862,20 @@ impl Encoder {
         self.root.join("_staging").join(&self.run)
     }
 
+    /// A file for the whole of `table`, to be written at once with
+    /// [`WholeFile::write`], beside (and while) this encoder seals.
+    pub fn whole_file(&mut self, table: &str) -> Result<WholeFile> {
+        Ok(WholeFile {
+            path: format!("{table}/{table}-{}.parquet", self.run),
+            staged: format!("_staging/{}/{table}.parquet", self.run),
+            root: self.root.clone(),
+            pool: self.pool()?,
+            group: crate::commit::writer_properties()
+                .max_row_group_row_count()
+                .unwrap_or(usize::MAX),
+        })
+    }
+
     fn pool(&mut self) -> Result<Arc<PagePool>> {
         if self.pool.is_none() {
             let path = self.scratch().join("pages.spill");
@@ -1211,6 +1277,54 @@ mod tests {
         for live_memory in [LIVE_MEMORY, 0] {
             interleaved(live_memory);
         }
+    }
+
+    /// A table written whole comes back as written, in row groups of the
+    /// size asked for, each column with the statistics the dataset's
+    /// properties ask for.
+    #[test]
+    fn a_whole_file_reads_back_in_row_groups() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("_staging/r")).unwrap();
+        let mut enc = Encoder::new(tmp.path(), "r");
+        let mut file = enc.whole_file("manifest").unwrap();
+        file.group = 1_000;
+        let rows: Vec<_> = (0..2_500)
+            .map(|i| crate::manifest::Recipient {
+                token: format!("{i:022}").into(),
+                campaign_id: ["c1", "c2"][i / 1_500].into(),
+                recipient_id: format!("r{i}").into(),
+                variant: "".into(),
+                sent_at: 1_790_000_000_000_000 + i as i64,
+                tracked: i % 3 != 0,
+                recipients: 1,
+            })
+            .collect();
+        let batch = crate::batch::recipients_batch(&rows.iter().collect::<Vec<_>>());
+        let added = file.write(&batch).unwrap();
+        assert_eq!(added.rows, 2_500);
+        assert_eq!(added.path, "manifest/manifest-r.parquet");
+        let path = tmp.path().join(&added.staged);
+        let back = crate::commit::read_parquet(&path).unwrap();
+        let back = arrow::compute::concat_batches(&batch.schema(), &back).unwrap();
+        assert_eq!(back, batch);
+        let meta = both::meta(&path);
+        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, [1_000, 1_000, 500]);
+        let campaign = |g: usize| {
+            let s = meta.row_group(g).column(1).statistics().unwrap();
+            (
+                s.min_bytes_opt().unwrap().to_vec(),
+                s.max_bytes_opt().unwrap().to_vec(),
+            )
+        };
+        assert_eq!(campaign(0), (b"c1".to_vec(), b"c1".to_vec()));
+        assert_eq!(campaign(1), (b"c1".to_vec(), b"c2".to_vec()));
+        assert_eq!(campaign(2), (b"c2".to_vec(), b"c2".to_vec()));
+        assert!(
+            meta.row_group(0).column(0).statistics().is_none(),
+            "token: none"
+        );
     }
 
     /// A chunk closed before the seal (its written columns in a file of
