@@ -411,9 +411,12 @@ impl Manifest {
 /// Opens a CSV file with a header row; rows may have extra columns.
 pub(crate) fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>> {
     let f = std::fs::File::open(path).map_err(io_err(path))?;
+    // Read 64 KB at a time, not csv's 8 KB: a manifest of 300,000 rows
+    // (20 MB) took 2,500 reads, and its load is what ingest waits on first.
     Ok(csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
+        .buffer_capacity(1 << 16)
         .from_reader(f))
 }
 
