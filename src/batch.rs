@@ -167,17 +167,18 @@ pub struct EventRow<'a> {
     pub ua_category: Option<&'a str>,
     /// OS.
     pub os: Option<&'a str>,
-    /// Country code. This and the other place and network texts are shared
-    /// (a GeoIP record's, a list's): rows are keyed by where the text is.
-    pub country: Option<&'a Arc<str>>,
+    /// Country code. This and the other place texts are interned for the
+    /// run ([`crate::enrich::geo::intern`]) and the network texts shared (a
+    /// list's): rows are keyed by where the text is.
+    pub country: Option<&'static str>,
     /// City.
-    pub city: Option<&'a Arc<str>>,
+    pub city: Option<&'static str>,
     /// Time zone.
-    pub time_zone: Option<&'a Arc<str>>,
+    pub time_zone: Option<&'static str>,
     /// AS number.
     pub asn: Option<u32>,
     /// AS organisation.
-    pub as_org: Option<&'a Arc<str>>,
+    pub as_org: Option<&'static str>,
     /// Operator of the listed network the address is in.
     pub network: Option<&'a Arc<str>>,
     /// Class.
@@ -456,6 +457,11 @@ enum Held<'a> {
 impl Held<'_> {
     fn of(v: Option<&Arc<str>>) -> Held<'_> {
         v.map_or(Held::Missing, Held::Shared)
+    }
+
+    /// A text kept for the whole run (an interned GeoIP name), or none.
+    fn lasting(v: Option<&'static str>) -> Held<'static> {
+        v.map_or(Held::Missing, Held::Static)
     }
 
     #[inline]
@@ -800,10 +806,10 @@ impl EventBuilder {
             [Some(r.user_agent), r.ua_name, r.ua_category, r.os]
         });
         self.place.append([
-            Held::of(r.country),
-            Held::of(r.city),
-            Held::of(r.time_zone),
-            Held::of(r.as_org),
+            Held::lasting(r.country),
+            Held::lasting(r.city),
+            Held::lasting(r.time_zone),
+            Held::lasting(r.as_org),
         ]);
         self.net.append([
             Held::of(r.network),
@@ -1528,7 +1534,9 @@ mod tests {
                     }
                     _ => Some(&places[(i * 31 + round) % places.len()]),
                 };
-                r.city = city;
+                // The city as GeoIP texts come (interned), the network as
+                // a list's (shared, held by the batch).
+                r.city = city.map(|c| crate::enrich::geo::intern(c));
                 r.network = city;
                 r.network_roles = if i % 2 == 0 { "apple,proxy" } else { "" };
                 b.append(&r);
@@ -1569,7 +1577,7 @@ mod tests {
         // shared text it keyed, once, until it is finished.
         let held: Arc<str> = "Held".into();
         let mut r = row(1, "ua", None, None);
-        r.city = Some(&held);
+        r.network = Some(&held);
         b.append(&r);
         b.append(&r);
         assert_eq!(Arc::strong_count(&held), 2);

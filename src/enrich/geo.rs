@@ -16,22 +16,44 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// What the address tells. The strings are shared with the record cache
-/// they came from (see [`GeoCache`]), so filling one costs no allocation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the address tells. Its texts are [`intern`]ed, so it is copied
+/// and dropped without counting references: with shared `Arc`s, a miss of
+/// the address cache cloned and dropped about a dozen of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GeoInfo {
     /// ISO 3166-1 alpha-2 country code.
-    pub country: Option<Arc<str>>,
+    pub country: Option<&'static str>,
     /// City name in English.
-    pub city: Option<Arc<str>>,
+    pub city: Option<&'static str>,
     /// IANA time zone of the location.
-    pub time_zone: Option<Arc<str>>,
+    pub time_zone: Option<&'static str>,
     /// The time zone, when chrono-tz knows its name.
     pub tz: Option<chrono_tz::Tz>,
     /// Autonomous system number.
     pub asn: Option<u32>,
     /// Autonomous system organisation.
-    pub as_org: Option<Arc<str>>,
+    pub as_org: Option<&'static str>,
+}
+
+/// The one copy of `s` this process keeps, made on first use and kept to
+/// the end. GeoIP texts are few (countries, cities, time zones, network
+/// owners: a database's distinct names, decoded once per worker), so
+/// keeping them costs at most the size of the names a run meets.
+pub fn intern(s: &str) -> &'static str {
+    static TEXTS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    let mut texts = TEXTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    match texts.get(s) {
+        Some(t) => t,
+        None => {
+            let t: &'static str = Box::leak(s.into());
+            texts.insert(t);
+            t
+        }
+    }
 }
 
 impl GeoInfo {
@@ -45,19 +67,14 @@ impl GeoInfo {
 
     /// Fills what is still missing from `other`.
     fn fill_from(&mut self, other: &GeoInfo) {
-        fn or(a: &mut Option<Arc<str>>, b: &Option<Arc<str>>) {
-            if a.is_none() {
-                a.clone_from(b);
-            }
-        }
-        or(&mut self.country, &other.country);
-        or(&mut self.city, &other.city);
+        self.country = self.country.or(other.country);
+        self.city = self.city.or(other.city);
         if self.time_zone.is_none() {
-            self.time_zone.clone_from(&other.time_zone);
+            self.time_zone = other.time_zone;
             self.tz = other.tz;
         }
         self.asn = self.asn.or(other.asn);
-        or(&mut self.as_org, &other.as_org);
+        self.as_org = self.as_org.or(other.as_org);
     }
 }
 
@@ -228,12 +245,12 @@ impl GeoDb {
     }
 }
 
-fn text(s: Option<String>) -> Option<Arc<str>> {
-    s.map(Arc::from)
+fn text(s: Option<String>) -> Option<&'static str> {
+    s.map(|s| intern(&s))
 }
 
 fn with_tz(mut g: GeoInfo) -> GeoInfo {
-    g.tz = g.time_zone.as_deref().and_then(|z| z.parse().ok());
+    g.tz = g.time_zone.and_then(|z| z.parse().ok());
     g
 }
 
@@ -602,6 +619,20 @@ const RECORDS_PER_DB: usize = 4_096;
 #[cfg(test)]
 mod tests {
     use chrono_tz::Tz;
+
+    /// One copy of each text: equal texts get one address (which the
+    /// events' place columns key rows by), different texts their own.
+    #[test]
+    fn interned_texts_are_one_copy_each() {
+        let a = super::intern(&String::from("Lyon"));
+        let b = super::intern(&format!("Ly{}", "on"));
+        assert_eq!(a, "Lyon");
+        assert!(std::ptr::eq(a, b));
+        let c = super::intern("Lyons");
+        assert_eq!(c, "Lyons");
+        assert!(!std::ptr::eq(a, c));
+        assert_eq!(super::intern(""), "");
+    }
 
     /// Local weekday and hour across daylight-saving changes and in zones a
     /// quarter or half an hour off the hour.
