@@ -20,9 +20,10 @@
 //! file stays open in between.
 //!
 //! Most columns are encoded by encoders of our own, in parquet's layout
-//! ([`pages`]): the dictionary-encoded text columns ([`dictionary`]) and
-//! the integer and time columns ([`numbers`]); parquet's
-//! `ArrowColumnWriter` takes the rest.
+//! ([`pages`]): the text columns ([`dictionary`]) and the integer and time
+//! columns ([`numbers`]); parquet's `ArrowColumnWriter` takes the rest.
+//! Tables written at once (the manifest and links copies) go through the
+//! same encoders as a [`WholeFile`].
 
 use std::collections::BTreeMap;
 use std::fs::File;
