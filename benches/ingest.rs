@@ -228,8 +228,9 @@ fn ingest_end_to_end(bencher: Bencher) {
 struct Events {
     tokens: Vec<String>,
     ips: Vec<String>,
-    /// 300 places: country, city, time zone, AS organisation.
-    places: Vec<[std::sync::Arc<str>; 4]>,
+    /// 300 places: country, city, time zone, AS organisation, interned as
+    /// GeoIP's texts are.
+    places: Vec<[&'static str; 4]>,
     network: std::sync::Arc<str>,
     campaign: std::sync::Arc<str>,
     variants: [std::sync::Arc<str>; 2],
@@ -245,11 +246,12 @@ impl Events {
             places: (0..300)
                 .map(|p| {
                     [
-                        format!("C{}", p % 30).into(),
-                        format!("City number {p}").into(),
-                        format!("Region/Zone_{}", p % 20).into(),
-                        format!("Example Networks AS{} Ltd", p % 100).into(),
+                        format!("C{}", p % 30),
+                        format!("City number {p}"),
+                        format!("Region/Zone_{}", p % 20),
+                        format!("Example Networks AS{} Ltd", p % 100),
                     ]
+                    .map(|t| pixelsift::enrich::geo::intern(&t))
                 })
                 .collect(),
             network: "Example Proxy".into(),
@@ -282,11 +284,11 @@ impl Events {
             ua_name: Some("Outlook"),
             ua_category: Some("pc"),
             os: Some("Windows 10"),
-            country: place.map(|p| &p[0]),
-            city: place.map(|p| &p[1]),
-            time_zone: place.map(|p| &p[2]),
+            country: place.map(|p| p[0]),
+            city: place.map(|p| p[1]),
+            time_zone: place.map(|p| p[2]),
             asn: place.map(|_| (i % 100) as u32),
-            as_org: place.map(|p| &p[3]),
+            as_org: place.map(|p| p[3]),
             network: (i % 10 == 0).then_some(&self.network),
             class: "human",
             rule_id: "default.human",
