@@ -1252,6 +1252,23 @@ pub(super) mod both {
         assert_eq!(first_rows(a, i), first_rows(b, i), "{name}: pages");
     }
 
+    /// [`same_chunks`], and the same level histogram and column index: for
+    /// a column with statistics.
+    pub fn same_indexed_chunks(a: &ParquetMetaData, b: &ParquetMetaData, i: usize, name: &str) {
+        same_chunks(a, b, i, name);
+        let (ca, cb) = (a.row_group(0).column(i), b.row_group(0).column(i));
+        assert_eq!(
+            ca.definition_level_histogram(),
+            cb.definition_level_histogram(),
+            "{name}: level histogram"
+        );
+        assert_eq!(
+            a.column_index().unwrap()[0][i],
+            b.column_index().unwrap()[0][i],
+            "{name}: column index"
+        );
+    }
+
     /// The first row of each page of column `i` in the first row group.
     pub fn first_rows(meta: &ParquetMetaData, i: usize) -> Vec<i64> {
         meta.offset_index().unwrap()[0][i]
