@@ -19,7 +19,7 @@ use arrow::array::{Array, AsArray, DictionaryArray, StringArray};
 use arrow::datatypes::{DataType, Int32Type};
 use hashbrown::HashTable;
 use parquet::arrow::arrow_writer::PageStore;
-use parquet::basic::{BoundaryOrder, ConvertedType, LogicalType};
+use parquet::basic::{ConvertedType, LogicalType};
 use parquet::data_type::ByteArray;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnIndexBuilder, LevelHistogram};
@@ -148,7 +148,7 @@ impl TextStats {
     /// The chunk's statistics, as parquet's writer truncates them, and its
     /// column index.
     fn finish(
-        mut self,
+        self,
         rows: i64,
         nullable: bool,
     ) -> Result<(
@@ -175,13 +175,8 @@ impl TextStats {
         let histogram = nullable
             .then(|| LevelHistogram::from(vec![self.nulls as i64, rows - self.nulls as i64]));
         let column_index = if self.page_level {
-            self.column_index
-                .set_boundary_order(match (self.ascending, self.descending) {
-                    (true, _) => BoundaryOrder::ASCENDING,
-                    (false, true) => BoundaryOrder::DESCENDING,
-                    (false, false) => BoundaryOrder::UNORDERED,
-                });
-            Some(self.column_index.build()?)
+            let (up, down) = (self.ascending, self.descending);
+            Some(pages::finish_index(self.column_index, up, down)?)
         } else {
             None
         };
@@ -686,7 +681,7 @@ mod tests {
     use crate::encode::{column_writers, ColumnEncoder, Encoder, PagePool};
     use arrow::array::{ArrayRef, Int32Array, RecordBatch};
     use arrow::datatypes::{Field, Schema};
-    use parquet::basic::{Encoding, PageType};
+    use parquet::basic::{BoundaryOrder, Encoding, PageType};
     use std::sync::Arc;
 
     fn column(values: &[Option<String>]) -> ArrayRef {

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use arrow::array::{Array, AsArray};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
-use parquet::basic::{BoundaryOrder, Type as PhysicalType};
+use parquet::basic::Type as PhysicalType;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnIndexBuilder, LevelHistogram};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -294,13 +294,8 @@ impl<T: Number> NumberWriter<T> {
         }
         let rows = self.pages.rows() as i64;
         let column_index = if self.statistics == EnabledStatistics::Page {
-            self.column_index
-                .set_boundary_order(match (self.ascending, self.descending) {
-                    (true, _) => BoundaryOrder::ASCENDING,
-                    (false, true) => BoundaryOrder::DESCENDING,
-                    (false, false) => BoundaryOrder::UNORDERED,
-                });
-            Some(self.column_index.build()?)
+            let (up, down) = (self.ascending, self.descending);
+            Some(super::pages::finish_index(self.column_index, up, down)?)
         } else {
             None
         };
@@ -360,7 +355,7 @@ mod tests {
     use crate::encode::ColumnEncoder;
     use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
     use arrow::datatypes::{Field, Schema};
-    use parquet::basic::Encoding;
+    use parquet::basic::{BoundaryOrder, Encoding};
     use std::sync::Arc;
 
     /// The dataset's integer and time columns, written by this writer and

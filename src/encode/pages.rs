@@ -410,6 +410,23 @@ fn serialize(page: CompressedPage) -> Result<(Bytes, usize)> {
     Ok((Bytes::from(sink.into_inner()?), spec.uncompressed_size))
 }
 
+/// A column index finished with the boundary order its pages' bounds
+/// kept: ascending when every page's bounds were at least the last one's,
+/// descending when at most, else unordered (ascending wins when both).
+pub fn finish_index(
+    mut index: parquet::file::metadata::ColumnIndexBuilder,
+    ascending: bool,
+    descending: bool,
+) -> Result<ColumnIndexMetaData> {
+    use parquet::basic::BoundaryOrder;
+    index.set_boundary_order(match (ascending, descending) {
+        (true, _) => BoundaryOrder::ASCENDING,
+        (false, true) => BoundaryOrder::DESCENDING,
+        (false, false) => BoundaryOrder::UNORDERED,
+    });
+    index.build()
+}
+
 /// Bits needed for values up to `max`.
 fn bit_width(max: u32) -> u8 {
     (32 - max.leading_zeros()) as u8
