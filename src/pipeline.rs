@@ -1117,7 +1117,6 @@ fn process_block<'c>(
                     country: ip
                         .geo
                         .country
-                        .as_deref()
                         .and_then(|c| <[u8; 2]>::try_from(c.as_bytes()).ok()),
                     asn: ip.geo.asn,
                 });

@@ -814,7 +814,8 @@ mod tests {
         // Null on every 11th row, and on all of rows 40,000-60,000 (a
         // page of nulls only).
         let campaign = |i: usize| {
-            (i % 11 != 0 && !(40_000..60_000).contains(&i)).then(|| campaigns[(i / 5_000) % 3])
+            (!i.is_multiple_of(11) && !(40_000..60_000).contains(&i))
+                .then(|| campaigns[(i / 5_000) % 3])
         };
         // 90,000 distinct values of about 30 bytes: the dictionary passes
         // 1 MB and the later pages are PLAIN.

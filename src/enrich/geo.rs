@@ -750,15 +750,13 @@ mod tests {
             GeoDb::from_bytes(Path::new("dbip"), dbip.to_bytes()).unwrap(),
         ]);
         let g = geo.lookup("203.0.113.5".parse().unwrap());
-        assert_eq!(g.country.as_deref(), Some("FR"));
-        assert_eq!(g.city.as_deref(), Some("Paris"));
-        assert_eq!(g.time_zone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(g.country, Some("FR"));
+        assert_eq!(g.city, Some("Paris"));
+        assert_eq!(g.time_zone, Some("Europe/Paris"));
         assert_eq!(g.asn, Some(64500));
-        assert_eq!(g.as_org.as_deref(), Some("Example Net"));
+        assert_eq!(g.as_org, Some("Example Net"));
         assert_eq!(
-            geo.lookup("198.51.100.1".parse().unwrap())
-                .country
-                .as_deref(),
+            geo.lookup("198.51.100.1".parse().unwrap()).country,
             Some("DE")
         );
         assert_eq!(geo.lookup("192.0.2.1".parse().unwrap()), GeoInfo::default());
@@ -882,7 +880,7 @@ mod tests {
         }
         assert_eq!(cache.decoded, 2, "one decode per record");
         let g = geo.lookup_cached("198.51.100.7".parse().unwrap(), &mut cache);
-        assert_eq!(g.country.as_deref(), Some("JP"));
+        assert_eq!(g.country, Some("JP"));
         assert_eq!(g.tz, Some(chrono_tz::Asia::Tokyo));
         assert_eq!(
             geo.lookup_cached("192.0.2.1".parse().unwrap(), &mut cache),
@@ -924,10 +922,10 @@ mod tests {
         ])
         .with_map(map);
         let g = geo.lookup("203.0.113.9".parse().unwrap());
-        assert_eq!(g.country.as_deref(), Some("NL"));
-        assert_eq!(g.time_zone.as_deref(), Some("Europe/Amsterdam"));
+        assert_eq!(g.country, Some("NL"));
+        assert_eq!(g.time_zone, Some("Europe/Amsterdam"));
         assert_eq!(g.asn, Some(64999));
-        assert_eq!(g.as_org.as_deref(), Some("Some ISP"));
+        assert_eq!(g.as_org, Some("Some ISP"));
         assert!(FieldMap::parse(&["planet=x".into()]).is_err());
     }
 }
