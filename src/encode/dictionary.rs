@@ -678,11 +678,40 @@ impl DictionaryWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::both::{meta, texts};
     use crate::encode::{column_writers, ColumnEncoder, Encoder, PagePool};
     use arrow::array::{ArrayRef, Int32Array, RecordBatch};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{Field, Schema, SchemaRef};
     use parquet::basic::{BoundaryOrder, Encoding, PageType};
     use std::sync::Arc;
+
+    /// Writes rows `0..rows` with ours and with parquet's writer
+    /// ([`both::write`](crate::encode::both::write)), checks that the
+    /// dataset's properties send every column here and that both files
+    /// read back as `want` (a column each); gives the directory and both
+    /// files.
+    fn write_both(
+        file_schema: &SchemaRef,
+        built: &SchemaRef,
+        rows: usize,
+        batch: impl Fn(std::ops::Range<usize>) -> RecordBatch,
+        want: &[Vec<Option<String>>],
+    ) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let (tmp, ours, theirs, encoders) =
+            crate::encode::both::write(file_schema, built, rows, batch);
+        assert!(encoders
+            .iter()
+            .all(|e| matches!(e, ColumnEncoder::Dictionary(_))));
+        for (i, f) in file_schema.fields().iter().enumerate() {
+            assert!(texts(&ours, f.name()) == want[i], "{}: ours", f.name());
+            assert!(
+                texts(&theirs, f.name()) == want[i],
+                "{}: parquet's",
+                f.name()
+            );
+        }
+        (tmp, ours, theirs)
+    }
 
     fn column(values: &[Option<String>]) -> ArrayRef {
         Arc::new(StringArray::from(values.to_vec()))
@@ -735,12 +764,6 @@ mod tests {
             .unwrap()
         };
 
-        let (_tmp, ours, theirs, encoders) =
-            crate::encode::both::write(&file_schema, &built, rows, batch);
-        assert!(encoders
-            .iter()
-            .all(|e| matches!(e, ColumnEncoder::Dictionary(_))));
-        use crate::encode::both::{meta, texts};
         let want: [Vec<Option<String>>; 3] = [
             (0..rows).map(|i| Some(token(i))).collect(),
             (0..rows).map(referer).collect(),
@@ -752,15 +775,7 @@ mod tests {
                 })
                 .collect(),
         ];
-        for (i, f) in file_schema.fields().iter().enumerate() {
-            assert!(texts(&ours, f.name()) == want[i], "{}: ours", f.name());
-            assert!(
-                texts(&theirs, f.name()) == want[i],
-                "{}: parquet's",
-                f.name()
-            );
-        }
-
+        let (_tmp, ours, theirs) = write_both(&file_schema, &built, rows, batch, &want);
         let (a, b) = (meta(&ours), meta(&theirs));
         for (i, f) in file_schema.fields().iter().enumerate() {
             crate::encode::both::same_chunks(&a, &b, i, f.name());
@@ -856,13 +871,6 @@ mod tests {
             )
             .unwrap()
         };
-        let (_tmp, ours, theirs, encoders) =
-            crate::encode::both::write(&file_schema, &built, rows, batch);
-        assert!(encoders
-            .iter()
-            .all(|e| matches!(e, ColumnEncoder::Dictionary(_))));
-
-        use crate::encode::both::{meta, texts};
         let want: [Vec<Option<String>>; 5] = [
             (0..rows).map(|i| Some(kind(i).to_string())).collect(),
             (0..rows).map(|i| campaign(i).map(str::to_string)).collect(),
@@ -870,14 +878,7 @@ mod tests {
             (0..rows).map(down).collect(),
             (0..rows).map(long).collect(),
         ];
-        for (i, f) in file_schema.fields().iter().enumerate() {
-            assert!(texts(&ours, f.name()) == want[i], "{}: ours", f.name());
-            assert!(
-                texts(&theirs, f.name()) == want[i],
-                "{}: parquet's",
-                f.name()
-            );
-        }
+        let (_tmp, ours, theirs) = write_both(&file_schema, &built, rows, batch, &want);
         let (a, b) = (meta(&ours), meta(&theirs));
         let (ra, rb) = (a.row_group(0), b.row_group(0));
         for (i, f) in file_schema.fields().iter().enumerate() {

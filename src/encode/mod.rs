@@ -255,10 +255,7 @@ impl WholeFile {
         let abs = self.root.join(&self.staged);
         let schema = batch.schema();
         let f = File::create(&abs).map_err(io_err(&abs))?;
-        let (mut file, _) =
-            ArrowWriter::try_new_with_options(f, schema.clone(), options(self.pool.clone()))
-                .and_then(|w| w.into_serialized_writer())
-                .map_err(perr(&abs))?;
+        let mut file = splice_writer(f, schema.clone(), &self.pool, &abs)?;
         let group = self.group.max(1);
         let rows = batch.num_rows();
         for start in (0..rows).step_by(group) {
@@ -272,11 +269,7 @@ impl WholeFile {
                 })
                 .collect::<parquet::errors::Result<Vec<_>>>()
                 .map_err(perr(&abs))?;
-            let mut rg = file.next_row_group().map_err(perr(&abs))?;
-            for col in closed {
-                col.append_to_row_group(&mut rg).map_err(perr(&abs))?;
-            }
-            rg.close().map_err(perr(&abs))?;
+            splice_row_group(&mut file, closed, &abs)?;
         }
         let f = file.into_inner().map_err(perr(&abs))?;
         f.sync_all().map_err(io_err(&abs))?;
@@ -293,6 +286,34 @@ fn options(pool: Arc<PagePool>) -> ArrowWriterOptions {
     ArrowWriterOptions::new()
         .with_properties(crate::commit::writer_properties())
         .with_page_store_factory(Arc::new(PoolFactory(pool)))
+}
+
+/// A file writer of the dataset's properties over `out`, for column chunks
+/// encoded apart and spliced in ([`splice_row_group`]).
+fn splice_writer<W: std::io::Write + Send>(
+    out: W,
+    schema: SchemaRef,
+    pool: &Arc<PagePool>,
+    path: &Path,
+) -> Result<parquet::file::writer::SerializedFileWriter<W>> {
+    ArrowWriter::try_new_with_options(out, schema, options(pool.clone()))
+        .and_then(|w| w.into_serialized_writer())
+        .map(|(file, _)| file)
+        .map_err(perr(path))
+}
+
+/// Appends a row group of the closed `columns`, in the file's column order.
+fn splice_row_group<W: std::io::Write + Send>(
+    file: &mut parquet::file::writer::SerializedFileWriter<W>,
+    columns: impl IntoIterator<Item = ClosedColumn>,
+    path: &Path,
+) -> Result<()> {
+    let mut rg = file.next_row_group().map_err(perr(path))?;
+    for col in columns {
+        col.append_to_row_group(&mut rg).map_err(perr(path))?;
+    }
+    rg.close().map_err(perr(path))?;
+    Ok(())
 }
 
 fn perr(path: &Path) -> impl Fn(ParquetError) -> Error + '_ {
@@ -486,14 +507,9 @@ impl Chunk {
             .collect();
         let schema = Arc::new(arrow::datatypes::Schema::new(fields));
         let f = File::create(&written).map_err(io_err(&written))?;
-        let (mut file, _) = ArrowWriter::try_new_with_options(f, schema, options(pool.clone()))
-            .and_then(|w| w.into_serialized_writer())
-            .map_err(perr(&written))?;
-        let mut rg = file.next_row_group().map_err(perr(&written))?;
-        for col in self.done.iter_mut().filter_map(Option::take) {
-            col.append_to_row_group(&mut rg).map_err(perr(&written))?;
-        }
-        rg.close().map_err(perr(&written))?;
+        let mut file = splice_writer(f, schema, pool, &written)?;
+        let done = self.done.iter_mut().filter_map(Option::take);
+        splice_row_group(&mut file, done, &written)?;
         file.close().map_err(perr(&written))?;
         if !self.tags.is_empty() {
             let bytes: Vec<u8> = self.tags.iter().flat_map(|t| t.to_le_bytes()).collect();
@@ -736,16 +752,11 @@ fn deferred_file(
 ) -> Result<(Bytes, ParquetMetaData)> {
     let fields: Vec<_> = positions.iter().map(|&i| schema.field(i).clone()).collect();
     let sub_schema = Arc::new(arrow::datatypes::Schema::new(fields));
-    let (mut sub, _) =
-        ArrowWriter::try_new_with_options(Vec::new(), sub_schema, options(pool.clone()))
-            .and_then(|w| w.into_serialized_writer())
-            .map_err(perr(dst))?;
-    let mut rg = sub.next_row_group().map_err(perr(dst))?;
-    for &i in positions {
-        let col = done[i].take().expect("a deferred column, closed");
-        col.append_to_row_group(&mut rg).map_err(perr(dst))?;
-    }
-    rg.close().map_err(perr(dst))?;
+    let mut sub = splice_writer(Vec::new(), sub_schema, pool, dst)?;
+    let columns = positions
+        .iter()
+        .map(|&i| done[i].take().expect("a deferred column, closed"));
+    splice_row_group(&mut sub, columns, dst)?;
     let bytes = Bytes::from(sub.into_inner().map_err(perr(dst))?);
     let meta = read_written(&bytes, dst)?;
     Ok((bytes, meta))
@@ -1126,24 +1137,17 @@ impl Encoder {
                     }
                     None => {
                         let f = File::create(&dst).map_err(io_err(&dst))?;
-                        let (mut file, _) = ArrowWriter::try_new_with_options(
-                            f,
-                            c.schema.clone(),
-                            options(pool.clone()),
-                        )
-                        .and_then(|w| w.into_serialized_writer())
-                        .map_err(perr(&dst))?;
-                        let mut rg = file.next_row_group().map_err(perr(&dst))?;
-                        for col in c.done.drain(..) {
-                            let Some(col) = col else {
-                                return Err(Error::Config(format!(
+                        let mut file = splice_writer(f, c.schema.clone(), &pool, &dst)?;
+                        let columns = std::mem::take(&mut c.done)
+                            .into_iter()
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or_else(|| {
+                                Error::Config(format!(
                                     "bug: a column of {} is neither in memory nor written",
                                     dst.display()
-                                )));
-                            };
-                            col.append_to_row_group(&mut rg).map_err(perr(&dst))?;
-                        }
-                        rg.close().map_err(perr(&dst))?;
+                                ))
+                            })?;
+                        splice_row_group(&mut file, columns, &dst)?;
                         let file = file.into_inner().map_err(perr(&dst))?;
                         file.sync_all().map_err(io_err(&dst))?;
                     }
