@@ -749,13 +749,15 @@ impl Staging<'_> {
                 path: staged_abs.clone(),
                 source,
             })?;
-            file.sync_all().map_err(io_err(&staged_abs))?;
+            self.encoder.sync_later(&staged_abs, file)?;
             add.push(AddedFile {
                 path,
                 staged: f.staged,
                 rows: f.rows,
             });
         }
+        // Every file the record names is on disk before the record is.
+        self.encoder.durable()?;
         let dataset = Dataset {
             root: self.root.clone(),
         };

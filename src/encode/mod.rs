@@ -17,7 +17,8 @@
 //! bounded whatever the run's size and day spread. At the seal the deferred
 //! columns and the footer are added to that file where it is
 //! ([`finish_in_place`]), or a chunk still in memory is written whole; no
-//! file stays open in between.
+//! file stays open in between. Written files go to disk in the background
+//! and are waited for together just before the commit ([`Encoder::durable`]).
 //!
 //! Most columns are encoded by encoders of our own, in parquet's layout
 //! ([`pages`]): the text columns ([`dictionary`]) and the integer and time
@@ -112,6 +113,82 @@ impl PagePool {
             end: AtomicU64::new(0),
         })
     }
+}
+
+/// Files of the run to be on disk before its commit. Each file's writeback
+/// is started as soon as it is written, and the waits for them are left to
+/// the end, all at once: a seal that synced each file where it wrote it
+/// kept a core waiting on the disk (9 files, 10-30 ms each, on the 4.3
+/// M-line send) while the other had work.
+#[derive(Debug, Default)]
+struct Syncs {
+    pending: std::sync::Mutex<Vec<(PathBuf, File)>>,
+}
+
+/// Files [`Syncs`] keeps open at most: beyond it the oldest is synced at
+/// once, so a run of thousands of chunks stays well inside the usual limit
+/// of 1,024 descriptors.
+const SYNCS_OPEN: usize = 64;
+
+/// Threads that wait on the disk together at the end of a run.
+const SYNC_THREADS: usize = 8;
+
+impl Syncs {
+    /// Starts writing `file` (all its data is written) to disk; it is
+    /// synced by [`Syncs::finish`].
+    fn start(&self, path: &Path, file: File) -> Result<()> {
+        start_writeback(&file);
+        let oldest = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.push((path.to_path_buf(), file));
+            (p.len() > SYNCS_OPEN).then(|| p.remove(0))
+        };
+        match oldest {
+            Some((path, f)) => f.sync_all().map_err(io_err(&path)),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until every started file is on disk.
+    fn finish(&self) -> Result<()> {
+        let files = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if files.is_empty() {
+            return Ok(());
+        }
+        let per_thread = files.len().div_ceil(SYNC_THREADS);
+        // Plain threads, not the pool's: they only wait.
+        std::thread::scope(|s| {
+            let waits: Vec<_> = files
+                .chunks(per_thread)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .try_for_each(|(path, f)| f.sync_all().map_err(io_err(path)))
+                    })
+                })
+                .collect();
+            waits
+                .into_iter()
+                .try_for_each(|w| w.join().expect("a sync does not panic"))
+        })
+    }
+}
+
+/// Asks the kernel to start writing `file`'s dirty pages now, without
+/// waiting; the sync that follows later then finds most of them written.
+/// Only a hint: errors surface at that sync.
+fn start_writeback(file: &File) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the call's duration (borrowed
+        // from `file`); the call reads no memory of ours.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = file;
 }
 
 #[derive(Debug)]
@@ -246,11 +323,12 @@ pub struct WholeFile {
     pool: Arc<PagePool>,
     /// Rows a row group holds at most.
     group: usize,
+    syncs: Arc<Syncs>,
 }
 
 impl WholeFile {
-    /// Writes `batch` in row groups of parquet's default size, syncs the
-    /// file, and gives it to add to the commit.
+    /// Writes `batch` in row groups of parquet's default size, and gives
+    /// the file to add to the commit (synced before it).
     pub fn write(self, batch: &RecordBatch) -> Result<AddedFile> {
         let abs = self.root.join(&self.staged);
         let schema = batch.schema();
@@ -272,7 +350,7 @@ impl WholeFile {
             splice_row_group(&mut file, closed, &abs)?;
         }
         let f = file.into_inner().map_err(perr(&abs))?;
-        f.sync_all().map_err(io_err(&abs))?;
+        self.syncs.start(&abs, f)?;
         Ok(AddedFile {
             path: self.path,
             staged: self.staged,
@@ -510,7 +588,9 @@ impl Chunk {
         let mut file = splice_writer(f, schema, pool, &written)?;
         let done = self.done.iter_mut().filter_map(Option::take);
         splice_row_group(&mut file, done, &written)?;
-        file.close().map_err(perr(&written))?;
+        // Most of the chunk's bytes: to disk while the run goes on, so the
+        // sync after its seal has little left to wait for.
+        start_writeback(&file.into_inner().map_err(perr(&written))?);
         if !self.tags.is_empty() {
             let bytes: Vec<u8> = self.tags.iter().flat_map(|t| t.to_le_bytes()).collect();
             self.tags = Vec::new();
@@ -618,6 +698,7 @@ fn finish_in_place(
     rows: u64,
     mut done: Vec<Option<ClosedColumn>>,
     pool: Arc<PagePool>,
+    syncs: &Syncs,
 ) -> Result<()> {
     let file = File::options()
         .read(true)
@@ -735,9 +816,8 @@ fn finish_in_place(
     // The old footer may have reached further than the new one.
     file.set_len(footer_at + footer.len() as u64)
         .map_err(io_err(written))?;
-    file.sync_all().map_err(io_err(written))?;
-    drop(file);
-    std::fs::rename(written, dst).map_err(io_err(dst))
+    std::fs::rename(written, dst).map_err(io_err(dst))?;
+    syncs.start(dst, file)
 }
 
 /// The deferred columns at `positions` of `done` as a file of their own,
@@ -817,6 +897,7 @@ pub struct Encoder {
     declared: BTreeMap<String, (SchemaRef, Vec<usize>)>,
     chunks: BTreeMap<(String, String), Vec<Chunk>>,
     tick: u64,
+    syncs: Arc<Syncs>,
 }
 
 impl Encoder {
@@ -832,6 +913,7 @@ impl Encoder {
             declared: BTreeMap::new(),
             chunks: BTreeMap::new(),
             tick: 0,
+            syncs: Arc::default(),
         }
     }
 
@@ -885,7 +967,20 @@ impl Encoder {
             group: crate::commit::writer_properties()
                 .max_row_group_row_count()
                 .unwrap_or(usize::MAX),
+            syncs: self.syncs.clone(),
         })
+    }
+
+    /// Starts writing a finished file of the run to disk: it is synced
+    /// with the others by [`Encoder::durable`].
+    pub fn sync_later(&self, path: &Path, file: File) -> Result<()> {
+        self.syncs.start(path, file)
+    }
+
+    /// Returns once every file the run wrote (sealed chunks, whole files,
+    /// and those given to [`Encoder::sync_later`]) is on disk.
+    pub fn durable(&self) -> Result<()> {
+        self.syncs.finish()
     }
 
     fn pool(&mut self) -> Result<Arc<PagePool>> {
@@ -1084,6 +1179,7 @@ impl Encoder {
         let pool = self.pool()?;
         let root = &self.root;
         let run = &self.run;
+        let syncs = &*self.syncs;
         jobs.into_par_iter()
             .map(|mut c| -> Result<AddedFile> {
                 let dst = root.join(&c.staged);
@@ -1133,7 +1229,15 @@ impl Encoder {
                 match c.written.take() {
                     Some(written) => {
                         let done = std::mem::take(&mut c.done);
-                        finish_in_place(&written, &dst, &c.schema, c.rows, done, pool.clone())?;
+                        finish_in_place(
+                            &written,
+                            &dst,
+                            &c.schema,
+                            c.rows,
+                            done,
+                            pool.clone(),
+                            syncs,
+                        )?;
                     }
                     None => {
                         let f = File::create(&dst).map_err(io_err(&dst))?;
@@ -1149,7 +1253,7 @@ impl Encoder {
                             })?;
                         splice_row_group(&mut file, columns, &dst)?;
                         let file = file.into_inner().map_err(perr(&dst))?;
-                        file.sync_all().map_err(io_err(&dst))?;
+                        syncs.start(&dst, file)?;
                     }
                 }
                 Ok(AddedFile {
@@ -1299,6 +1403,32 @@ mod tests {
         for live_memory in [LIVE_MEMORY, 0] {
             interleaved(live_memory);
         }
+    }
+
+    /// Files waiting for their sync stay under the cap of open ones however
+    /// many a run writes, keep what was written, and are all let go once
+    /// synced.
+    #[test]
+    fn files_waiting_for_their_sync_stay_few_and_keep_their_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let syncs = Syncs::default();
+        let n = SYNCS_OPEN * 2 + 5;
+        for i in 0..n {
+            let path = tmp.path().join(format!("f{i}"));
+            let mut f = File::create(&path).unwrap();
+            std::io::Write::write_all(&mut f, format!("file {i}").as_bytes()).unwrap();
+            syncs.start(&path, f).unwrap();
+            let open = syncs.pending.lock().unwrap().len();
+            assert_eq!(open, (i + 1).min(SYNCS_OPEN));
+        }
+        syncs.finish().unwrap();
+        assert!(syncs.pending.lock().unwrap().is_empty());
+        for i in 0..n {
+            let text = std::fs::read_to_string(tmp.path().join(format!("f{i}"))).unwrap();
+            assert_eq!(text, format!("file {i}"));
+        }
+        // Nothing left to wait for: a second call returns at once.
+        syncs.finish().unwrap();
     }
 
     /// A table written whole comes back as written, in row groups of the
