@@ -498,6 +498,10 @@ pub fn ingest(
                 }
                 (br.consumed(), br.held_back(), br.next_line(), br.finish_hash())
             });
+            // Owned by this closure: leaving it early (on an error) drops the
+            // queue, and the reader, blocked on it while full, stops instead
+            // of being waited for forever.
+            let rx = rx;
             let mut group = Vec::with_capacity(group_size());
             let mut parsed: Vec<BlockOut> = Vec::new();
             let mut done = false;
@@ -1207,6 +1211,69 @@ mod tests {
             dir.join("data"),
             vec![Input::File(log.to_path_buf())],
         )
+    }
+
+    /// Writing that fails mid-run (here the run's scratch directory is
+    /// removed under it, as a full or failing disk would refuse its files)
+    /// ends the ingest with the error, and commits nothing. The reader is
+    /// then well ahead, blocked on a full queue: it ran on until the end of
+    /// the run, which never came, as the queue outlived the error.
+    #[test]
+    fn a_write_failing_mid_run_ends_the_ingest_with_its_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("access.log");
+        // About 190 MB: the reader fills its queue and waits long before
+        // the end, once writing has failed.
+        {
+            use std::io::Write;
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
+            for _ in 0..40_000 {
+                w.write_all(crate::demo::ACCESS_LOG.as_bytes()).unwrap();
+            }
+            w.flush().unwrap();
+        }
+        let mut cfg = config(tmp.path(), &log);
+        // Files written all along: hits spilled every 50, pages on disk.
+        cfg.limits = Limits {
+            spill_hits: 50,
+            chunk_rows: 100,
+            page_memory: 0,
+            ..Limits::default()
+        };
+        let ds = Dataset::create(&cfg.data).unwrap();
+        let staging = ds.root().join("_staging");
+        let remover = std::thread::spawn(move || loop {
+            let runs = std::fs::read_dir(&staging).into_iter().flatten().flatten();
+            for run in runs {
+                // Once the first hits are spilled: rows are being written.
+                if run.path().join("hits-0.bin").exists() {
+                    // Files keep coming while it is removed: until it is gone.
+                    while run.path().exists() {
+                        let _ = std::fs::remove_dir_all(run.path());
+                    }
+                    return;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let data = cfg.data.clone();
+        std::thread::spawn(move || {
+            let ds = Dataset::create(&data).unwrap();
+            let lock = ds.lock(false).unwrap().unwrap();
+            let _ = tx.send(ingest(&cfg, &ds, &lock, None).map(|s| s.lines));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the ingest ends instead of waiting on its reader");
+        remover.join().unwrap();
+        let err = result
+            .expect_err("the run cannot write its files")
+            .to_string();
+        assert!(err.contains("_staging"), "the error names the file: {err}");
+        let snap = ds.snapshot().unwrap();
+        assert!(snap.table_paths(ds.root(), "events", None).is_empty());
+        assert!(snap.registry.is_empty(), "no input recorded as taken");
     }
 
     /// Real lines with bytes flipped, cut, or spliced in: the inputs most
