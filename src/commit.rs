@@ -325,6 +325,32 @@ fn props(sorting: Option<Vec<parquet::file::metadata::SortingColumn>>) -> Writer
     b.build()
 }
 
+/// Syncs each directory (its entries: files created, moved in or out),
+/// several at once on plain threads (each sync is a wait on the disk; a
+/// commit of years of partitions has thousands).
+fn sync_dirs(dirs: impl IntoIterator<Item = PathBuf>) -> Result<()> {
+    let dirs: Vec<PathBuf> = dirs.into_iter().collect();
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let per_thread = dirs.len().div_ceil(8);
+    std::thread::scope(|s| {
+        let waits: Vec<_> = dirs
+            .chunks(per_thread)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter().try_for_each(|d| {
+                        File::open(d).and_then(|f| f.sync_all()).map_err(io_err(d))
+                    })
+                })
+            })
+            .collect();
+        waits
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a directory sync does not panic"))
+    })
+}
+
 /// A dataset directory.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -408,12 +434,14 @@ impl Dataset {
     }
 
     fn apply(&self, rec: &CommitRecord) -> Result<()> {
+        let mut dirs = std::collections::BTreeSet::new();
         for a in &rec.add {
             let fin = self.root.join(&a.path);
             let staged = self.root.join(&a.staged);
             if !fin.exists() && staged.exists() {
                 if let Some(dir) = fin.parent() {
                     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+                    dirs.insert(dir.to_path_buf());
                 }
                 std::fs::rename(&staged, &fin).map_err(io_err(&fin))?;
             }
@@ -421,12 +449,20 @@ impl Dataset {
         for r in &rec.remove {
             let p = self.root.join(r);
             match std::fs::remove_file(&p) {
-                Ok(()) => {}
+                Ok(()) => {
+                    if let Some(dir) = p.parent() {
+                        dirs.insert(dir.to_path_buf());
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err(&p)(e)),
             }
         }
-        Ok(())
+        // Only what this call changed is synced (recovery replays every
+        // record at each lock). The moves on disk before the staging directory, their source, is
+        // removed: without a journal ordering metadata (ext4 without one,
+        // for one), a crash could keep the removal and lose the moves.
+        sync_dirs(dirs)
     }
 
     /// Every commit record, in order.
@@ -756,8 +792,10 @@ impl Staging<'_> {
                 rows: f.rows,
             });
         }
-        // Every file the record names is on disk before the record is.
+        // Every file the record names is on disk before the record is, and
+        // so are their names in the staging directory.
         self.encoder.durable()?;
+        sync_dirs([self.root.join("_staging").join(&self.run)])?;
         let dataset = Dataset {
             root: self.root.clone(),
         };
