@@ -38,7 +38,7 @@ fn lines(dialect: &str) -> (Dialect, Vec<u8>) {
     }
     for i in 0..N {
         let ip = format!("203.0.{}.{}", (i / 250) % 250, i % 250 + 1);
-        let path = if i % 5 == 0 {
+        let path = if i.is_multiple_of(5) {
             format!("/c/tok{i:019}/l-shop")
         } else {
             format!("/o/tok{i:019}.gif")
@@ -152,7 +152,11 @@ fn classify_with_cached_profiles(bencher: Bencher) {
             .filter(|i| {
                 let k = i % UAS.len();
                 let v = c.classify(&Features {
-                    kind: if i % 5 == 0 { Kind::Click } else { Kind::Open },
+                    kind: if i.is_multiple_of(5) {
+                        Kind::Click
+                    } else {
+                        Kind::Open
+                    },
                     method: b"GET",
                     ua_lower: &lowers[k],
                     ua: UAS[k],
@@ -262,17 +266,19 @@ impl Events {
 
     fn row(&self, i: usize) -> pixelsift::batch::EventRow<'_> {
         // One address in 50 has no place (GeoIP knows nothing of it).
-        let place = (i % 50 != 0).then(|| &self.places[i * 7 % self.places.len()]);
+        let place = (!i.is_multiple_of(50)).then(|| &self.places[i * 7 % self.places.len()]);
         pixelsift::batch::EventRow {
             ts: 1_790_000_000_000_000 + i as i64 * 1_000_000,
-            kind: if i % 5 == 0 { "click" } else { "open" },
+            kind: if i.is_multiple_of(5) { "click" } else { "open" },
             token: &self.tokens[i],
             campaign_id: &self.campaign,
             recipient_id: &self.tokens[i][3..],
             variant: &self.variants[i % 2],
-            link_id: (i % 5 == 0).then_some("c000-l1"),
-            link_key: (i % 5 == 0).then_some(1),
-            url: (i % 5 == 0).then_some("https://shop.example.com/c0/l1"),
+            link_id: i.is_multiple_of(5).then_some("c000-l1"),
+            link_key: i.is_multiple_of(5).then_some(1),
+            url: i
+                .is_multiple_of(5)
+                .then_some("https://shop.example.com/c0/l1"),
             sent_at: 1_790_000_000_000_000,
             ip: &self.ips[i],
             method: "GET",
@@ -289,7 +295,7 @@ impl Events {
             time_zone: place.map(|p| p[2]),
             asn: place.map(|_| (i % 100) as u32),
             as_org: place.map(|p| p[3]),
-            network: (i % 10 == 0).then_some(&self.network),
+            network: i.is_multiple_of(10).then_some(&self.network),
             class: "human",
             rule_id: "default.human",
             reason: "no machine signal",

@@ -74,7 +74,7 @@ impl Input {
     }
 
     /// Size on disk, when known (for progress).
-    pub fn len(&self) -> Option<u64> {
+    pub fn size_on_disk(&self) -> Option<u64> {
         match self {
             Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Input::Stdin => None,

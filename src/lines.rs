@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn oversized_line_is_marked_and_skipped() {
         let mut input = b"a\n".to_vec();
-        input.extend(std::iter::repeat(b'x').take(BLOCK_SIZE * 2 + 5));
+        input.extend(std::iter::repeat_n(b'x', BLOCK_SIZE * 2 + 5));
         input.extend_from_slice(b"\r\nb\n");
         let got = collect(&input);
         assert_eq!(got.len(), 3);

@@ -50,7 +50,7 @@ pub fn read_time_gif(max_seconds: u32) -> Vec<u8> {
 /// The maximum a whole read-time image of `bytes` bytes was made for.
 pub fn max_of_whole_image(bytes: u64) -> Option<u32> {
     // Sizes are 46 + 256 k: find the maximum whose image has this size.
-    if bytes < 46 || (bytes - 46) % 256 != 0 {
+    if bytes < 46 || !(bytes - 46).is_multiple_of(256) {
         return None;
     }
     (1..=3600u32).find(|&m| image_len(m) as u64 == bytes)

@@ -56,7 +56,7 @@ pub fn position(
                 && hex(&Sha256::digest(&head[..e.head_len as usize])) == e.head_hash
         })
         .collect();
-    candidates.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.bytes));
     let mut tried = false;
     for (attempt, c) in candidates.into_iter().enumerate() {
         tried = true;

@@ -385,9 +385,9 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
         if messages == 0 || sent_at(c) > now || rng.chance(0.08) {
             let path = *rng.pick(NOISE_PATHS);
             let ip = addr(&mut rng, CARRIER);
-            write!(
+            writeln!(
                 buf,
-                "{ip} - - [{}] \"GET {path} HTTP/1.1\" 404 153 \"-\" \"{}\"\n",
+                "{ip} - - [{}] \"GET {path} HTTP/1.1\" 404 153 \"-\" \"{}\"",
                 time_local(now),
                 rng.pick(BROWSERS)
             )
@@ -401,9 +401,9 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
             continue;
         }
         if rng.chance(0.005) {
-            write!(
+            writeln!(
                 buf,
-                "{} - - [{}] \"GET /o/AAAAAAAAAAAAAAAAAAAAAA.gif HTTP/1.1\" 200 43 \"-\" \"{}\"\n",
+                "{} - - [{}] \"GET /o/AAAAAAAAAAAAAAAAAAAAAA.gif HTTP/1.1\" 200 43 \"-\" \"{}\"",
                 addr(&mut rng, CARRIER),
                 time_local(now),
                 rng.pick(CLIENTS)
@@ -428,9 +428,9 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
         let mut person = false;
         match p {
             Profile::AppleMail if rng.chance(0.6) => {
-                write!(
+                writeln!(
                     buf,
-                    "{} - - [{}] \"GET {open} HTTP/1.1\" 200 43 \"-\" \"Mozilla/5.0\"\n",
+                    "{} - - [{}] \"GET {open} HTTP/1.1\" 200 43 \"-\" \"Mozilla/5.0\"",
                     addr(&mut rng, APPLE),
                     t(0)
                 )
@@ -442,9 +442,9 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
                     Profile::Yahoo => (addr(&mut rng, CARRIER), YAHOO_PROXY),
                     _ => (addr(&mut rng, GOOGLE), GMAIL_PROXY),
                 };
-                write!(
+                writeln!(
                     buf,
-                    "{ip} - - [{}] \"GET {open} HTTP/1.1\" 200 43 \"-\" \"{ua}\"\n",
+                    "{ip} - - [{}] \"GET {open} HTTP/1.1\" 200 43 \"-\" \"{ua}\"",
                     t(0)
                 )
                 .ok();
@@ -455,18 +455,18 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
                 // The gateway on delivery: every link within a second, and the pixel.
                 let gw = addr(&mut rng, EOP);
                 for l in 0..3 {
-                    write!(
+                    writeln!(
                         buf,
-                        "{gw} - - [{}] \"GET {} HTTP/1.1\" 302 145 \"-\" \"{browser}\"\n",
+                        "{gw} - - [{}] \"GET {} HTTP/1.1\" 302 145 \"-\" \"{browser}\"",
                         t(0),
                         link(l)
                     )
                     .ok();
                     emit(&mut w, &mut sum, "scanner_click", &mut buf)?;
                 }
-                write!(
+                writeln!(
                     buf,
-                    "{gw} - - [{}] \"GET {open} HTTP/1.1\" 200 43 \"-\" \"{browser}\"\n",
+                    "{gw} - - [{}] \"GET {open} HTTP/1.1\" 200 43 \"-\" \"{browser}\"",
                     t(1)
                 )
                 .ok();
@@ -474,9 +474,9 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
             }
             // Apple Mail and gateway users opening for real, and direct clients.
             _ => {
-                write!(
+                writeln!(
                     buf,
-                    "{person_ip} - - [{}] \"GET {open} HTTP/1.1\" 200 43 \"-\" \"{client}\"\n",
+                    "{person_ip} - - [{}] \"GET {open} HTTP/1.1\" 200 43 \"-\" \"{client}\"",
                     t(0)
                 )
                 .ok();
@@ -486,9 +486,9 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
         }
         // A person clicks, sometimes; a shared link is previewed by a crawler, rarely.
         if person && rng.chance(0.15) {
-            write!(
+            writeln!(
                 buf,
-                "{person_ip} - - [{}] \"GET {} HTTP/1.1\" 302 145 \"-\" \"{browser}\"\n",
+                "{person_ip} - - [{}] \"GET {} HTTP/1.1\" 302 145 \"-\" \"{browser}\"",
                 t(20),
                 link(rng.below(3))
             )
@@ -496,9 +496,9 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary> {
             emit(&mut w, &mut sum, "human_click", &mut buf)?;
         }
         if rng.chance(0.01) {
-            write!(
+            writeln!(
                 buf,
-                "{} - - [{}] \"GET {} HTTP/1.1\" 302 145 \"-\" \"{}\"\n",
+                "{} - - [{}] \"GET {} HTTP/1.1\" 302 145 \"-\" \"{}\"",
                 addr(&mut rng, CARRIER),
                 t(60),
                 link(rng.below(3)),

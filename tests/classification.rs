@@ -233,7 +233,7 @@ fn corpus() -> Vec<Hit> {
     // Scanners: gateways' networks with Chrome user agents (look-alike), HEAD checks, known scanner
     // user agents, bursts over every link, and trap links.
     for _ in 0..20 {
-        let ip = if rng.next() % 2 == 0 {
+        let ip = if rng.next().is_multiple_of(2) {
             listed("scanner", "Exchange Online", &mut rng)
         } else {
             listed("scanner", "Mimecast", &mut rng)

@@ -273,7 +273,7 @@ impl Rule {
             return false;
         }
         if let Some(max) = self.max_seconds_since_sent {
-            if !f.seconds_since_sent.is_some_and(|s| s <= max) {
+            if f.seconds_since_sent.is_none_or(|s| s > max) {
                 return false;
             }
         }

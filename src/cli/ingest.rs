@@ -148,7 +148,7 @@ fn one_malloc_arena() {
 }
 
 fn total_bytes(cfg: &IngestConfig) -> u64 {
-    cfg.inputs.iter().filter_map(Input::len).sum()
+    cfg.inputs.iter().filter_map(Input::size_on_disk).sum()
 }
 
 fn print_speed(summary: &IngestSummary, cfg: &IngestConfig, started: std::time::Instant) {

@@ -42,7 +42,7 @@ pub struct RawHit<'a> {
 pub fn parse_seconds(b: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(b).ok()?.trim();
     let v: f64 = s.parse().ok()?;
-    (v.is_finite() && v >= 0.0 && v < 1e9).then(|| (v * 1e6).round() as i64)
+    (v.is_finite() && (0.0..1e9).contains(&v)).then(|| (v * 1e6).round() as i64)
 }
 
 /// Why a line could not be read, naming the field.

@@ -159,8 +159,12 @@ const QUARTER: i64 = 15 * 60 * 1_000_000;
 /// search through its transitions, then the calendar) cost about 1.5% of
 /// an ingest's CPU when done for every event.
 pub struct LocalTimes {
-    slots: Vec<Option<(chrono_tz::Tz, i64, (u8, u8))>>,
+    slots: Vec<Option<LocalSlot>>,
 }
+
+/// A zone, a quarter hour of UTC (its number), and the weekday and hour
+/// there.
+type LocalSlot = (chrono_tz::Tz, i64, (u8, u8));
 
 impl Default for LocalTimes {
     fn default() -> Self {

@@ -127,7 +127,7 @@ mod tests {
                 assert_eq!(v, k * 2, "round {round}");
             }
         }
-        assert!(made >= 100 && made <= 300);
+        assert!((100..=300).contains(&made));
         made = 0;
         for _ in 0..10 {
             assert_eq!(
