@@ -1,5 +1,5 @@
 //! Errors that stop a command. A bad log line is not one of these: it is a
-//! [`crate::track::Reject`] value, counted and kept aside, so a run goes on.
+//! [`crate::track::Tracked::Reject`] value, counted and kept aside, so a run goes on.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! [`RawHit`] + manifest -> a tracking [`Hit`], a [`Reject`] with its reason,
+//! [`RawHit`] + manifest -> a tracking [`Hit`], a [`Tracked::Reject`] with its reason,
 //! or a line that is not ours (favicon, scanners probing `/wp-login.php`).
 //!
 //! Paths are fixed: opens `/o/{token}.gif`, clicks `/c/{token}/{link_id}`.

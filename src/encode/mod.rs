@@ -16,13 +16,13 @@
 //! about 20 KB a column) does not pile up over a long run: memory stays
 //! bounded whatever the run's size and day spread. At the seal the deferred
 //! columns and the footer are added to that file where it is
-//! ([`finish_in_place`]), or a chunk still in memory is written whole; no
+//! (`finish_in_place`), or a chunk still in memory is written whole; no
 //! file stays open in between. Written files go to disk in the background
 //! and are waited for together just before the commit ([`Encoder::durable`]).
 //!
 //! Most columns are encoded by encoders of our own, in parquet's layout
-//! ([`pages`]): the text columns ([`dictionary`]) and the integer and time
-//! columns ([`numbers`]); parquet's `ArrowColumnWriter` takes the rest.
+//! (`pages`): the text columns (`dictionary`) and the integer and time
+//! columns (`numbers`); parquet's `ArrowColumnWriter` takes the rest.
 //! Tables written at once (the manifest and links copies) go through the
 //! same encoders as a [`WholeFile`].
 
