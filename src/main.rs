@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("pixelsift: {e:#}");
+            eprintln!("pixelsift: {}", cli::error_text(&e));
             ExitCode::from(2)
         }
     }

@@ -390,3 +390,34 @@ fn report_list_and_output_formats() {
         "{table}"
     );
 }
+
+/// An error names its file and says what went wrong once: the library's
+/// I/O errors carry their cause in their own message, and the command
+/// line used to print it again as the error's source.
+#[test]
+fn an_error_names_the_file_and_its_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = mint_demo(tmp.path());
+    let missing = tmp.path().join("no-such.log");
+    let out = bin()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--data")
+        .arg(tmp.path().join("data"))
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("pixelsift: "))
+        .unwrap_or_else(|| panic!("an error line: {err}"));
+    assert!(line.contains(&missing.display().to_string()), "{line}");
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
+}

@@ -94,6 +94,26 @@ impl From<OutputFormat> for pixelsift::output::Format {
     }
 }
 
+/// An error and its causes as one line, `outer: cause: ...`, each cause
+/// once: the library's errors already spell out their source in their
+/// message (`path: No such file or directory`), and printing the chain as
+/// is (`{:#}`) said it twice.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut last = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        last = text;
+    }
+    out
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();

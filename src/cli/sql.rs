@@ -80,7 +80,7 @@ fn execute(
     match rt.block_on(super::run_sql(ctx, &sql, params, a.cluster.is_some())) {
         Ok((schema, batches)) => {
             if let Err(e) = super::print_result(a.format, &schema, &batches, None) {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", super::error_text(&e));
             }
         }
         Err(e) => eprintln!("error: {e}"),
