@@ -528,6 +528,10 @@ struct OpenFile {
 
 pub use crate::encode::CHUNK_ROWS;
 
+/// Bytes of encoded pages a file written row by row ([`Staging::write`])
+/// holds in memory before its row group is closed.
+pub const ROW_GROUP_BYTES: usize = 64 << 20;
+
 /// Files of a change in the making.
 pub struct Staging<'l> {
     _lock: &'l WriterLock,
@@ -590,10 +594,18 @@ impl Staging<'_> {
         }
         let f = self.writers.get_mut(&path).expect("just inserted");
         f.rows += batch.num_rows() as u64;
-        f.writer.write(batch).map_err(|source| Error::Parquet {
+        let perr = |source| Error::Parquet {
             path: self.root.join(&f.staged),
             source,
-        })?;
+        };
+        f.writer.write(batch).map_err(perr)?;
+        // A row group's pages wait in memory until it is closed: rejects keep
+        // whole lines (up to 64 KiB each), so a log that is mostly junk would
+        // hold up to a million of them (a 640 MB file of junk lines peaked at
+        // 832 MB). Closed by size as well as by rows, memory stays bounded.
+        if f.writer.memory_size() >= ROW_GROUP_BYTES {
+            f.writer.flush().map_err(perr)?;
+        }
         Ok(path)
     }
 
@@ -922,6 +934,78 @@ mod tests {
     use arrow::array::{AsArray, Int64Array, StringArray, TimestampMicrosecondArray};
     use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
     use std::sync::Arc;
+
+    /// A file written row by row closes its row group once the group's
+    /// pages pass [`ROW_GROUP_BYTES`], not only at a million rows: long
+    /// rejected lines do not pile up in memory. Every row comes back.
+    #[test]
+    fn row_groups_close_by_size_and_keep_every_row() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ds = Dataset::create(tmp.path()).unwrap();
+        let lock = ds.lock(true).unwrap().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("raw_line", DataType::Utf8, false),
+        ]));
+        // Text Snappy cannot shrink: 16 KiB a row, 1,000 rows a batch, 12
+        // batches (about 190 MiB).
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut noise = |len: usize| -> String {
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    char::from(b'!' + (state % 90) as u8)
+                })
+                .collect()
+        };
+        let mut staging = ds.begin(&lock).unwrap();
+        let (batches, per_batch) = (12i64, 1_000i64);
+        for b in 0..batches {
+            let n = Int64Array::from_iter_values(b * per_batch..(b + 1) * per_batch);
+            let lines: Vec<String> = (0..per_batch).map(|_| noise(16 << 10)).collect();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(n), Arc::new(StringArray::from(lines))],
+            )
+            .unwrap();
+            staging
+                .write("rejects", Some("2026-11-20"), &batch)
+                .unwrap();
+        }
+        staging
+            .commit("test", Vec::new(), Vec::new(), None, serde_json::json!({}))
+            .unwrap();
+        let dir = tmp.path().join("rejects/date=2026-11-20");
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(File::open(&file).unwrap()).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        assert!(
+            meta.num_row_groups() >= 2,
+            "{} row groups",
+            meta.num_row_groups()
+        );
+        for rg in meta.row_groups() {
+            assert!(
+                (rg.compressed_size() as usize) < 2 * ROW_GROUP_BYTES,
+                "a row group of {} bytes",
+                rg.compressed_size()
+            );
+        }
+        let n: Vec<i64> = read_parquet(&file)
+            .unwrap()
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(n, (0..batches * per_batch).collect::<Vec<_>>());
+    }
 
     /// Rows in [`EVENTS_ORDER`], from batches given in any order; rows with
     /// the same campaign, recipient and time keep the order they came in.
