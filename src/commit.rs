@@ -325,29 +325,11 @@ fn props(sorting: Option<Vec<parquet::file::metadata::SortingColumn>>) -> Writer
     b.build()
 }
 
-/// Syncs each directory (its entries: files created, moved in or out),
-/// several at once on plain threads (each sync is a wait on the disk; a
-/// commit of years of partitions has thousands).
+/// Syncs each directory (its entries: files created, moved in or out).
 fn sync_dirs(dirs: impl IntoIterator<Item = PathBuf>) -> Result<()> {
     let dirs: Vec<PathBuf> = dirs.into_iter().collect();
-    if dirs.is_empty() {
-        return Ok(());
-    }
-    let per_thread = dirs.len().div_ceil(8);
-    std::thread::scope(|s| {
-        let waits: Vec<_> = dirs
-            .chunks(per_thread)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter().try_for_each(|d| {
-                        File::open(d).and_then(|f| f.sync_all()).map_err(io_err(d))
-                    })
-                })
-            })
-            .collect();
-        waits
-            .into_iter()
-            .try_for_each(|w| w.join().expect("a directory sync does not panic"))
+    crate::encode::wait_on_each(&dirs, |d| {
+        File::open(d).and_then(|f| f.sync_all()).map_err(io_err(d))
     })
 }
 
@@ -458,10 +440,11 @@ impl Dataset {
                 Err(e) => return Err(io_err(&p)(e)),
             }
         }
-        // Only what this call changed is synced (recovery replays every
-        // record at each lock). The moves on disk before the staging directory, their source, is
-        // removed: without a journal ordering metadata (ext4 without one,
-        // for one), a crash could keep the removal and lose the moves.
+        // The moves must be on disk before their source, the staging
+        // directory, is removed: a file system without a journal to order
+        // metadata (ext4 without one, for one) could otherwise keep the
+        // removal and lose the moves in a crash. Only what this call
+        // changed is synced: recovery replays every record at each lock.
         sync_dirs(dirs)
     }
 

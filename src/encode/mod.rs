@@ -152,26 +152,31 @@ impl Syncs {
     /// Waits until every started file is on disk.
     fn finish(&self) -> Result<()> {
         let files = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if files.is_empty() {
-            return Ok(());
-        }
-        let per_thread = files.len().div_ceil(SYNC_THREADS);
-        // Plain threads, not the pool's: they only wait.
-        std::thread::scope(|s| {
-            let waits: Vec<_> = files
-                .chunks(per_thread)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .try_for_each(|(path, f)| f.sync_all().map_err(io_err(path)))
-                    })
-                })
-                .collect();
-            waits
-                .into_iter()
-                .try_for_each(|w| w.join().expect("a sync does not panic"))
-        })
+        wait_on_each(&files, |(path, f)| f.sync_all().map_err(io_err(path)))
     }
+}
+
+/// Runs `wait` on every item, several at once on plain threads (at most
+/// [`SYNC_THREADS`]), not the pool's: each is a wait on the disk, and
+/// there may be thousands. The first error, once all are done.
+pub(crate) fn wait_on_each<T: Sync>(
+    items: &[T],
+    wait: impl Fn(&T) -> Result<()> + Sync,
+) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let per_thread = items.len().div_ceil(SYNC_THREADS);
+    let wait = &wait;
+    std::thread::scope(|s| {
+        let waits: Vec<_> = items
+            .chunks(per_thread)
+            .map(|part| s.spawn(move || part.iter().try_for_each(wait)))
+            .collect();
+        waits
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a wait on the disk does not panic"))
+    })
 }
 
 /// Asks the kernel to start writing `file`'s dirty pages now, without
