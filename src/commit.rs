@@ -918,6 +918,28 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
     use std::sync::Arc;
 
+    /// Commits `staging` and gives the one file it put in `dir`.
+    fn commit_and_find(staging: Staging<'_>, dir: &Path) -> PathBuf {
+        staging
+            .commit("test", Vec::new(), Vec::new(), None, serde_json::json!({}))
+            .unwrap();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files.pop().unwrap()
+    }
+
+    /// Column `i` (an Int64 column) of every row of `file`, in order.
+    fn ints(file: &Path, i: usize) -> Vec<i64> {
+        read_parquet(file)
+            .unwrap()
+            .iter()
+            .flat_map(|b| b.column(i).as_primitive::<Int64Type>().values().to_vec())
+            .collect()
+    }
+
     /// A file written row by row closes its row group once the group's
     /// pages pass [`ROW_GROUP_BYTES`], not only at a million rows: long
     /// rejected lines do not pile up in memory. Every row comes back.
@@ -957,16 +979,7 @@ mod tests {
                 .write("rejects", Some("2026-11-20"), &batch)
                 .unwrap();
         }
-        staging
-            .commit("test", Vec::new(), Vec::new(), None, serde_json::json!({}))
-            .unwrap();
-        let dir = tmp.path().join("rejects/date=2026-11-20");
-        let file = std::fs::read_dir(&dir)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let file = commit_and_find(staging, &tmp.path().join("rejects/date=2026-11-20"));
         let reader =
             parquet::file::reader::SerializedFileReader::new(File::open(&file).unwrap()).unwrap();
         let meta = parquet::file::reader::FileReader::metadata(&reader);
@@ -982,12 +995,7 @@ mod tests {
                 rg.compressed_size()
             );
         }
-        let n: Vec<i64> = read_parquet(&file)
-            .unwrap()
-            .iter()
-            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-            .collect();
-        assert_eq!(n, (0..batches * per_batch).collect::<Vec<_>>());
+        assert_eq!(ints(&file, 0), (0..batches * per_batch).collect::<Vec<_>>());
     }
 
     /// Rows in [`EVENTS_ORDER`], from batches given in any order; rows with
@@ -1040,21 +1048,7 @@ mod tests {
         staging
             .write_in_order("2026-11-20", &[batch(0, 2), batch(2, 5), batch(5, 7)])
             .unwrap();
-        staging
-            .commit("test", Vec::new(), Vec::new(), None, serde_json::json!({}))
-            .unwrap();
-        let dir = tmp.path().join("events/date=2026-11-20");
-        let file = std::fs::read_dir(&dir)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let n: Vec<i64> = read_parquet(&file)
-            .unwrap()
-            .iter()
-            .flat_map(|b| b.column(3).as_primitive::<Int64Type>().values().to_vec())
-            .collect();
-        assert_eq!(n, vec![2, 5, 4, 1, 3, 6, 0]);
+        let file = commit_and_find(staging, &tmp.path().join("events/date=2026-11-20"));
+        assert_eq!(ints(&file, 3), vec![2, 5, 4, 1, 3, 6, 0]);
     }
 }
