@@ -7,12 +7,14 @@
 -- and rates are null; `open_hits` and `click_hits` are totals, and `note`
 -- says so.
 --
--- One pass over events: each recipient's signals first, then per campaign.
+-- Each recipient's signals first, then per campaign. They are read off
+-- `tallies` (hits counted per person, kind and class as each events file
+-- was written) rather than the events: a few rows a person instead of
+-- every hit, the same answers.
 -- A person opened: an open by a human or through a webmail image proxy, or
 -- a human click (a click implies an open even when images were blocked).
 -- "Opened" and "clicked" are read off the hit counts rather than kept as
--- flags of their own: two fewer values per recipient to keep while
--- grouping (7% less CPU over 42M events).
+-- flags of their own.
 WITH recips AS (
     SELECT campaign_id,
            sum(CASE WHEN coalesce(tracked, true) THEN coalesce(recipients, 1) ELSE 0 END) AS recipients,
@@ -25,11 +27,11 @@ WITH recips AS (
 per_recipient AS (
     SELECT campaign_id, recipient_id,
            bool_or(kind = 'open' AND class = 'apple_mpp') AS mpp,
-           min(CASE WHEN kind = 'open' AND class IN ('human', 'image_proxy') THEN seconds_since_sent END) AS first_open,
-           count(CASE WHEN kind = 'click' AND class IN ('scanner', 'crawler') THEN 1 END) AS bot_clicks,
-           count(CASE WHEN kind = 'open' AND class IN ('human', 'image_proxy') THEN 1 END) AS open_hits,
-           count(CASE WHEN kind = 'click' AND class = 'human' THEN 1 END) AS click_hits
-    FROM events
+           min(CASE WHEN kind = 'open' AND class IN ('human', 'image_proxy') THEN first_seconds END) AS first_open,
+           sum(CASE WHEN kind = 'click' AND class IN ('scanner', 'crawler') THEN hits ELSE 0 END) AS bot_clicks,
+           sum(CASE WHEN kind = 'open' AND class IN ('human', 'image_proxy') THEN hits ELSE 0 END) AS open_hits,
+           sum(CASE WHEN kind = 'click' AND class = 'human' THEN hits ELSE 0 END) AS click_hits
+    FROM tallies
     WHERE $campaign = '' OR campaign_id = $campaign
     GROUP BY campaign_id, recipient_id
 ),

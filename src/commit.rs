@@ -40,7 +40,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{io_err, Error, Result};
 
 /// Table directories of a dataset.
-pub const TABLES: [&str; 4] = ["events", "rejects", "manifest", "links"];
+pub const TABLES: [&str; 5] = [
+    "events",
+    "rejects",
+    "manifest",
+    "links",
+    crate::tally::TABLE,
+];
 
 /// One input as the registry remembers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,12 +86,18 @@ pub struct AddedFile {
     pub staged: String,
     /// Rows in it.
     pub rows: u64,
+    /// For a tallies file: the events files it counts ([`crate::tally`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counts: Vec<String>,
 }
 
 /// The dataset format this pixelsift writes and the newest it reads.
-/// Format 2 (stop 25) keys inputs by BLAKE3 prefix hashes; format 1
-/// (records without a `format`) by SHA-256, which format 2 still reads.
-pub const FORMAT: u32 = 2;
+/// Format 3 keeps [`crate::tally`] files beside events files: a pixelsift
+/// of format 2 would leave them behind when it rewrites or erases events
+/// (a person `forget` erased would stay in them), so it must refuse such a
+/// dataset. Format 2 (stop 25) keys inputs by BLAKE3 prefix hashes; format
+/// 1 (records without a `format`) by SHA-256; format 3 reads both.
+pub const FORMAT: u32 = 3;
 
 fn format_one() -> u32 {
     1
@@ -507,6 +519,8 @@ struct OpenFile {
     staged: String,
     writer: ArrowWriter<File>,
     rows: u64,
+    /// The tallies of an events file's rows, written beside it at the commit.
+    tallies: Option<crate::tally::Counter>,
 }
 
 pub use crate::encode::CHUNK_ROWS;
@@ -572,11 +586,15 @@ impl Staging<'_> {
                     staged: staged.clone(),
                     writer: w,
                     rows: 0,
+                    tallies: (table == "events").then(crate::tally::Counter::default),
                 },
             );
         }
         let f = self.writers.get_mut(&path).expect("just inserted");
         f.rows += batch.num_rows() as u64;
+        if let Some(t) = &mut f.tallies {
+            t.add(batch);
+        }
         let perr = |source| Error::Parquet {
             path: self.root.join(&f.staged),
             source,
@@ -730,6 +748,11 @@ impl Staging<'_> {
         Ok(())
     }
 
+    /// The dataset path of encoded chunk `k` of `table` and `day`, once sealed.
+    pub fn chunk_path(&self, table: &str, day: &str, k: usize) -> String {
+        self.encoder.chunk_path(table, day, k)
+    }
+
     /// The days `table` has encoded chunks for.
     pub fn days(&self, table: &str) -> Vec<String> {
         self.encoder.days(table)
@@ -758,8 +781,48 @@ impl Staging<'_> {
         Ok(())
     }
 
+    /// Adds `rows`, the tallies of the events files `counts` of this
+    /// commit, as the run's tallies file of `day` ([`crate::tally`]).
+    pub fn tallies(&mut self, day: &str, counts: Vec<String>, rows: &RecordBatch) -> Result<()> {
+        let file = self.write_tallies(day, counts, rows)?;
+        self.adopt(file)
+    }
+
+    fn write_tallies(
+        &mut self,
+        day: &str,
+        counts: Vec<String>,
+        rows: &RecordBatch,
+    ) -> Result<AddedFile> {
+        let path = crate::tally::path(day, &self.run);
+        let staged = format!(
+            "_staging/{}/{}-{day}.parquet",
+            self.run,
+            crate::tally::TABLE
+        );
+        let abs = self.root.join(&staged);
+        let mut w = writer(&abs, rows.schema(), None)?;
+        let perr = |source| Error::Parquet {
+            path: abs.clone(),
+            source,
+        };
+        w.write(rows).map_err(perr)?;
+        let file = w.into_inner().map_err(perr)?;
+        self.encoder.sync_later(&abs, file)?;
+        Ok(AddedFile {
+            path,
+            staged,
+            rows: rows.num_rows() as u64,
+            counts,
+        })
+    }
+
     /// Commits: finishes the files, writes the commit record (the atomic
     /// step), then moves the files into place. Returns the record.
+    ///
+    /// Tallies follow their events files: each events file written row by
+    /// row gets a tallies file, and a tallies file goes as soon as one of
+    /// the files it counts does.
     pub fn commit(
         mut self,
         op: &str,
@@ -773,6 +836,10 @@ impl Staging<'_> {
                 "bug: {t} was encoded but not sealed before the commit"
             )));
         }
+        let dataset = Dataset {
+            root: self.root.clone(),
+        };
+        let snap = dataset.snapshot()?;
         let mut add = std::mem::take(&mut self.sealed);
         for (path, f) in std::mem::take(&mut self.writers) {
             let staged_abs = self.root.join(&f.staged);
@@ -781,20 +848,38 @@ impl Staging<'_> {
                 source,
             })?;
             self.encoder.sync_later(&staged_abs, file)?;
+            if let (Some(counter), Some(day)) = (f.tallies, partition_day(&path)) {
+                if let Some(rows) = counter.finish()? {
+                    let day = day.to_string();
+                    add.push(self.write_tallies(&day, vec![path.clone()], &rows)?);
+                }
+            }
             add.push(AddedFile {
                 path,
                 staged: f.staged,
                 rows: f.rows,
+                counts: Vec::new(),
             });
+        }
+        let mut remove = remove;
+        if let Some(tallies) = snap.files.get(crate::tally::TABLE) {
+            let events = snap.files.get("events");
+            let gone: std::collections::HashSet<String> = remove.iter().cloned().collect();
+            for (path, t) in tallies {
+                let live = !t.counts.is_empty()
+                    && t.counts
+                        .iter()
+                        .all(|e| events.is_some_and(|l| l.contains_key(e)) && !gone.contains(e));
+                if !live && !gone.contains(path) {
+                    remove.push(path.clone());
+                }
+            }
         }
         // Every file the record names is on disk before the record is, and
         // so are their names in the staging directory.
         self.encoder.durable()?;
         sync_dirs([self.root.join("_staging").join(&self.run)])?;
-        let dataset = Dataset {
-            root: self.root.clone(),
-        };
-        let seq = dataset.snapshot()?.last_seq + 1;
+        let seq = snap.last_seq + 1;
         let rec = CommitRecord {
             format: FORMAT,
             seq,

@@ -30,6 +30,7 @@ pub mod reclassify;
 pub mod registry;
 pub mod remote;
 pub mod simulate;
+pub mod tally;
 pub mod track;
 
 pub use error::{Error, Result};

@@ -181,6 +181,11 @@ pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
     let mut report = FilesReport::default();
     let mut remove = Vec::new();
     for (table, files) in &snap.files {
+        // Tallies follow their events files (the commit writes and removes
+        // them): merged here, they would count files that are gone.
+        if table == crate::tally::TABLE {
+            continue;
+        }
         let mut groups: BTreeMap<Option<&str>, Vec<&crate::commit::AddedFile>> = BTreeMap::new();
         for f in files.values() {
             groups.entry(partition_day(&f.path)).or_default().push(f);

@@ -372,8 +372,54 @@ struct BlockOut {
     /// Rows by day, with each row's verdict index (see [`Classifier::verdict_at`]).
     events: Vec<(i64, String, arrow::array::RecordBatch, Vec<u16>)>,
     hits: Vec<HitKey>,
+    /// Tallies of the hits on shared aggregate tokens, which the message
+    /// pass does not see.
+    shared: Vec<Counted>,
     rejects: Option<arrow::array::RecordBatch>,
     counts: Counts,
+}
+
+/// One message's hits of one kind and class in one day, kept compactly
+/// until the day's tallies file is written ([`crate::tally`]): a few per
+/// message, 32 bytes each.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    day: i64,
+    first_ts: i64,
+    last_ts: i64,
+    token: u32,
+    hits: u16,
+    kind: Kind,
+    class: Class,
+}
+
+impl Counted {
+    /// Counts a hit into `list`, whose entries are few (a message's, or a
+    /// block's aggregate tokens'): a search from the end finds its entry.
+    fn count(list: &mut Vec<Counted>, day: i64, h: (u32, Kind, Class, i64)) {
+        let (token, kind, class, ts) = h;
+        let found = list
+            .iter_mut()
+            .rev()
+            .find(|c| c.day == day && c.token == token && c.kind == kind && c.class == class);
+        match found {
+            // A count that would overflow starts another entry: rows add up.
+            Some(c) if c.hits < u16::MAX => {
+                c.hits += 1;
+                c.first_ts = c.first_ts.min(ts);
+                c.last_ts = c.last_ts.max(ts);
+            }
+            _ => list.push(Counted {
+                day,
+                first_ts: ts,
+                last_ts: ts,
+                token,
+                hits: 1,
+                kind,
+                class,
+            }),
+        }
+    }
 }
 
 /// Where parsed blocks go, in input order: hits to the message pass,
@@ -381,6 +427,7 @@ struct BlockOut {
 /// the summary.
 struct Sink<'a, 'l> {
     hits: &'a mut message::HitSpill,
+    shared: &'a mut Vec<Counted>,
     staging: &'a mut crate::commit::Staging<'l>,
     day_rows: &'a mut BTreeMap<i64, u64>,
     today: &'a str,
@@ -406,6 +453,7 @@ impl Sink<'_, '_> {
                 *self.day_rows.entry(day).or_default() += b.num_rows() as u64;
                 self.staging.encode("events", &name, &b, &tags)?;
             }
+            self.shared.extend_from_slice(&o.shared);
             if let Some(b) = &o.rejects {
                 self.staging.write("rejects", Some(self.today), b)?;
             }
@@ -447,6 +495,7 @@ pub fn ingest(
     // Rows written so far per day, so each hit knows its row for the message pass.
     let mut day_rows: BTreeMap<i64, u64> = BTreeMap::new();
     let mut hits = message::HitSpill::new(&staging.scratch(), cfg.limits.spill_hits);
+    let mut shared: Vec<Counted> = Vec::new();
     staging.set_chunk_rows(cfg.limits.chunk_rows);
     staging.set_page_memory(cfg.limits.page_memory);
     let events = crate::batch::events_schema();
@@ -471,6 +520,7 @@ pub fn ingest(
         let hasher = pos.hasher;
         let mut sink = Sink {
             hits: &mut hits,
+            shared: &mut shared,
             staging: &mut staging,
             day_rows: &mut day_rows,
             today: &today,
@@ -619,7 +669,7 @@ pub fn ingest(
         staging.whole_file("links")?,
     );
     let (revised, merged) = rayon::join(
-        || revise_by_message(cfg, &mut staging, hits, &mut summary),
+        || revise_by_message(cfg, &mut staging, hits, shared, &mut summary),
         || -> Result<_> {
             let old_m = crate::batch::recipients_from(&read_all(&snapshot.table_paths(
                 dataset.root(),
@@ -688,6 +738,7 @@ fn revise_by_message(
     cfg: &IngestConfig,
     staging: &mut crate::commit::Staging<'_>,
     hits: message::HitSpill,
+    shared: Vec<Counted>,
     summary: &mut IngestSummary,
 ) -> Result<()> {
     use std::io::Write;
@@ -717,6 +768,11 @@ fn revise_by_message(
         forwarded: u64,
         /// Kept from one message to the next.
         room: message::GroupScratch,
+        /// Tallies of the range's messages.
+        counted: Vec<Counted>,
+        /// The current message's: its hits' new classes, and its tallies.
+        finals: Vec<Option<Class>>,
+        one: Vec<Counted>,
     }
     let done = hits
         .par_for_each_group(
@@ -729,8 +785,11 @@ fn revise_by_message(
                 let mut failed = None;
                 let mut room = std::mem::take(&mut p.room);
                 let msg = cfg.classifier.message();
-                message::analyse_group_in(group, msg, &mut room, &mut |h, c| {
+                p.finals.clear();
+                p.finals.resize(group.len(), None);
+                message::analyse_group_in(group, msg, &mut room, &mut |j, h, c| {
                     if let Some((new, _, _)) = c.class {
+                        p.finals[j] = Some(new);
                         let kind = h.kind.as_str();
                         *p.classes.entry((kind, h.class.as_str())).or_default() -= 1;
                         *p.classes.entry((kind, new.as_str())).or_default() += 1;
@@ -783,11 +842,20 @@ fn revise_by_message(
                     }
                 });
                 p.room = room;
+                // The message's tallies, with each hit's final class.
+                p.one.clear();
+                for (h, new) in group.iter().zip(&p.finals) {
+                    let class = new.unwrap_or(h.class);
+                    Counted::count(&mut p.one, h.day, (h.token, h.kind, class, h.ts));
+                }
+                p.counted.extend_from_slice(&p.one);
                 failed.map_or(Ok(()), Err)
             },
         )
         .map_err(io_err(&scratch))?;
+    let mut counted = Vec::new();
     for p in done {
+        counted.extend(p.counted);
         for (_, mut w) in p.files {
             w.flush().map_err(io_err(&scratch))?;
         }
@@ -836,7 +904,74 @@ fn revise_by_message(
                 &rows,
             )
         },
-    )
+    )?;
+    write_tallies(cfg, staging, &ends, counted, shared)
+}
+
+/// Writes the run's tallies file of each day ([`crate::tally`]), counting
+/// every chunk of the day, from the message pass's counts and those of
+/// aggregate tokens; a day with nothing counted still gets one (of no
+/// rows), so readers know its events are counted.
+fn write_tallies(
+    cfg: &IngestConfig,
+    staging: &mut crate::commit::Staging<'_>,
+    ends: &std::collections::HashMap<String, Vec<u64>>,
+    mut counted: Vec<Counted>,
+    shared: Vec<Counted>,
+) -> Result<()> {
+    counted.extend(shared);
+    // Stable: within a day, rows stay in the message pass's order (by
+    // token), then the aggregate tokens' in input order.
+    counted.sort_by_key(|c| c.day);
+    let recipients = cfg.manifest.recipients();
+    let mut rest = counted.as_slice();
+    let mut days: Vec<(i64, &String, &Vec<u64>)> = ends
+        .iter()
+        .map(|(name, e)| (day_number(name), name, e))
+        .collect();
+    days.sort();
+    for (day, name, ends) in days {
+        let here = rest.iter().take_while(|c| c.day == day).count();
+        let mut rows = crate::tally::Rows::default();
+        for c in &rest[..here] {
+            let r = &recipients[c.token as usize];
+            let t = crate::tally::Tally {
+                hits: c.hits as i64,
+                first_seconds: (c.first_ts - r.sent_at).div_euclid(1_000_000),
+                first_ts: c.first_ts,
+                last_ts: c.last_ts,
+            };
+            rows.push(
+                &r.campaign_id,
+                &r.recipient_id,
+                c.kind.as_str(),
+                c.class.as_str(),
+                &t,
+            );
+        }
+        rest = &rest[here..];
+        let counts = (0..ends.len())
+            .map(|k| staging.chunk_path("events", name, k))
+            .collect();
+        staging.tallies(name, counts, &rows.finish()?)?;
+    }
+    if !rest.is_empty() {
+        return Err(crate::error::Error::Config(format!(
+            "bug: {} tallies of hits on days without events",
+            rest.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The day number of a [`day_name`].
+fn day_number(name: &str) -> i64 {
+    chrono::NaiveDate::parse_from_str(name, "%Y-%m-%d")
+        .map(|d| {
+            d.signed_duration_since(chrono::NaiveDate::default())
+                .num_days()
+        })
+        .unwrap_or(i64::MIN)
 }
 
 /// `YYYY-MM-DD` of a day number (days since 1970-01-01).
@@ -925,6 +1060,7 @@ fn process_block<'c>(
             return BlockOut {
                 events: Vec::new(),
                 hits: Vec::new(),
+                shared: Vec::new(),
                 rejects: Some(rejects.finish()),
                 counts,
             };
@@ -934,6 +1070,7 @@ fn process_block<'c>(
     let mut by_day: BTreeMap<i64, (EventBuilder, Vec<u16>)> = BTreeMap::new();
     // Sized like the day builders below, so it does not grow by doubling.
     let mut hits = Vec::with_capacity(data.len() / 120 + 16);
+    let mut shared = Vec::new();
     // Lines are parsed a window ahead of their join, and meanwhile what the
     // join of each hit reads is prefetched, one step over the whole window
     // at a time (see `Manifest::prefetch`): the join then finds its token's
@@ -1105,7 +1242,13 @@ fn process_block<'c>(
             tags.push(verdict_tag);
             // A shared aggregate token is many people: message-level patterns
             // (bursts, traps, forwarding) would mistake them for one machine.
-            if !hit.recipient.is_aggregate() {
+            if hit.recipient.is_aggregate() {
+                Counted::count(
+                    &mut shared,
+                    day,
+                    (hit.recipient_idx, hit.kind, verdict.class, ts),
+                );
+            } else {
                 hits.push(HitKey {
                     day,
                     row: events.len() as u32,
@@ -1177,6 +1320,7 @@ fn process_block<'c>(
             .map(|(day, (mut b, tags))| (day, day_name(day), b.finish(), tags))
             .collect(),
         hits,
+        shared,
         rejects: (!rejects.is_empty()).then(|| rejects.finish()),
         counts,
     }
@@ -1344,8 +1488,38 @@ mod tests {
 
     /// Spilling hits and encoded pages to disk and cutting days into many
     /// chunks change nothing: the same rows, verdicts and evidence as all in memory.
+    /// Tallies rows summed per campaign, person, kind and class.
+    fn tallied(
+        batches: &[arrow::array::RecordBatch],
+    ) -> BTreeMap<[String; 4], crate::tally::Tally> {
+        use arrow::array::{Array, Int64Array, StringArray, TimestampMicrosecondArray};
+        let mut out: BTreeMap<[String; 4], crate::tally::Tally> = BTreeMap::new();
+        for b in batches {
+            let s = |i: usize| b.column(i).as_any().downcast_ref::<StringArray>().unwrap();
+            let n = |i: usize| b.column(i).as_any().downcast_ref::<Int64Array>().unwrap();
+            let t = |i: usize| {
+                b.column(i)
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .unwrap()
+            };
+            for i in 0..b.num_rows() {
+                let key = [0, 1, 2, 3].map(|c| s(c).value(i).to_string());
+                let v = crate::tally::Tally {
+                    hits: n(4).value(i),
+                    first_seconds: n(5).value(i),
+                    first_ts: t(6).value(i),
+                    last_ts: t(7).value(i),
+                };
+                out.entry(key).and_modify(|x| x.merge(&v)).or_insert(v);
+            }
+        }
+        out
+    }
+
     #[test]
     fn spilled_and_chunked_runs_equal_in_memory_ones() {
+        use crate::commit::partition_day;
         let tmp = tempfile::tempdir().unwrap();
         let log = tmp.path().join("access.log");
         // About ten 1 MiB blocks, so a day's rows arrive in several batches.
@@ -1395,6 +1569,33 @@ mod tests {
                 }
             }
             rows.sort();
+            // A tallies file a day, counting exactly the rows of the day's
+            // chunks, and every chunk counted once.
+            let mut counted: Vec<String> = Vec::new();
+            for t in snap.table_files("tallies", None) {
+                let mut c = crate::tally::Counter::default();
+                for e in &t.counts {
+                    assert_eq!(partition_day(e), partition_day(&t.path));
+                    for b in crate::commit::read_parquet(&ds.root().join(e)).unwrap() {
+                        c.add(&b);
+                    }
+                }
+                counted.extend(t.counts.iter().cloned());
+                let kept = crate::commit::read_parquet(&ds.root().join(&t.path)).unwrap();
+                assert_eq!(
+                    tallied(&kept),
+                    tallied(&[c.finish().unwrap().unwrap()]),
+                    "{}",
+                    t.path
+                );
+            }
+            counted.sort();
+            let all: Vec<String> = snap
+                .table_files("events", None)
+                .iter()
+                .map(|f| f.path.clone())
+                .collect();
+            assert_eq!(counted, all);
             (s.revised + evidence as u64, s.forwarded, files.len(), rows)
         };
         let whole = run("whole", Limits::default());

@@ -1,7 +1,8 @@
 //! SQL over the dataset with DataFusion, and the named reports of `queries/`.
 //!
-//! Tables: `events`, `rejects`, `manifest`, `links`, each a Parquet directory
-//! registered with its schema, so an empty dataset still answers queries.
+//! Tables: `events`, `rejects`, `manifest`, `links` and `tallies`, each a
+//! Parquet directory registered with its schema, so an empty dataset still
+//! answers queries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -240,19 +241,87 @@ pub async fn register(ctx: &SessionContext, data: &Path, days: &DayRange) -> Res
             ctx.register_table(table, Arc::new(EmptyTable::new(schema)))?;
             continue;
         }
-        let urls = files
-            .iter()
-            .map(|f| ListingTableUrl::parse(locate.url(f)))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let opts =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(opts)
-            .with_schema(view_types(&schema));
-        ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+        ctx.register_table(table, listing(&files, &locate, &schema)?)?;
     }
+    register_tallies(ctx, &snapshot, &locate, (since.as_str(), until.as_str()))?;
     ctx.sql(TIERS_VIEW).await?;
     Ok(())
+}
+
+/// Registers `tallies` ([`crate::tally`]) for the events files within
+/// `days`: each one's tallies file where it has one, and where it has
+/// none (written before tallies existed), the same counts made from its
+/// rows. The answers are the same either way; only the time differs.
+fn register_tallies(
+    ctx: &SessionContext,
+    snapshot: &Snapshot,
+    locate: &Locate,
+    days: (&str, &str),
+) -> Result<()> {
+    use datafusion::functions_aggregate::expr_fn::{count, max, min};
+    use datafusion::prelude::{col, lit};
+    let schema = crate::tally::schema();
+    let events = snapshot.files.get("events");
+    let live = |e: &String| events.is_some_and(|l| l.contains_key(e));
+    // Tallies files whose every events file is live, and the files they count.
+    let mut counted = std::collections::HashSet::new();
+    let stored: Vec<&AddedFile> = snapshot
+        .table_files(crate::tally::TABLE, Some(days))
+        .into_iter()
+        .filter(|t| !t.counts.is_empty() && t.counts.iter().all(live))
+        .inspect(|t| counted.extend(t.counts.iter()))
+        .collect();
+    let uncounted: Vec<&AddedFile> = snapshot
+        .table_files("events", Some(days))
+        .into_iter()
+        .filter(|e| !counted.contains(&e.path))
+        .collect();
+    if uncounted.is_empty() {
+        let table: Arc<dyn datafusion::catalog::TableProvider> = if stored.is_empty() {
+            Arc::new(EmptyTable::new(schema))
+        } else {
+            listing(&stored, locate, &schema)?
+        };
+        ctx.register_table(crate::tally::TABLE, table)?;
+        return Ok(());
+    }
+    let counted = ctx
+        .read_table(listing(&uncounted, locate, &events_schema())?)?
+        .aggregate(
+            ["campaign_id", "recipient_id", "kind", "class"]
+                .into_iter()
+                .map(col)
+                .collect(),
+            vec![
+                count(lit(1)).alias("hits"),
+                min(col("seconds_since_sent")).alias("first_seconds"),
+                min(col("ts")).alias("first_ts"),
+                max(col("ts")).alias("last_ts"),
+            ],
+        )?;
+    let all = if stored.is_empty() {
+        counted
+    } else {
+        ctx.read_table(listing(&stored, locate, &schema)?)?
+            .union(counted)?
+    };
+    ctx.register_table(crate::tally::TABLE, all.into_view())?;
+    Ok(())
+}
+
+/// A table of the given files of one table, read with `schema`'s strings
+/// as views.
+fn listing(files: &[&AddedFile], locate: &Locate, schema: &SchemaRef) -> Result<Arc<ListingTable>> {
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(locate.url(f)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let opts =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(opts)
+        .with_schema(view_types(schema));
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// The schema queries see: strings as views (`Utf8View`), the layout

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{bin, fixtures, ingest, mint_demo_with, ok, sql};
+use common::{assert_tallies_match, bin, fixtures, ingest, mint_demo_with, ok, sql};
 
 fn mint(dir: &Path, out: &str, extra: &[&str]) -> std::path::PathBuf {
     let mut flags = vec!["--trap-link"];
@@ -247,7 +247,7 @@ fn aggregate_tracking_keeps_no_recipient_identity() {
         .map(|l| l.split(',').nth(1).unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), 14);
-    for table in ["events", "rejects", "manifest", "links"] {
+    for table in ["events", "rejects", "manifest", "links", "tallies"] {
         let all = sql(&data, &format!("SELECT * FROM {table}"));
         for cell in all.split([',', '\n', '/', ' ', '"']) {
             assert!(
@@ -267,6 +267,10 @@ fn aggregate_tracking_keeps_no_recipient_identity() {
         ),
         "kind,class,n\nclick,human,2\nopen,human,4\n"
     );
+    // The shared tokens' hits are counted in tallies too (the message
+    // pass, which counts everyone else's, never sees them).
+    let counted = assert_tallies_match(&data);
+    assert_eq!(counted.lines().count(), 1 + 2, "{counted}");
     let (summary, spring) = summary_row(&data, "spring-sale");
     let spring: Vec<&str> = spring.iter().map(String::as_str).collect();
     // 10 recipients, r09 opted out -> 9; unique counts and rates are null.

@@ -149,7 +149,7 @@ fn a_format_1_dataset_continues_and_a_newer_one_is_refused() {
     let rec_path = data.join("_log").join(format!("{:020}.json", 1));
     let mut rec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&rec_path).unwrap()).unwrap();
-    assert_eq!(rec["format"], 2);
+    assert_eq!(rec["format"], pixelsift::commit::FORMAT);
     let prefix = text(&lines[..12]);
     let input = &mut rec["inputs"][0];
     assert_eq!(input["bytes"], prefix.len() as u64);
@@ -194,13 +194,14 @@ fn a_format_1_dataset_continues_and_a_newer_one_is_refused() {
     // A record from a newer pixelsift: refused, with the file named.
     let mut rec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&rec_path).unwrap()).unwrap();
-    rec["format"] = 3.into();
+    rec["format"] = (pixelsift::commit::FORMAT + 1).into();
     std::fs::write(&rec_path, serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
     let out = ingest_cmd(&m, &data, &[&log]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("00000000000000000001.json") && err.contains("dataset format 3"),
+        err.contains("00000000000000000001.json")
+            && err.contains(&format!("dataset format {}", pixelsift::commit::FORMAT + 1)),
         "{err}"
     );
 }

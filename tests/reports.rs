@@ -402,7 +402,7 @@ fn sql_shell_reads_statements_and_dot_commands_from_stdin() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         text,
-        "table_name\nevents\nlinks\nmanifest\nrejects\ntiers\n\
+        "table_name\nevents\nlinks\nmanifest\nrejects\ntallies\ntiers\n\
          column_name,data_type,is_nullable\nlink_id,Utf8View,NO\ncampaign_id,Utf8View,NO\nurl,Utf8View,NO\n\
          n\n16\none\n1\n"
     );

@@ -67,7 +67,18 @@ impl S3 {
         let mut server = Server(child);
         wait_for_port(port, "moto_server", &mut server.0);
         for bucket in ["logs", "data"] {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            // The server may take the first connection and still be
+            // starting (seen once in CI: the next connection was refused).
+            let t0 = Instant::now();
+            let mut s = loop {
+                match TcpStream::connect(("127.0.0.1", port)) {
+                    Ok(s) => break s,
+                    Err(_) if t0.elapsed() < Duration::from_secs(20) => {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(e) => panic!("moto_server on {port}: {e}"),
+                }
+            };
             write!(
                 s,
                 "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

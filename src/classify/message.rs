@@ -119,7 +119,7 @@ pub fn analyse(hits: &mut [HitKey], cfg: &MessageConfig) -> HashMap<(i64, u32), 
     let mut scratch = GroupScratch::default();
     hits.sort_unstable_by_key(sort_key);
     for group in hits.chunk_by(|a, b| a.token == b.token) {
-        analyse_group_in(group, cfg, &mut scratch, &mut |h, c| {
+        analyse_group_in(group, cfg, &mut scratch, &mut |_, h, c| {
             out.insert((h.day, h.row), c);
         });
     }
@@ -164,15 +164,18 @@ impl GroupScratch {
 /// The changes for the hits of one message (one token), in time order;
 /// `out` is told of each hit that changes.
 pub fn analyse_group(group: &[HitKey], cfg: &MessageConfig, out: &mut impl FnMut(&HitKey, Change)) {
-    analyse_group_in(group, cfg, &mut GroupScratch::default(), out)
+    analyse_group_in(group, cfg, &mut GroupScratch::default(), &mut |_, h, c| {
+        out(h, c)
+    })
 }
 
-/// [`analyse_group`], in room kept from earlier messages.
+/// [`analyse_group`], in room kept from earlier messages; `out` is also
+/// told each changing hit's position in the group.
 pub fn analyse_group_in(
     group: &[HitKey],
     cfg: &MessageConfig,
     scratch: &mut GroupScratch,
-    out: &mut impl FnMut(&HitKey, Change),
+    out: &mut impl FnMut(usize, &HitKey, Change),
 ) {
     let window = cfg.burst_window_seconds.max(0) * 1_000_000;
     scratch.reset(group.len());
@@ -261,6 +264,7 @@ pub fn analyse_group_in(
         };
         if class.is_some() || forwarded[j] || burst[j].is_some() || trap_near[j] {
             out(
+                j,
                 h,
                 Change {
                     class,

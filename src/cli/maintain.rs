@@ -17,7 +17,7 @@ pub(crate) fn open(
 }
 
 /// Every table: commands that rewrite rows need the files of all of them.
-pub(crate) const ALL: [&str; 4] = pixelsift::commit::TABLES;
+pub(crate) const ALL: [&str; 5] = pixelsift::commit::TABLES;
 
 /// Flags of `compact`.
 #[derive(clap::Args)]

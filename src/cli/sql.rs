@@ -26,7 +26,7 @@ pub struct Args {
     /// Write to this file (atomically) instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// The query, over tables events, rejects, manifest and links. Without
+    /// The query, over tables events, rejects, manifest, links and tallies. Without
     /// it: a shell on a terminal, or statements read from stdin.
     query: Option<String>,
 }
@@ -121,7 +121,7 @@ fn shell(
         let _ = rl.load_history(h);
     }
     println!(
-        "pixelsift sql on {}: tables events, rejects, manifest, links. .help for help.",
+        "pixelsift sql on {}: tables events, rejects, manifest, links, tallies. .help for help.",
         a.data.display()
     );
     let mut pending = String::new();

@@ -360,6 +360,7 @@ impl WholeFile {
             path: self.path,
             staged: self.staged,
             rows: rows as u64,
+            counts: Vec::new(),
         })
     }
 }
@@ -1141,6 +1142,11 @@ impl Encoder {
         Ok(())
     }
 
+    /// The dataset path [`Encoder::seal`] gives chunk `k` of `table` and `day`.
+    pub fn chunk_path(&self, table: &str, day: &str, k: usize) -> String {
+        chunk_path(table, day, &self.run, k)
+    }
+
     /// The days `table` has chunks for.
     pub fn days(&self, table: &str) -> Vec<String> {
         self.chunks
@@ -1262,13 +1268,19 @@ impl Encoder {
                     }
                 }
                 Ok(AddedFile {
-                    path: format!("{table}/date={}/part-{run}-{}.parquet", c.day, c.k),
+                    path: chunk_path(table, &c.day, run, c.k),
                     staged: c.staged,
                     rows: c.rows,
+                    counts: Vec::new(),
                 })
             })
             .collect()
     }
+}
+
+/// Where chunk `k` of `table` and `day` of run `run` goes in the dataset.
+fn chunk_path(table: &str, day: &str, run: &str, k: usize) -> String {
+    format!("{table}/date={day}/part-{run}-{k}.parquet")
 }
 
 /// What the encoders' tests share: writing the same rows with ours and

@@ -180,3 +180,28 @@ impl Moments {
         self.0 % span
     }
 }
+
+/// Asserts that `tallies` says what the events say: per campaign, person,
+/// kind and class, the hits, the least seconds since sent, the first and
+/// the last hit. Gives the events' figures.
+pub fn assert_tallies_match(data: &Path) -> String {
+    let by = "GROUP BY campaign_id, recipient_id, kind, class ORDER BY 1, 2, 3, 4";
+    let from_events = sql(
+        data,
+        &format!(
+            "SELECT campaign_id, recipient_id, kind, class, count(*) AS hits, \
+             min(seconds_since_sent) AS first_seconds, min(ts) AS first_ts, max(ts) AS last_ts \
+             FROM events {by}"
+        ),
+    );
+    let from_tallies = sql(
+        data,
+        &format!(
+            "SELECT campaign_id, recipient_id, kind, class, sum(hits) AS hits, \
+             min(first_seconds) AS first_seconds, min(first_ts) AS first_ts, max(last_ts) AS last_ts \
+             FROM tallies {by}"
+        ),
+    );
+    assert_eq!(from_tallies, from_events);
+    from_events
+}
