@@ -794,9 +794,21 @@ impl Staging<'_> {
         counts: Vec<String>,
         rows: &RecordBatch,
     ) -> Result<AddedFile> {
-        let path = crate::tally::path(day, &self.run);
+        let run = self.run.clone();
+        self.write_tallies_as(day, &run, counts, rows)
+    }
+
+    /// [`Self::write_tallies`] as `tallies/date=DAY/part-NAME.parquet`.
+    fn write_tallies_as(
+        &mut self,
+        day: &str,
+        name: &str,
+        counts: Vec<String>,
+        rows: &RecordBatch,
+    ) -> Result<AddedFile> {
+        let path = crate::tally::path(day, name);
         let staged = format!(
-            "_staging/{}/{}-{day}.parquet",
+            "_staging/{}/{}-{day}-{name}.parquet",
             self.run,
             crate::tally::TABLE
         );
@@ -817,12 +829,45 @@ impl Staging<'_> {
         })
     }
 
+    /// The tallies of the live events files `paths` (final or staged),
+    /// read from their rows; `None` when one is missing or lacks a column.
+    fn recount(&self, snap: &Snapshot, paths: &[String]) -> Result<Option<RecordBatch>> {
+        const COLUMNS: [&str; 6] = [
+            "campaign_id",
+            "recipient_id",
+            "kind",
+            "class",
+            "ts",
+            "seconds_since_sent",
+        ];
+        let mut counter = crate::tally::Counter::default();
+        for p in paths {
+            let Some(f) = snap.files.get("events").and_then(|l| l.get(p)) else {
+                return Ok(None);
+            };
+            let fin = self.root.join(&f.path);
+            let at = if fin.exists() {
+                fin
+            } else {
+                self.root.join(&f.staged)
+            };
+            if !at.exists() {
+                return Ok(None);
+            }
+            for b in parquet_columns(&at, Some(&COLUMNS))? {
+                counter.add(&b?);
+            }
+        }
+        counter.finish()
+    }
+
     /// Commits: finishes the files, writes the commit record (the atomic
     /// step), then moves the files into place. Returns the record.
     ///
     /// Tallies follow their events files: each events file written row by
     /// row gets a tallies file, and a tallies file goes as soon as one of
-    /// the files it counts does.
+    /// the files it counts does (those of its files that stay are counted
+    /// again, into a tallies file of their own).
     pub fn commit(
         mut self,
         op: &str,
@@ -865,13 +910,27 @@ impl Staging<'_> {
         if let Some(tallies) = snap.files.get(crate::tally::TABLE) {
             let events = snap.files.get("events");
             let gone: std::collections::HashSet<String> = remove.iter().cloned().collect();
+            let stays = |e: &String| events.is_some_and(|l| l.contains_key(e)) && !gone.contains(e);
+            let mut recount = Vec::new();
             for (path, t) in tallies {
-                let live = !t.counts.is_empty()
-                    && t.counts
-                        .iter()
-                        .all(|e| events.is_some_and(|l| l.contains_key(e)) && !gone.contains(e));
-                if !live && !gone.contains(path) {
+                if !t.counts.is_empty() && t.counts.iter().all(stays) {
+                    continue;
+                }
+                if !gone.contains(path) {
                     remove.push(path.clone());
+                }
+                // The files it counted that stay (the other chunks of a day
+                // `forget` or `reclassify` rewrote one of) are counted again,
+                // so reports go on reading tallies for them.
+                let left: Vec<String> = t.counts.iter().filter(|e| stays(e)).cloned().collect();
+                if let (false, Some(day)) = (left.is_empty(), partition_day(path)) {
+                    recount.push((day.to_string(), left));
+                }
+            }
+            for (n, (day, left)) in recount.into_iter().enumerate() {
+                if let Some(rows) = self.recount(&snap, &left)? {
+                    let name = format!("{}-{n}", self.run);
+                    add.push(self.write_tallies_as(&day, &name, left, &rows)?);
                 }
             }
         }
@@ -971,6 +1030,14 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
 /// The batches of a Parquet file one at a time, for a pass that need not
 /// hold the whole file; a missing file has none.
 pub fn parquet_batches(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
+    parquet_columns(path, None)
+}
+
+/// Like [`parquet_batches`], reading only the named columns when given.
+pub fn parquet_columns(
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
     let f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -982,10 +1049,15 @@ pub fn parquet_batches(path: &Path) -> Result<impl Iterator<Item = Result<Record
         path: path.to_path_buf(),
         source,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-        .map_err(perr)?
-        .build()
-        .map_err(perr)?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(perr)?;
+    if let Some(names) = columns {
+        let mask = parquet::arrow::ProjectionMask::columns(
+            builder.parquet_schema(),
+            names.iter().copied(),
+        );
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build().map_err(perr)?;
     Ok(Some(reader.map(|b| b.map_err(Error::Arrow)))
         .into_iter()
         .flatten())
