@@ -379,76 +379,78 @@ struct BlockOut {
     counts: Counts,
 }
 
-/// One message's hits of one kind and class in one day, kept compactly
-/// until the day's tallies file is written ([`crate::tally`]): a few per
+/// One message's hits of one kind and class in a run, kept compactly until
+/// the run's tallies file is written ([`crate::tally`]): a few per
 /// message, 32 bytes each.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Counted {
-    day: i64,
     first_ts: i64,
     last_ts: i64,
     token: u32,
-    hits: u16,
+    hits: u32,
     kind: Kind,
     class: Class,
 }
 
 impl Counted {
     /// Bytes of [`Counted::to_bytes`].
-    const BYTES: usize = 32;
+    const BYTES: usize = 26;
 
     /// The entry as bytes, for a scratch file.
     fn to_bytes(&self) -> [u8; Self::BYTES] {
         let mut b = [0u8; Self::BYTES];
-        b[0..8].copy_from_slice(&self.day.to_le_bytes());
-        b[8..16].copy_from_slice(&self.first_ts.to_le_bytes());
-        b[16..24].copy_from_slice(&self.last_ts.to_le_bytes());
-        b[24..28].copy_from_slice(&self.token.to_le_bytes());
-        b[28..30].copy_from_slice(&self.hits.to_le_bytes());
-        b[30] = self.kind as u8;
-        b[31] = self.class as u8;
+        b[0..8].copy_from_slice(&self.first_ts.to_le_bytes());
+        b[8..16].copy_from_slice(&self.last_ts.to_le_bytes());
+        b[16..20].copy_from_slice(&self.token.to_le_bytes());
+        b[20..24].copy_from_slice(&self.hits.to_le_bytes());
+        b[24] = self.kind as u8;
+        b[25] = self.class as u8;
         b
     }
 
     /// Reads back [`Counted::to_bytes`].
     fn from_bytes(b: &[u8; Self::BYTES]) -> Counted {
         let i64_at = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
         Counted {
-            day: i64_at(0),
-            first_ts: i64_at(8),
-            last_ts: i64_at(16),
-            token: u32::from_le_bytes(b[24..28].try_into().expect("4 bytes")),
-            hits: u16::from_le_bytes(b[28..30].try_into().expect("2 bytes")),
-            kind: Kind::ALL[b[30] as usize],
-            class: Class::ALL[b[31] as usize],
+            first_ts: i64_at(0),
+            last_ts: i64_at(8),
+            token: u32_at(16),
+            hits: u32_at(20),
+            kind: Kind::ALL[b[24] as usize],
+            class: Class::ALL[b[25] as usize],
         }
     }
 
     /// Counts a hit into `list`, whose entries are few (a message's, or a
     /// block's aggregate tokens'): a search from the end finds its entry.
-    fn count(list: &mut Vec<Counted>, day: i64, h: (u32, Kind, Class, i64)) {
-        let (token, kind, class, ts) = h;
+    fn count(list: &mut Vec<Counted>, h: (u32, Kind, Class, i64)) {
+        let (token, kind, class, _) = h;
         let found = list
             .iter_mut()
             .rev()
-            .find(|c| c.day == day && c.token == token && c.kind == kind && c.class == class);
+            .find(|c| c.token == token && c.kind == kind && c.class == class);
         match found {
-            // A count that would overflow starts another entry: rows add up.
-            Some(c) if c.hits < u16::MAX => {
-                c.hits += 1;
-                c.first_ts = c.first_ts.min(ts);
-                c.last_ts = c.last_ts.max(ts);
-            }
-            _ => list.push(Counted {
-                day,
-                first_ts: ts,
-                last_ts: ts,
-                token,
-                hits: 1,
-                kind,
-                class,
-            }),
+            Some(c) => c.merge(&Counted::one(h)),
+            None => list.push(Counted::one(h)),
         }
+    }
+
+    fn one((token, kind, class, ts): (u32, Kind, Class, i64)) -> Counted {
+        Counted {
+            first_ts: ts,
+            last_ts: ts,
+            token,
+            hits: 1,
+            kind,
+            class,
+        }
+    }
+
+    fn merge(&mut self, o: &Counted) {
+        self.hits = self.hits.saturating_add(o.hits);
+        self.first_ts = self.first_ts.min(o.first_ts);
+        self.last_ts = self.last_ts.max(o.last_ts);
     }
 }
 
@@ -779,8 +781,8 @@ fn revise_by_message(
     let open_per_part = (cfg.limits.change_files / parts).max(1);
     let change_file =
         |day: &str, k: usize, part: usize| scratch.join(format!("changes-{day}-{k}-{part}.bin"));
-    // Each range's tallies of a day, in a file of their own (see `write_tallies`).
-    let tally_file = |day: i64, part: usize| scratch.join(format!("tallies-{day}-{part}.bin"));
+    // Each range's tallies, in a file of their own (see `write_tallies`).
+    let tally_file = |part: usize| scratch.join(format!("tallies-{part}.bin"));
     let ends: std::collections::HashMap<String, Vec<u64>> = staging
         .days("events")
         .into_iter()
@@ -849,17 +851,16 @@ fn revise_by_message(
                 p.one.clear();
                 for (h, new) in group.iter().zip(&p.finals) {
                     let class = new.unwrap_or(h.class);
-                    Counted::count(&mut p.one, h.day, (h.token, h.kind, class, h.ts));
+                    Counted::count(&mut p.one, (h.token, h.kind, class, h.ts));
                 }
-                // Kept on disk, a file per day and range, until the seal is
-                // done: a send's tallies are a few per person and day (5.7 M
-                // over 42 M events), 180 MB of memory at the busiest time.
+                // Kept on disk, a file per range, until the seal is done:
+                // memory holds none of them at the busiest time.
                 for c in &p.one {
                     if failed.is_some() {
                         break;
                     }
-                    let path = || tally_file(c.day, p.part);
-                    let key = (c.day, TALLIES);
+                    let path = || tally_file(p.part);
+                    let key = (0, TALLIES);
                     if let Err(err) =
                         append_to(&mut p.files, open_per_part, key, path, &c.to_bytes())
                     {
@@ -923,7 +924,7 @@ fn revise_by_message(
     write_tallies(cfg, staging, &ends, parts, &tally_file, shared)
 }
 
-/// The key of a range's tallies file of a day among its change files.
+/// The key of a range's tallies file among its change files.
 const TALLIES: usize = usize::MAX;
 
 /// Appends `bytes` to the file `key` of a range of messages, opening it
@@ -956,72 +957,65 @@ fn append_to(
     w.write_all(bytes)
 }
 
-/// Writes the run's tallies file of each day ([`crate::tally`]), counting
-/// every chunk of the day: the message pass's counts, read back a day at a
-/// time from each range's file (`tally_file(day, range)`), then those of
-/// aggregate tokens. A day with nothing counted still gets one (of no
-/// rows), so readers know its events are counted.
+/// Writes the run's tallies file ([`crate::tally`]), counting every chunk
+/// of events: the message pass's counts, read back from each range's file
+/// (`tally_file(range)`), then those of aggregate tokens. A run with
+/// nothing counted still gets one (of no rows), so readers know its events
+/// are counted.
 fn write_tallies(
     cfg: &IngestConfig,
     staging: &mut crate::commit::Staging<'_>,
     ends: &std::collections::HashMap<String, Vec<u64>>,
     parts: usize,
-    tally_file: &dyn Fn(i64, usize) -> PathBuf,
+    tally_file: &dyn Fn(usize) -> PathBuf,
     mut shared: Vec<Counted>,
 ) -> Result<()> {
-    // Stable: a day's aggregate tokens stay in input order.
-    shared.sort_by_key(|c| c.day);
     let recipients = cfg.manifest.recipients();
-    let mut rest = shared.as_slice();
+    let mut rows = crate::tally::Rows::default();
+    let mut push = |c: &Counted| {
+        let r = &recipients[c.token as usize];
+        let t = crate::tally::Tally {
+            hits: c.hits as i64,
+            first_seconds: (c.first_ts - r.sent_at).div_euclid(1_000_000),
+            first_ts: c.first_ts,
+            last_ts: c.last_ts,
+        };
+        rows.push(
+            &r.campaign_id,
+            &r.recipient_id,
+            c.kind.as_str(),
+            c.class.as_str(),
+            &t,
+        );
+    };
+    for part in 0..parts {
+        let p = tally_file(part);
+        let bytes = match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(&p)(e)),
+        };
+        for b in bytes.chunks_exact(Counted::BYTES) {
+            push(&Counted::from_bytes(b.try_into().expect("exact chunks")));
+        }
+    }
+    // Each block counted its aggregate tokens: one row each for the run.
+    shared.sort_by_key(|c| (c.token, c.kind as u8, c.class as u8));
+    for same in shared.chunk_by(|a, b| (a.token, a.kind, a.class) == (b.token, b.kind, b.class)) {
+        let mut c = same[0];
+        same[1..].iter().for_each(|o| c.merge(o));
+        push(&c);
+    }
     let mut days: Vec<(i64, &String, &Vec<u64>)> = ends
         .iter()
         .map(|(name, e)| (day_number(name), name, e))
         .collect();
     days.sort();
-    for (day, name, ends) in days {
-        let mut rows = crate::tally::Rows::default();
-        let mut push = |c: &Counted| {
-            let r = &recipients[c.token as usize];
-            let t = crate::tally::Tally {
-                hits: c.hits as i64,
-                first_seconds: (c.first_ts - r.sent_at).div_euclid(1_000_000),
-                first_ts: c.first_ts,
-                last_ts: c.last_ts,
-            };
-            rows.push(
-                &r.campaign_id,
-                &r.recipient_id,
-                c.kind.as_str(),
-                c.class.as_str(),
-                &t,
-            );
-        };
-        for part in 0..parts {
-            let p = tally_file(day, part);
-            let bytes = match std::fs::read(&p) {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err(&p)(e)),
-            };
-            for b in bytes.chunks_exact(Counted::BYTES) {
-                push(&Counted::from_bytes(b.try_into().expect("exact chunks")));
-            }
-        }
-        let here = rest.iter().take_while(|c| c.day == day).count();
-        rest[..here].iter().for_each(&mut push);
-        rest = &rest[here..];
-        let counts = (0..ends.len())
-            .map(|k| staging.chunk_path("events", name, k))
-            .collect();
-        staging.tallies(name, counts, &rows.finish()?)?;
-    }
-    if !rest.is_empty() {
-        return Err(crate::error::Error::Config(format!(
-            "bug: {} tallies of hits on days without events",
-            rest.len()
-        )));
-    }
-    Ok(())
+    let counts = days
+        .iter()
+        .flat_map(|(_, name, ends)| (0..ends.len()).map(|k| staging.chunk_path("events", name, k)))
+        .collect();
+    staging.tallies(counts, &rows.finish()?)
 }
 
 /// The day number of a [`day_name`].
@@ -1305,7 +1299,6 @@ fn process_block<'c>(
             if hit.recipient.is_aggregate() {
                 Counted::count(
                     &mut shared,
-                    day,
                     (hit.recipient_idx, hit.kind, verdict.class, ts),
                 );
             } else {
@@ -1580,13 +1573,11 @@ mod tests {
     /// Every live events file is counted by one live tallies file, whose
     /// rows are exactly the counts of the rows of the files it counts.
     fn assert_tallies_count_their_files(ds: &Dataset) {
-        use crate::commit::partition_day;
         let snap = ds.snapshot().unwrap();
         let mut counted: Vec<String> = Vec::new();
         for t in snap.table_files("tallies", None) {
             let mut c = crate::tally::Counter::default();
             for e in &t.counts {
-                assert_eq!(partition_day(e), partition_day(&t.path));
                 for b in crate::commit::read_parquet(&ds.root().join(e)).unwrap() {
                     c.add(&b);
                 }
@@ -1614,11 +1605,10 @@ mod tests {
         for (i, &kind) in Kind::ALL.iter().enumerate() {
             for (j, &class) in Class::ALL.iter().enumerate() {
                 let c = Counted {
-                    day: -3 + i as i64,
                     first_ts: -1_000_000 * j as i64,
                     last_ts: i64::MAX - j as i64,
                     token: u32::MAX - i as u32,
-                    hits: u16::MAX - j as u16,
+                    hits: u32::MAX - j as u32,
                     kind,
                     class,
                 };
@@ -1709,7 +1699,7 @@ mod tests {
         assert!(whole.3 == small.3, "rows differ");
 
         // A commit removing one chunk (as `forget` or `reclassify` do when
-        // they rewrite it) counts the day's other chunks again, on their own.
+        // they rewrite it) counts the run's other chunks again.
         let ds = Dataset::open(&tmp.path().join("small")).unwrap();
         let lock = ds.lock(false).unwrap().unwrap();
         let snap = ds.snapshot().unwrap();

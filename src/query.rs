@@ -262,13 +262,17 @@ fn register_tallies(
     use datafusion::prelude::{col, lit};
     let schema = crate::tally::schema();
     let events = snapshot.files.get("events");
-    let live = |e: &String| events.is_some_and(|l| l.contains_key(e));
-    // Tallies files whose every events file is live, and the files they count.
+    let within = |e: &String| {
+        events.is_some_and(|l| l.contains_key(e))
+            && crate::commit::partition_day(e).is_none_or(|d| d >= days.0 && d <= days.1)
+    };
+    // Tallies files whose every events file is live and within the days
+    // asked for, and the files they count.
     let mut counted = std::collections::HashSet::new();
     let stored: Vec<&AddedFile> = snapshot
-        .table_files(crate::tally::TABLE, Some(days))
+        .table_files(crate::tally::TABLE, None)
         .into_iter()
-        .filter(|t| !t.counts.is_empty() && t.counts.iter().all(live))
+        .filter(|t| !t.counts.is_empty() && t.counts.iter().all(within))
         .inspect(|t| counted.extend(t.counts.iter()))
         .collect();
     let uncounted: Vec<&AddedFile> = snapshot

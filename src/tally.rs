@@ -6,18 +6,21 @@
 //! a 3.3 s report, whatever DataFusion's settings. A file's tallies have a
 //! row or two per person instead of a dozen hits.
 //!
-//! A run's tallies of a day are one file, `tallies/date=D/part-RUN.parquet`,
-//! and its entry in the commit log names the events files it counts
-//! ([`crate::commit::AddedFile::counts`]): ingest's chunks of that day
-//! (counted in its message pass, which meets every hit with its final
-//! verdict), or the one file a rewrite (`compact`, `forget`, `reclassify`)
-//! wrote, counted by [`crate::commit::Staging`] as its rows go by. A
-//! commit that removes an events file removes every tallies file counting
-//! it. A reader takes a tallies file only while every file it counts is
-//! live, and counts the events files no live tallies file counts from their
-//! rows ([`crate::query`]): a dataset written before tallies existed, or
-//! whose day lost a file to `forget`, gives the same answers, only slower,
-//! until `compact` rewrites it.
+//! A run's tallies are one file, `tallies/part-RUN.parquet`, and its entry
+//! in the commit log names the events files it counts
+//! ([`crate::commit::AddedFile::counts`]): all of ingest's chunks (counted
+//! in its message pass, which meets every hit with its final verdict, once
+//! per person for the whole run: 0.66 M rows for 3.6 M events of a 4.3
+//! M-line send, where a file a day took 2.3 M), or the one file a rewrite
+//! (`compact`, `forget`, `reclassify`) wrote, counted by
+//! [`crate::commit::Staging`] as its rows go by. A commit that removes an
+//! events file removes every tallies file counting it, and counts the
+//! other files that one counted again. A reader takes a tallies file only
+//! while every file it counts is live (and, for a query limited to some
+//! days, within them), and counts the events files no such tallies file
+//! counts from their rows ([`crate::query`]): a dataset written before
+//! tallies existed gives the same answers, only slower, until `compact`
+//! rewrites it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,9 +54,11 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-/// The tallies file of run `run` for `day` (`YYYY-MM-DD`).
-pub fn path(day: &str, run: &str) -> String {
-    format!("{TABLE}/date={day}/part-{run}.parquet")
+/// The dataset path of the tallies file called `name`. Tallies files are
+/// not partitioned by day: ingest's counts each person once for the whole
+/// run, whatever the days their hits fall on.
+pub fn path(name: &str) -> String {
+    format!("{TABLE}/part-{name}.parquet")
 }
 
 /// Some hits of one person, kind and class: how many, and when.

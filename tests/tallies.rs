@@ -79,6 +79,12 @@ fn tallies_follow_every_change_and_give_the_events_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = simulated(tmp.path());
     let data = tmp.path().join("data");
+    // Two runs: the oldest rotated log, then the rest.
+    ingest(
+        &sim.join("minted"),
+        &data,
+        &[&sim.join("logs").join("access.log.2.gz")],
+    );
     ingest(&sim.join("minted"), &data, &[&sim.join("logs")]);
     assert_counted(&data);
     let counted = assert_tallies_match(&data);
@@ -99,6 +105,47 @@ fn tallies_follow_every_change_and_give_the_events_answers() {
         "{tallies} tallies for {events} events"
     );
     let before = summary(&data);
+
+    // A report limited to some days reads tallies only where they count
+    // nothing else (a run's tallies span its days), and counts the rest of
+    // those days' events from their rows: the same as the events of those
+    // days say.
+    let queries = tmp.path().join("queries");
+    std::fs::create_dir_all(&queries).unwrap();
+    let by = "GROUP BY campaign_id, recipient_id, kind, class ORDER BY 1, 2, 3, 4";
+    std::fs::write(
+        queries.join("tallied.sql"),
+        format!(
+            "-- Tallies of some days.\n-- param since=\n-- param until=\n\
+             SELECT campaign_id, recipient_id, kind, class, sum(hits) AS hits FROM tallies {by}"
+        ),
+    )
+    .unwrap();
+    let days = files(&data, "events");
+    let day = days[days.len() / 2]
+        .split('/')
+        .next()
+        .unwrap()
+        .trim_start_matches("date=")
+        .to_string();
+    let ranged = ok(bin()
+        .args(["report", "tallied", "--format", "csv", "--param"])
+        .arg(format!("since={day}"))
+        .arg("--param")
+        .arg(format!("until={day}"))
+        .arg("--queries")
+        .arg(&queries)
+        .arg("--data")
+        .arg(&data));
+    let of_day = sql(
+        &data,
+        &format!(
+            "SELECT campaign_id, recipient_id, kind, class, count(*) AS hits FROM events \
+             WHERE date_trunc('day', ts) = TIMESTAMP '{day}T00:00:00Z' {by}"
+        ),
+    );
+    assert!(of_day.lines().count() > 10, "{of_day}");
+    assert_eq!(ranged, of_day);
 
     // Without tallies (a dataset written before them), the same answers:
     // the events files lacking theirs are counted from their rows.
@@ -169,6 +216,6 @@ fn tallies_follow_every_change_and_give_the_events_answers() {
         .args(["purge", "--before", last_day, "--data"])
         .arg(&data));
     assert_counted(&data);
-    assert!(files(&data, "tallies").iter().all(|f| f.starts_with(&last)));
+    assert!(files(&data, "events").iter().all(|f| f.starts_with(&last)));
     assert_tallies_match(&data);
 }

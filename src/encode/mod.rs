@@ -965,9 +965,17 @@ impl Encoder {
     /// A file for the whole of `table`, to be written at once with
     /// [`WholeFile::write`], beside (and while) this encoder seals.
     pub fn whole_file(&mut self, table: &str) -> Result<WholeFile> {
+        let path = format!("{table}/{table}-{}.parquet", self.run);
+        let staged = format!("_staging/{}/{table}.parquet", self.run);
+        self.whole_file_at(path, staged)
+    }
+
+    /// A [`WholeFile`] for the dataset path `path`, staged at `staged`
+    /// (both relative to the root).
+    pub fn whole_file_at(&mut self, path: String, staged: String) -> Result<WholeFile> {
         Ok(WholeFile {
-            path: format!("{table}/{table}-{}.parquet", self.run),
-            staged: format!("_staging/{}/{table}.parquet", self.run),
+            path,
+            staged,
             root: self.root.clone(),
             pool: self.pool()?,
             group: crate::commit::writer_properties()
