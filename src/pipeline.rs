@@ -397,7 +397,7 @@ impl Counted {
     const BYTES: usize = 26;
 
     /// The entry as bytes, for a scratch file.
-    fn to_bytes(&self) -> [u8; Self::BYTES] {
+    fn to_bytes(self) -> [u8; Self::BYTES] {
         let mut b = [0u8; Self::BYTES];
         b[0..8].copy_from_slice(&self.first_ts.to_le_bytes());
         b[8..16].copy_from_slice(&self.last_ts.to_le_bytes());

@@ -704,6 +704,33 @@ fn campaign_summary_on_ballista_equals_local() {
         assert_eq!(on_cluster, local_out, "report {name}");
     }
 
+    // A report limited to one day: the run's tallies span two, so that
+    // day's events are counted from their rows, a plan of its own.
+    let queries = tmp.path().join("queries");
+    std::fs::create_dir_all(&queries).unwrap();
+    std::fs::write(
+        queries.join("tallied.sql"),
+        "-- Tallies of some days.\n-- param since=\n-- param until=\n\
+         SELECT campaign_id, recipient_id, kind, class, sum(hits) AS hits, \
+         min(first_seconds) AS first_seconds FROM tallies GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    )
+    .unwrap();
+    let tallied = |mut cmd: Command, data: &str, day: &str, extra: &[&str]| {
+        cmd.args(["report", "tallied", "--format", "csv", "--queries"])
+            .arg(&queries)
+            .args(["--param", &format!("since={day}"), "--param"])
+            .arg(format!("until={day}"))
+            .args(["--data", data])
+            .args(extra);
+        stdout(&run(&mut cmd))
+    };
+    for day in ["2026-11-20", "2026-11-21"] {
+        let locally = tallied(bin(), &local_s, day, &[]);
+        let on_cluster = tallied(s3.cmd(), data, day, &["--cluster", &cluster]);
+        assert_eq!(on_cluster, locally, "{day}");
+        assert!(locally.lines().count() >= 3, "{locally}");
+    }
+
     for q in [
         "SELECT kind, class, count(*) AS hits FROM events GROUP BY kind, class ORDER BY kind, class",
         // A join under ORDER BY: Ballista 55 shuffles the sorted join output
