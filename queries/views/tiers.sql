@@ -13,13 +13,15 @@
 -- no tier.
 CREATE VIEW tiers AS
 WITH hits AS (
+    -- Read off `tallies` (each person's hits counted by kind and class):
+    -- the same counts as grouping every event, a few rows a person.
     SELECT campaign_id, recipient_id,
-           count(CASE WHEN kind = 'open' AND class = 'human' THEN 1 END) AS human_opens,
-           count(CASE WHEN kind = 'open' AND class = 'image_proxy' THEN 1 END) AS proxy_opens,
-           count(CASE WHEN kind = 'click' AND class = 'human' THEN 1 END) AS human_clicks,
-           count(CASE WHEN class IN ('apple_mpp', 'scanner', 'crawler') THEN 1 END) AS machine_hits,
-           min(CASE WHEN class IN ('human', 'image_proxy') THEN ts END) AS first_signal
-    FROM events
+           sum(CASE WHEN kind = 'open' AND class = 'human' THEN hits ELSE 0 END) AS human_opens,
+           sum(CASE WHEN kind = 'open' AND class = 'image_proxy' THEN hits ELSE 0 END) AS proxy_opens,
+           sum(CASE WHEN kind = 'click' AND class = 'human' THEN hits ELSE 0 END) AS human_clicks,
+           sum(CASE WHEN class IN ('apple_mpp', 'scanner', 'crawler') THEN hits ELSE 0 END) AS machine_hits,
+           min(CASE WHEN class IN ('human', 'image_proxy') THEN first_ts END) AS first_signal
+    FROM tallies
     GROUP BY campaign_id, recipient_id
 )
 SELECT m.campaign_id, m.recipient_id, m.sent_at,
