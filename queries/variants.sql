@@ -25,12 +25,14 @@ hits AS (
     FROM events
     GROUP BY campaign_id, coalesce(variant, '')
 ),
+-- Who opened and who clicked, off `tallies` (a few rows a person, where
+-- the events have every hit).
 opened AS (
-    SELECT DISTINCT campaign_id, recipient_id FROM events
+    SELECT DISTINCT campaign_id, recipient_id FROM tallies
     WHERE (kind = 'open' AND class IN ('human', 'image_proxy')) OR (kind = 'click' AND class = 'human')
 ),
 clicked AS (
-    SELECT DISTINCT campaign_id, recipient_id FROM events WHERE kind = 'click' AND class = 'human'
+    SELECT DISTINCT campaign_id, recipient_id FROM tallies WHERE kind = 'click' AND class = 'human'
 ),
 per_variant AS (
     SELECT r.campaign_id, r.variant,
