@@ -959,9 +959,8 @@ fn append_to(
 
 /// Writes the run's tallies file ([`crate::tally`]), counting every chunk
 /// of events: the message pass's counts, read back from each range's file
-/// (`tally_file(range)`), then those of aggregate tokens. A run with
-/// nothing counted still gets one (of no rows), so readers know its events
-/// are counted.
+/// (`tally_file(range)`), then those of aggregate tokens. A run without
+/// events (every line set aside) gets none.
 fn write_tallies(
     cfg: &IngestConfig,
     staging: &mut crate::commit::Staging<'_>,
@@ -1011,10 +1010,13 @@ fn write_tallies(
         .map(|(name, e)| (day_number(name), name, e))
         .collect();
     days.sort();
-    let counts = days
+    let counts: Vec<String> = days
         .iter()
         .flat_map(|(_, name, ends)| (0..ends.len()).map(|k| staging.chunk_path("events", name, k)))
         .collect();
+    if counts.is_empty() {
+        return Ok(());
+    }
     staging.tallies(counts, &rows.finish()?)
 }
 

@@ -1,5 +1,6 @@
-//! Tallies: each events file's hits counted per campaign, recipient, kind
-//! and class, in a small file of its own beside it.
+//! Tallies: the events' hits counted per campaign, recipient, kind and
+//! class, in small files that the commit log ties to the events files they
+//! count.
 //!
 //! Reports that ask about people (`campaign-summary`) would otherwise group
 //! every hit by two string keys: over 42 M events that grouping was most of

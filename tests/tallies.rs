@@ -75,6 +75,19 @@ fn simulated(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
+fn a_run_without_events_leaves_no_tallies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = simulated(tmp.path());
+    let log = tmp.path().join("junk.log");
+    std::fs::write(&log, "not a log line\nnor this one\n").unwrap();
+    let data = tmp.path().join("data");
+    let out = ingest(&sim.join("minted"), &data, &[&log]);
+    assert!(out.contains("rejects:  2"), "{out}");
+    assert!(files(&data, "tallies").is_empty());
+    assert_eq!(sql(&data, "SELECT count(*) AS n FROM tallies"), "n\n0\n");
+}
+
+#[test]
 fn tallies_follow_every_change_and_give_the_events_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = simulated(tmp.path());
