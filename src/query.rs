@@ -249,9 +249,11 @@ pub async fn register(ctx: &SessionContext, data: &Path, days: &DayRange) -> Res
 }
 
 /// Registers `tallies` ([`crate::tally`]) for the events files within
-/// `days`: each one's tallies file where it has one, and where it has
-/// none (written before tallies existed), the same counts made from its
-/// rows. The answers are the same either way; only the time differs.
+/// `days`: the tallies files that count only live files within them, and,
+/// for the events files none of those counts (written before tallies
+/// existed, or counted with files of other days), the same counts made
+/// from their rows. The answers are the same either way; only the time
+/// differs.
 fn register_tallies(
     ctx: &SessionContext,
     snapshot: &Snapshot,

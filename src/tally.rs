@@ -27,8 +27,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, Int64Array, Int64Builder, RecordBatch, StringArray,
-    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    Array, ArrayRef, Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
@@ -133,16 +133,6 @@ impl Rows {
         self.first_seconds.append_value(t.first_seconds);
         self.first_ts.append_value(t.first_ts);
         self.last_ts.append_value(t.last_ts);
-    }
-
-    /// Rows appended so far.
-    pub fn len(&self) -> usize {
-        self.hits.len()
-    }
-
-    /// True when no row was appended.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The rows as a batch of [`schema`] (possibly empty).

@@ -101,18 +101,11 @@ fn tallies_follow_every_change_and_give_the_events_answers() {
     ingest(&sim.join("minted"), &data, &[&sim.join("logs")]);
     assert_counted(&data);
     let counted = assert_tallies_match(&data);
-    let events: u64 = sql(&data, "SELECT count(*) FROM events")
-        .lines()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let tallies: u64 = sql(&data, "SELECT count(*) FROM tallies")
-        .lines()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let rows = |table: &str| -> u64 {
+        let n = sql(&data, &format!("SELECT count(*) AS n FROM {table}"));
+        n.lines().nth(1).unwrap().parse().unwrap()
+    };
+    let (events, tallies) = (rows("events"), rows("tallies"));
     assert!(
         tallies * 2 < events,
         "{tallies} tallies for {events} events"
