@@ -32,6 +32,7 @@ pub mod remote;
 pub mod simulate;
 pub mod tally;
 pub mod track;
+pub mod workdir;
 
 pub use error::{Error, Result};
 

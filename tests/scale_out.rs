@@ -454,9 +454,25 @@ fn ingest_to_s3_killed_and_rerun_is_exactly_once() {
     let want = all_rows(bin, &clean_s);
     assert_eq!(table_rows(bin(), &clean_s, "events").len(), 16 * reps);
 
+    // The runs' checkouts go here, where the test can see what killed
+    // runs leave behind.
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let checkouts = || {
+        std::fs::read_dir(&scratch)
+            .unwrap()
+            .filter(|e| {
+                let e = e.as_ref().unwrap();
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("pixelsift-checkout-")
+            })
+            .count()
+    };
     let ingest_cmd = |data: &str| {
         let mut c = s3.cmd();
-        c.arg("ingest")
+        c.env("TMPDIR", &scratch)
+            .arg("ingest")
             .arg("--manifest")
             .arg(&m)
             .args(["--data", data, "s3://logs/big/"])
@@ -519,8 +535,14 @@ fn ingest_to_s3_killed_and_rerun_is_exactly_once() {
             generation += 1;
         }
     }
-    eprintln!("{kills} kills, {completed} runs completed between them");
+    eprintln!(
+        "{kills} kills, {completed} runs completed between them, {} checkouts left",
+        checkouts()
+    );
     assert!(ingest_cmd(&data(generation)).status().unwrap().success());
+    // Each run removed the checkouts of the killed ones before it; its own
+    // went when it ended.
+    assert_eq!(checkouts(), 0, "checkouts of killed runs were left behind");
     same_rows(all_rows(|| s3.cmd(), &data(generation)), want.clone());
     // And once more: nothing new.
     let mut again = ingest_cmd(&data(generation));

@@ -62,9 +62,9 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             let work_dir = match work_dir {
                 Some(d) => d,
                 None => {
-                    tmp = tempfile::Builder::new()
-                        .prefix("pixelsift-executor-")
-                        .tempdir()?;
+                    let swept;
+                    (tmp, swept) = pixelsift::workdir::WorkDir::new("pixelsift-executor-")?;
+                    super::report_swept("executor work", swept);
                     tmp.path().to_path_buf()
                 }
             };

@@ -174,10 +174,9 @@ pub(crate) fn on_dataset<T>(
         let url = data.to_string_lossy().to_string();
         let remote = RemoteDataset::open(&url)?;
         for attempt in 1..=ATTEMPTS {
-            let tmp = tempfile::Builder::new()
-                .prefix("pixelsift-checkout-")
-                .tempdir()
+            let (tmp, swept) = pixelsift::workdir::WorkDir::new("pixelsift-checkout-")
                 .context("creating a local checkout directory")?;
+            report_swept("checkout", swept);
             let base = runtime().block_on(remote.checkout(tmp.path(), tables))?;
             let out = f(tmp.path())?;
             match runtime().block_on(remote.publish(tmp.path(), base))? {
@@ -194,6 +193,21 @@ pub(crate) fn on_dataset<T>(
     {
         let _ = (tables, &mut f);
         Err(pixelsift::remote::not_built(&data.to_string_lossy()).into())
+    }
+}
+
+#[cfg(feature = "cloud")]
+/// Says what a [`pixelsift::workdir::sweep`] removed: directories of
+/// `kind` left in the temporary directory by runs that were killed.
+pub(crate) fn report_swept(kind: &str, swept: pixelsift::workdir::Swept) {
+    if swept.dirs > 0 {
+        eprintln!(
+            "removed {} {kind} director{} ({:.1} MB) left in {} by pixelsift runs that were killed",
+            swept.dirs,
+            if swept.dirs == 1 { "y" } else { "ies" },
+            swept.bytes as f64 / 1e6,
+            std::env::temp_dir().display()
+        );
     }
 }
 
