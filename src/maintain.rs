@@ -42,20 +42,31 @@ fn col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
         .ok_or_else(|| Error::Config(format!("dataset file lacks string column {name}")))
 }
 
-/// Erases a person (optionally in one campaign only) from events, rejects
+/// Erases people (optionally in one campaign only) from events, rejects
 /// and the manifest copy, rewriting the affected files in one commit.
+///
+/// Erasure requests come in queues, so any number of people go in one
+/// pass: each file is rewritten once whatever their number. Files are
+/// first looked over in parallel reading only the columns that can name a
+/// person (the recipient and campaign, or a reject's raw line); only
+/// those that do are read whole, a batch at a time, and rewritten, so
+/// memory holds a batch and not a file, and the days a person never
+/// appeared on are not touched.
 pub fn forget(
     dataset: &Dataset,
     lock: &WriterLock,
-    recipient: &str,
+    recipients: &[&str],
     campaign: Option<&str>,
 ) -> Result<ForgetReport> {
+    use rayon::prelude::*;
     let snap = dataset.snapshot()?;
     let root = dataset.root();
+    let people: std::collections::HashSet<&str, foldhash::fast::RandomState> =
+        recipients.iter().copied().collect();
     let in_scope = |r: &StringArray, c: &StringArray, i: usize| {
-        r.value(i) == recipient && campaign.is_none_or(|want| c.value(i) == want)
+        people.contains(r.value(i)) && campaign.is_none_or(|want| c.value(i) == want)
     };
-    // The person's tokens, so rejects that carry them in their raw line go too.
+    // The people's tokens, so rejects that carry them in their raw line go too.
     let mut tokens = Vec::new();
     for p in snap.table_paths(root, "manifest", None) {
         for b in read_parquet(&p)? {
@@ -74,62 +85,104 @@ pub fn forget(
             );
         }
     }
+    // One automaton for all the tokens: a raw line is read once, not once a token.
+    let carries_token = aho_corasick::AhoCorasick::new(&tokens)
+        .map_err(|e| Error::Config(format!("matching {} tokens: {e}", tokens.len())))?;
+    // Which rows of a batch stay; `columns` of it are all there is to read.
+    let keep = |table: &str, b: &RecordBatch| -> Result<BooleanArray> {
+        Ok(if table == "rejects" {
+            let raw = col(b, "raw_line")?;
+            (0..b.num_rows())
+                .map(|i| Some(tokens.is_empty() || !carries_token.is_match(raw.value(i))))
+                .collect()
+        } else {
+            let (r, c) = (col(b, "recipient_id")?, col(b, "campaign_id")?);
+            (0..b.num_rows())
+                .map(|i| Some(!in_scope(r, c, i)))
+                .collect()
+        })
+    };
+    let columns = |table: &str| -> &'static [&'static str] {
+        if table == "rejects" {
+            &["raw_line"]
+        } else {
+            &["recipient_id", "campaign_id"]
+        }
+    };
+    let path_of = |f: &crate::commit::AddedFile| {
+        if root.join(&f.path).exists() {
+            root.join(&f.path)
+        } else {
+            root.join(&f.staged)
+        }
+    };
+    let candidates: Vec<(&str, &crate::commit::AddedFile)> = ["events", "rejects", "manifest"]
+        .into_iter()
+        .flat_map(|t| {
+            snap.files
+                .get(t)
+                .into_iter()
+                .flat_map(move |m| m.values().map(move |f| (t, f)))
+        })
+        .collect();
+    let affected: Vec<(&str, &crate::commit::AddedFile, u64)> = candidates
+        .par_iter()
+        .map(|&(table, f)| -> Result<_> {
+            let mut dropped = 0u64;
+            for b in crate::commit::parquet_columns(&path_of(f), Some(columns(table)))? {
+                let b = b?;
+                dropped += (b.num_rows() - keep(table, &b)?.true_count()) as u64;
+            }
+            Ok((table, f, dropped))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|a| a.2 > 0)
+        .collect();
+
     let mut staging = dataset.begin(lock)?;
     let mut report = ForgetReport {
         tokens: tokens.len(),
         ..Default::default()
     };
     let mut remove = Vec::new();
-    for table in ["events", "rejects", "manifest"] {
-        let Some(files) = snap.files.get(table) else {
-            continue;
-        };
-        for f in files.values() {
-            let path = if root.join(&f.path).exists() {
-                root.join(&f.path)
-            } else {
-                root.join(&f.staged)
-            };
-            let mut batches = read_parquet(&path)?;
+    for (table, f, dropped) in affected {
+        let mut removed = 0u64;
+        for b in crate::commit::parquet_batches(&path_of(f))? {
+            let mut b = b?;
             if table == "events" {
-                batches = batches.iter().map(crate::batch::conform).collect();
+                b = crate::batch::conform(&b);
             }
-            let mut kept = Vec::with_capacity(batches.len());
-            let mut dropped = 0u64;
-            for b in &batches {
-                let keep: BooleanArray = if table == "rejects" {
-                    let raw = col(b, "raw_line")?;
-                    (0..b.num_rows())
-                        .map(|i| Some(!tokens.iter().any(|t| raw.value(i).contains(t.as_str()))))
-                        .collect()
-                } else {
-                    let (r, c) = (col(b, "recipient_id")?, col(b, "campaign_id")?);
-                    (0..b.num_rows())
-                        .map(|i| Some(!in_scope(r, c, i)))
-                        .collect()
-                };
-                let k = filter_record_batch(b, &keep)?;
-                dropped += (b.num_rows() - k.num_rows()) as u64;
-                kept.push(k);
-            }
-            if dropped == 0 {
-                continue;
-            }
-            *report.removed.entry(table.to_string()).or_default() += dropped;
-            remove.push(f.path.clone());
-            for k in kept.iter().filter(|k| k.num_rows() > 0) {
-                staging.write(table, partition_day(&f.path), k)?;
-            }
+            let k = filter_record_batch(&b, &keep(table, &b)?)?;
+            removed += (b.num_rows() - k.num_rows()) as u64;
+            staging.write(table, partition_day(&f.path), &k)?;
         }
+        // The file was looked over and then read again: had it changed in
+        // between, the rows written would not be the ones counted.
+        if removed != dropped {
+            return Err(Error::Config(format!(
+                "{}: changed while it was read ({dropped} rows to erase, then {removed})",
+                f.path
+            )));
+        }
+        *report.removed.entry(table.to_string()).or_default() += removed;
+        remove.push(f.path.clone());
     }
     if !remove.is_empty() {
-        // The log keeps a hash, not the id: the erasure itself must not
-        // leave the person's id behind.
-        let details = serde_json::json!({
-            "recipient_sha256": hex(&Sha256::digest(recipient.as_bytes())),
+        // The log keeps hashes, not ids: the erasure itself must not leave
+        // the people's ids behind.
+        let hash = |r: &str| hex(&Sha256::digest(r.as_bytes()));
+        let mut details = serde_json::json!({
             "campaign": campaign,
             "removed": report.removed,
         });
+        match recipients {
+            [one] => details["recipient_sha256"] = hash(one).into(),
+            many => {
+                details["recipients_sha256"] =
+                    many.iter().map(|r| hash(r)).collect::<Vec<_>>().into()
+            }
+        }
         report.commit = Some(
             staging
                 .commit("forget", remove, Vec::new(), None, details)?

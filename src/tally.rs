@@ -161,8 +161,9 @@ const COUNTER_KEYS: usize = 1 << 20;
 #[derive(Default)]
 pub struct Counter {
     /// Keyed by the four strings, each after its length (so no value can
-    /// run into the next); looked up without allocating.
-    counts: HashMap<Vec<u8>, Tally>,
+    /// run into the next); looked up without allocating, and hashed with
+    /// foldhash: std's SipHash was 8.5% of a `forget`'s CPU.
+    counts: HashMap<Vec<u8>, Tally, foldhash::fast::RandomState>,
     key: Vec<u8>,
     rows: Rows,
     /// A batch lacked a column or held a null where events have none: the

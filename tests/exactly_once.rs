@@ -394,6 +394,68 @@ fn forget_erases_a_person_everywhere_and_nothing_else() {
     assert!(log_text.contains("\"op\": \"forget\"") && !log_text.contains("\"r01\""));
 }
 
+/// Several people in one `forget` (an erasure queue) leave what forgetting
+/// them one at a time leaves, and the days none of them appeared on are not
+/// rewritten.
+#[test]
+fn forget_of_several_equals_one_at_a_time_and_leaves_other_days_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let log = tmp.path().join("access.log");
+    std::fs::write(&log, pixelsift::demo::ACCESS_LOG).unwrap();
+    let one_by_one = tmp.path().join("one");
+    ingest(&m, &one_by_one, &[&log]);
+    let together = tmp.path().join("together");
+    ingest(&m, &together, &[&log]);
+    let forget = |data: &Path, args: &[&str]| {
+        stdout(&run(bin().arg("forget").args(args).arg("--data").arg(data)))
+    };
+    for who in ["r01", "r04"] {
+        forget(&one_by_one, &["--recipient", who]);
+    }
+    let files = |data: &Path, day: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(data.join("events").join(day))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let (day_r, day_s) = ("date=2026-11-20", "date=2026-11-21");
+    let (before_r, before_s) = (files(&together, day_r), files(&together, day_s));
+    let queue = tmp.path().join("erase.txt");
+    std::fs::write(&queue, "r04\n\n  r01  \nr04\n").unwrap();
+    let out = forget(&together, &["--recipients-file", queue.to_str().unwrap()]);
+    // r01: 3 events, r04: 2; r01's unknown-link line is the one reject.
+    assert!(out.starts_with("2 recipients: 2 token(s)"), "{out}");
+    assert!(out.contains("removed from events    5"), "{out}");
+    assert!(out.contains("removed from rejects   1"), "{out}");
+    assert!(out.contains("removed from manifest  2"), "{out}");
+    assert_eq!(dataset_rows(&together), dataset_rows(&one_by_one));
+    assert_ne!(files(&together, day_r), before_r, "r01's day is rewritten");
+    assert_eq!(
+        files(&together, day_s),
+        before_s,
+        "a day without them is not"
+    );
+    assert_eq!(
+        sql(
+            &together,
+            "SELECT count(*) AS n FROM events WHERE recipient_id IN ('r01', 'r04')"
+        ),
+        "n\n0\n"
+    );
+    let log_text: String = std::fs::read_dir(together.join("_log"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(log_text.contains("recipients_sha256"), "{log_text}");
+    assert!(!log_text.contains("\"r01\"") && !log_text.contains("\"r04\""));
+    // Nobody left to erase: no commit.
+    let again = forget(&together, &["--recipient", "r01", "--recipient", "r04"]);
+    assert!(again.contains("nothing to remove"), "{again}");
+}
+
 /// (campaign_id, recipient_id, ts) of each row of an events file, in file order.
 fn event_keys(p: &Path) -> Vec<(String, String, i64)> {
     use arrow::array::AsArray;

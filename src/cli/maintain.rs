@@ -49,9 +49,13 @@ pub struct ForgetArgs {
     /// Dataset directory, or its URL in object storage.
     #[arg(long)]
     data: PathBuf,
-    /// The recipient to erase.
-    #[arg(long)]
-    recipient: String,
+    /// A recipient to erase; may be given more than once.
+    #[arg(long, required_unless_present = "recipients_file")]
+    recipient: Vec<String>,
+    /// A file of recipients to erase, one id a line (an erasure queue): all
+    /// go in one pass, each affected file rewritten once.
+    #[arg(long, value_name = "FILE")]
+    recipients_file: Option<PathBuf>,
     /// Only in this campaign.
     #[arg(long)]
     campaign: Option<String>,
@@ -59,19 +63,39 @@ pub struct ForgetArgs {
 
 /// Runs `forget`.
 pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let mut people = a.recipient.clone();
+    if let Some(p) = &a.recipients_file {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading the recipients to erase from {}", p.display()))?;
+        people.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
+    }
+    people.sort();
+    people.dedup();
+    if people.is_empty() {
+        anyhow::bail!("no recipient to erase: the file of recipients is empty");
+    }
+    let ids: Vec<&str> = people.iter().map(String::as_str).collect();
     let r = super::on_dataset(&a.data, &ALL, |d| {
         let (ds, lock) = open(d)?;
-        Ok(maintain::forget(
-            &ds,
-            &lock,
-            &a.recipient,
-            a.campaign.as_deref(),
-        )?)
+        Ok(maintain::forget(&ds, &lock, &ids, a.campaign.as_deref())?)
     })?;
-    println!(
-        "recipient {}: {} token(s) in the manifest copy",
-        a.recipient, r.tokens
-    );
+    match ids.as_slice() {
+        [one] => println!(
+            "recipient {one}: {} token(s) in the manifest copy",
+            r.tokens
+        ),
+        many => println!(
+            "{} recipients: {} token(s) in the manifest copy",
+            many.len(),
+            r.tokens
+        ),
+    }
     for table in ["events", "rejects", "manifest"] {
         println!(
             "  removed from {table:<9} {}",

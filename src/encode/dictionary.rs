@@ -456,14 +456,25 @@ impl DictionaryWriter {
             // pass and its definition levels set at once; a null value met
             // on the way sends the segment to the row-by-row path below.
             if !key_nulls {
-                let before = self.page.indices.len();
+                // The map and the page's indices are taken out of `self`
+                // for the loop: with them behind `&mut self`, their
+                // pointers were loaded again for every row.
+                let mut remap = std::mem::take(&mut self.remap);
+                let mut indices = std::mem::take(&mut self.page.indices);
+                let before = indices.len();
                 let mut null_value = false;
-                self.page.indices.reserve(n);
-                for &k in &keys.values()[rows.clone()] {
-                    let m = self.remapped(k as usize, values);
+                indices.extend(keys.values()[rows.clone()].iter().map(|&k| {
+                    let k = k as usize;
+                    let mut m = remap[k];
+                    if m == UNSEEN {
+                        m = self.lookup(k, values);
+                        remap[k] = m;
+                    }
                     null_value |= m == NULL;
-                    self.page.indices.push(m);
-                }
+                    m
+                }));
+                self.remap = remap;
+                self.page.indices = indices;
                 if !null_value {
                     if self.nullable {
                         self.page.defs.resize(self.page.defs.len() + n, 1);
@@ -513,14 +524,21 @@ impl DictionaryWriter {
     fn remapped(&mut self, k: usize, values: &StringArray) -> u32 {
         let mut m = self.remap[k];
         if m == UNSEEN {
-            m = if values.is_valid(k) {
-                self.intern(values.value(k).as_bytes())
-            } else {
-                NULL
-            };
+            m = self.lookup(k, values);
             self.remap[k] = m;
         }
         m
+    }
+
+    /// Our index of a batch's dictionary value `k`, the first time it is
+    /// met in the batch: out of line, so the per-row loops stay small.
+    #[inline(never)]
+    fn lookup(&mut self, k: usize, values: &StringArray) -> u32 {
+        if values.is_valid(k) {
+            self.intern(values.value(k).as_bytes())
+        } else {
+            NULL
+        }
     }
 
     fn required(&self) -> ParquetError {
