@@ -10,9 +10,11 @@
 //! listed. A hashed address cannot be looked up again: its stored network
 //! evidence stands, and the report counts such events.
 //!
-//! Two passes over the files keep memory at about 100 bytes per event in
-//! scope: the first classifies every row and keeps a compact verdict, the
-//! second rewrites the files whose rows changed.
+//! Two passes over the files keep memory at a compact verdict and a
+//! message key per event in scope: the first classifies every row, reading
+//! only the columns the rules use, a batch at a time; the second compares
+//! each file's rows with what is stored, and reads and rewrites a file
+//! again only when some of them changed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -21,12 +23,52 @@ use std::path::PathBuf;
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
 
-use crate::batch::{conform, verdicts_of, with_verdicts, StoredVerdict};
+use crate::batch::{verdicts_of, with_verdicts, StoredVerdict};
 use crate::classify::message::{self, HitKey};
 use crate::classify::{Classifier, Features, NetMatch, Networks, RoleSet, UaProfile, Verdict};
-use crate::commit::{partition_day, read_parquet, AddedFile, Dataset, WriterLock};
+use crate::commit::{partition_day, AddedFile, Dataset, WriterLock};
 use crate::error::{Error, Result};
 use crate::track::Kind;
+
+/// The verdict a stored row gets now: the fresh per-hit verdict, the
+/// network evidence looked up again (or the stored one, where the address
+/// could not be), then the message-level change, if any.
+fn revised(
+    fr: &Fresh<'_>,
+    o: &StoredVerdict,
+    change: Option<&message::Change>,
+    version: &str,
+) -> StoredVerdict {
+    let (network, network_cidr, network_roles) = match &fr.net {
+        Some((m, roles)) => (
+            m.as_ref().map(|m| m.operator.to_string()),
+            m.as_ref().map(|m| m.cidr.to_string()),
+            Some(roles.names()).filter(|s| !s.is_empty()),
+        ),
+        None => (
+            o.network.clone(),
+            o.network_cidr.clone(),
+            o.network_roles.clone(),
+        ),
+    };
+    let mut v = StoredVerdict {
+        class: fr.verdict.class.as_str().to_string(),
+        rule_id: fr.verdict.rule_id.to_string(),
+        reason: fr.verdict.reason.to_string(),
+        forwarded: false,
+        rules_version: Some(version.to_string()),
+        network,
+        network_cidr,
+        network_roles,
+        burst_hits: None,
+        burst_seconds: None,
+        trap_hit: Some(false),
+    };
+    if let Some(c) = change {
+        message::apply(c, &mut v);
+    }
+    v
+}
 
 /// What to re-classify, and with what.
 pub struct ReclassifyConfig {
@@ -81,8 +123,10 @@ pub struct ReclassifyReport {
 /// The first pass's verdict of one row, compactly.
 struct Fresh<'c> {
     verdict: Verdict<'c>,
-    /// The network match, or `None` for "keep what is stored" (address not looked up).
-    net: Option<(Option<NetMatch>, RoleSet)>,
+    /// The network match, or `None` for "keep what is stored" (address not
+    /// looked up). Borrowed from the lists: a copy per event was two
+    /// strings an event held through both passes.
+    net: Option<(Option<&'c NetMatch>, RoleSet)>,
 }
 
 fn in_scope(cfg: &ReclassifyConfig, f: &AddedFile) -> bool {
@@ -100,6 +144,45 @@ fn intern(map: &mut HashMap<String, u32>, s: &str) -> u32 {
     let n = map.len() as u32;
     map.insert(s.to_string(), n);
     n
+}
+
+/// The columns the first pass reads.
+const PASS_ONE: &[&str] = &[
+    "kind",
+    "token",
+    "link_id",
+    "method",
+    "user_agent",
+    "ip",
+    "network_cidr",
+    "network_roles",
+    "country",
+    "recipient_id",
+    "ts",
+    "seconds_since_sent",
+    "status",
+    "asn",
+    "ip_prefix",
+];
+
+/// The [`PASS_ONE`] columns of a batch read back, those a file of an
+/// earlier version lacks as nulls.
+fn pass_one_columns(b: &RecordBatch) -> Result<RecordBatch> {
+    let schema = crate::batch::events_schema();
+    let mut fields = Vec::with_capacity(PASS_ONE.len());
+    let mut cols = Vec::with_capacity(PASS_ONE.len());
+    for name in PASS_ONE {
+        let f = schema.field_with_name(name)?;
+        fields.push(f.clone().with_nullable(true));
+        cols.push(match b.column_by_name(name) {
+            Some(c) => c.clone(),
+            None => arrow::array::new_null_array(f.data_type(), b.num_rows()),
+        });
+    }
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        cols,
+    )?)
 }
 
 fn strs<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
@@ -152,8 +235,11 @@ pub fn reclassify(
     let mut hits: Vec<HitKey> = Vec::new();
     for (n_file, (_, path)) in files.iter().enumerate() {
         let mut rows = Vec::new();
-        for b in read_parquet(path)? {
-            let b = conform(&b);
+        // A batch at a time, and only the columns the rules and the
+        // message pass read: a day's file read whole was most of the
+        // memory of a `reclassify`.
+        for b in crate::commit::parquet_columns(path, Some(PASS_ONE))? {
+            let b = pass_one_columns(&b?)?;
             let (kind, token, link, method, ua, ip, cidr, roles_s, country) = (
                 strs(&b, "kind")?,
                 strs(&b, "token")?,
@@ -187,22 +273,21 @@ pub fn reclassify(
                 let known = (!prefix.is_null(i)).then(|| prefix.value(i).clamp(0, 128) as u8);
                 let net = match (addr, known) {
                     (Some(a), Some(bits)) => {
-                        let (m, mut roles) = cfg.networks.lookup_upto(a, bits);
-                        let mut m = m.cloned();
+                        let (mut m, mut roles) = cfg.networks.lookup_upto(a, bits);
                         // The finer range the full address matched, while still listed.
                         if !cidr.is_null(i) {
                             if let Some(fine) = cfg.networks.find_cidr(cidr.value(i)) {
                                 if fine.len > bits {
                                     roles.insert(fine.role);
-                                    if m.as_ref().is_none_or(|c| fine.len > c.len) {
-                                        m = Some(fine.clone());
+                                    if m.is_none_or(|c| fine.len > c.len) {
+                                        m = Some(fine);
                                     }
                                 }
                             }
                         }
                         if let Some(am) = asn_v.and_then(|a| cfg.networks.lookup_asn(a)) {
                             roles.insert(am.role);
-                            m.get_or_insert_with(|| am.clone());
+                            m.get_or_insert(am);
                         }
                         Some((m, roles))
                     }
@@ -263,43 +348,22 @@ pub fn reclassify(
         Some(dataset.begin(lock)?)
     };
     let mut remove = Vec::new();
+    // A file is compared first and rewritten only if some row changed,
+    // then read again a batch at a time: holding a file's rewritten
+    // batches until it was known whether they were needed took 1 GB for
+    // 3.6 M events that did not change.
     for (n_file, (f, path)) in files.iter().enumerate() {
         let mut row = 0usize;
-        let mut out = Vec::new();
         let mut changed = false;
-        for b in read_parquet(path)? {
-            let old = verdicts_of(&b);
-            let mut new = Vec::with_capacity(old.len());
-            for o in &old {
-                let fr = &fresh[n_file][row];
-                let (network, network_cidr, network_roles) = match &fr.net {
-                    Some((m, roles)) => (
-                        m.as_ref().map(|m| m.operator.to_string()),
-                        m.as_ref().map(|m| m.cidr.to_string()),
-                        Some(roles.names()).filter(|s| !s.is_empty()),
-                    ),
-                    None => (
-                        o.network.clone(),
-                        o.network_cidr.clone(),
-                        o.network_roles.clone(),
-                    ),
-                };
-                let mut v = StoredVerdict {
-                    class: fr.verdict.class.as_str().to_string(),
-                    rule_id: fr.verdict.rule_id.to_string(),
-                    reason: fr.verdict.reason.to_string(),
-                    forwarded: false,
-                    rules_version: Some(version.clone()),
-                    network,
-                    network_cidr,
-                    network_roles,
-                    burst_hits: None,
-                    burst_seconds: None,
-                    trap_hit: Some(false),
-                };
-                if let Some(c) = changes.get(&(n_file as i64, row as u32)) {
-                    message::apply(c, &mut v);
-                }
+        for b in crate::commit::parquet_batches(path)? {
+            let b = b?;
+            for o in &verdicts_of(&b) {
+                let v = revised(
+                    &fresh[n_file][row],
+                    o,
+                    changes.get(&(n_file as i64, row as u32)),
+                    &version,
+                );
                 if v != *o {
                     report.rows_changed += 1;
                     changed = true;
@@ -315,20 +379,35 @@ pub fn reclassify(
                             .or_default() += 1;
                     }
                 }
-                new.push(v);
                 row += 1;
             }
-            out.push(with_verdicts(&b, &new));
         }
-        if changed {
-            report.files_changed += 1;
-            if let Some(st) = staging.as_mut() {
-                for b in &out {
-                    st.write("events", partition_day(&f.path), b)?;
-                }
-                remove.push(f.path.clone());
-            }
+        if !changed {
+            continue;
         }
+        report.files_changed += 1;
+        let Some(st) = staging.as_mut() else {
+            continue;
+        };
+        let mut row = 0usize;
+        for b in crate::commit::parquet_batches(path)? {
+            let b = b?;
+            let new: Vec<StoredVerdict> = verdicts_of(&b)
+                .iter()
+                .map(|o| {
+                    let v = revised(
+                        &fresh[n_file][row],
+                        o,
+                        changes.get(&(n_file as i64, row as u32)),
+                        &version,
+                    );
+                    row += 1;
+                    v
+                })
+                .collect();
+            st.write("events", partition_day(&f.path), &with_verdicts(&b, &new))?;
+        }
+        remove.push(f.path.clone());
     }
     report.moves = moves
         .into_iter()
