@@ -30,46 +30,6 @@ use crate::commit::{partition_day, AddedFile, Dataset, WriterLock};
 use crate::error::{Error, Result};
 use crate::track::Kind;
 
-/// The verdict a stored row gets now: the fresh per-hit verdict, the
-/// network evidence looked up again (or the stored one, where the address
-/// could not be), then the message-level change, if any.
-fn revised(
-    fr: &Fresh<'_>,
-    o: &StoredVerdict,
-    change: Option<&message::Change>,
-    version: &str,
-) -> StoredVerdict {
-    let (network, network_cidr, network_roles) = match &fr.net {
-        Some((m, roles)) => (
-            m.as_ref().map(|m| m.operator.to_string()),
-            m.as_ref().map(|m| m.cidr.to_string()),
-            Some(roles.names()).filter(|s| !s.is_empty()),
-        ),
-        None => (
-            o.network.clone(),
-            o.network_cidr.clone(),
-            o.network_roles.clone(),
-        ),
-    };
-    let mut v = StoredVerdict {
-        class: fr.verdict.class.as_str().to_string(),
-        rule_id: fr.verdict.rule_id.to_string(),
-        reason: fr.verdict.reason.to_string(),
-        forwarded: false,
-        rules_version: Some(version.to_string()),
-        network,
-        network_cidr,
-        network_roles,
-        burst_hits: None,
-        burst_seconds: None,
-        trap_hit: Some(false),
-    };
-    if let Some(c) = change {
-        message::apply(c, &mut v);
-    }
-    v
-}
-
 /// What to re-classify, and with what.
 pub struct ReclassifyConfig {
     /// The rules to apply.
@@ -189,6 +149,46 @@ fn strs<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
     b.column_by_name(name)
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| Error::Config(format!("events file lacks string column {name}")))
+}
+
+/// The verdict a stored row gets now: the fresh per-hit verdict, the
+/// network evidence looked up again (or the stored one, where the address
+/// could not be), then the message-level change, if any.
+fn revised(
+    fr: &Fresh<'_>,
+    o: &StoredVerdict,
+    change: Option<&message::Change>,
+    version: &str,
+) -> StoredVerdict {
+    let (network, network_cidr, network_roles) = match &fr.net {
+        Some((m, roles)) => (
+            m.as_ref().map(|m| m.operator.to_string()),
+            m.as_ref().map(|m| m.cidr.to_string()),
+            Some(roles.names()).filter(|s| !s.is_empty()),
+        ),
+        None => (
+            o.network.clone(),
+            o.network_cidr.clone(),
+            o.network_roles.clone(),
+        ),
+    };
+    let mut v = StoredVerdict {
+        class: fr.verdict.class.as_str().to_string(),
+        rule_id: fr.verdict.rule_id.to_string(),
+        reason: fr.verdict.reason.to_string(),
+        forwarded: false,
+        rules_version: Some(version.to_string()),
+        network,
+        network_cidr,
+        network_roles,
+        burst_hits: None,
+        burst_seconds: None,
+        trap_hit: Some(false),
+    };
+    if let Some(c) = change {
+        message::apply(c, &mut v);
+    }
+    v
 }
 
 /// Runs the current rules over the stored events in scope; commits the
