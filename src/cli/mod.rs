@@ -196,9 +196,9 @@ pub(crate) fn on_dataset<T>(
     }
 }
 
-#[cfg(feature = "cloud")]
 /// Says what a [`pixelsift::workdir::sweep`] removed: directories of
 /// `kind` left in the temporary directory by runs that were killed.
+#[cfg(feature = "cloud")]
 pub(crate) fn report_swept(kind: &str, swept: pixelsift::workdir::Swept) {
     if swept.dirs > 0 {
         eprintln!(
