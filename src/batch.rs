@@ -1235,7 +1235,7 @@ pub struct StoredVerdict {
 }
 
 /// The verdict columns that [`StoredVerdict`] covers.
-const VERDICT_COLUMNS: [&str; 11] = [
+pub const VERDICT_COLUMNS: [&str; 11] = [
     "class",
     "rule_id",
     "reason",
@@ -1249,17 +1249,19 @@ const VERDICT_COLUMNS: [&str; 11] = [
     "trap_hit",
 ];
 
-/// Reads the verdict of every row of an `events` batch (any version).
+/// Reads the verdict of every row of an `events` batch (any version, or
+/// only its [`VERDICT_COLUMNS`]: columns it lacks read as nulls).
 pub fn verdicts_of(batch: &RecordBatch) -> Vec<StoredVerdict> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{Float64Type, Int32Type};
-    let b = conform(batch);
-    let st = |n: &str| {
-        b.column_by_name(n)
-            .expect("conformed")
-            .as_string::<i32>()
-            .clone()
+    let schema = events_schema();
+    let column = |n: &str| -> ArrayRef {
+        batch.column_by_name(n).cloned().unwrap_or_else(|| {
+            let f = schema.field_with_name(n).expect("an events column");
+            arrow::array::new_null_array(f.data_type(), batch.num_rows())
+        })
     };
+    let st = |n: &str| column(n).as_string::<i32>().clone();
     let (class, rule, reason, version, network, cidr, roles) = (
         st("class"),
         st("rule_id"),
@@ -1269,29 +1271,15 @@ pub fn verdicts_of(batch: &RecordBatch) -> Vec<StoredVerdict> {
         st("network_cidr"),
         st("network_roles"),
     );
-    let fwd = b
-        .column_by_name("forwarded")
-        .expect("conformed")
-        .as_boolean()
-        .clone();
-    let trap = b
-        .column_by_name("trap_hit")
-        .expect("conformed")
-        .as_boolean()
-        .clone();
-    let bh = b
-        .column_by_name("burst_hits")
-        .expect("conformed")
-        .as_primitive::<Int32Type>()
-        .clone();
-    let bs = b
-        .column_by_name("burst_seconds")
-        .expect("conformed")
+    let fwd = column("forwarded").as_boolean().clone();
+    let trap = column("trap_hit").as_boolean().clone();
+    let bh = column("burst_hits").as_primitive::<Int32Type>().clone();
+    let bs = column("burst_seconds")
         .as_primitive::<Float64Type>()
         .clone();
     let ostr =
         |a: &arrow::array::StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
-    (0..b.num_rows())
+    (0..batch.num_rows())
         .map(|i| StoredVerdict {
             class: class.value(i).to_string(),
             rule_id: rule.value(i).to_string(),

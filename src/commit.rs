@@ -508,6 +508,7 @@ impl Dataset {
             root: self.root.clone(),
             run: run.clone(),
             writers: BTreeMap::new(),
+            closed: BTreeMap::new(),
             encoder: crate::encode::Encoder::new(&self.root, &run),
             sealed: Vec::new(),
             done: false,
@@ -517,6 +518,9 @@ impl Dataset {
 
 struct OpenFile {
     staged: String,
+    /// What sets the file's name apart from earlier ones of its table and
+    /// day in this run ([`Staging::close`]): empty for the first.
+    tail: String,
     writer: ArrowWriter<File>,
     rows: u64,
     /// The tallies of an events file's rows, written beside it at the commit.
@@ -535,6 +539,8 @@ pub struct Staging<'l> {
     root: PathBuf,
     run: String,
     writers: BTreeMap<String, OpenFile>,
+    /// Files of a table and day finished before the commit, by table and day.
+    closed: BTreeMap<String, u32>,
     encoder: crate::encode::Encoder,
     sealed: Vec<AddedFile>,
     done: bool,
@@ -563,16 +569,7 @@ impl Staging<'_> {
         batch: &RecordBatch,
         in_order: bool,
     ) -> Result<String> {
-        let (path, staged) = match day {
-            Some(d) => (
-                format!("{table}/date={d}/part-{}.parquet", self.run),
-                format!("_staging/{}/{table}-{d}.parquet", self.run),
-            ),
-            None => (
-                format!("{table}/{table}-{}.parquet", self.run),
-                format!("_staging/{}/{table}.parquet", self.run),
-            ),
-        };
+        let (path, staged, tail) = self.names(table, day);
         if !self.writers.contains_key(&path) {
             let sorting = if in_order {
                 events_sorting(&batch.schema())
@@ -584,6 +581,7 @@ impl Staging<'_> {
                 path.clone(),
                 OpenFile {
                     staged: staged.clone(),
+                    tail,
                     writer: w,
                     rows: 0,
                     tallies: (table == "events").then(crate::tally::Counter::default),
@@ -608,6 +606,73 @@ impl Staging<'_> {
             f.writer.flush().map_err(perr)?;
         }
         Ok(path)
+    }
+
+    /// The dataset path, staged path and name tail of the run's current
+    /// file for `table` and `day`.
+    fn names(&self, table: &str, day: Option<&str>) -> (String, String, String) {
+        let key = format!("{table}/{}", day.unwrap_or(""));
+        let tail = match self.closed.get(&key) {
+            Some(n) => format!("-{n}"),
+            None => String::new(),
+        };
+        let run = &self.run;
+        match day {
+            Some(d) => (
+                format!("{table}/date={d}/part-{run}{tail}.parquet"),
+                format!("_staging/{run}/{table}-{d}{tail}.parquet"),
+                tail,
+            ),
+            None => (
+                format!("{table}/{table}-{run}{tail}.parquet"),
+                format!("_staging/{run}/{table}{tail}.parquet"),
+                tail,
+            ),
+        }
+    }
+
+    /// Finishes the run's file for `table` and `day` now rather than at the
+    /// commit: its last row group and footer are written, and nothing of it
+    /// stays in memory. Rewrites call it once they are done with a day: a
+    /// file held open keeps its last row group's pages (up to
+    /// [`ROW_GROUP_BYTES`]), and a year of days held that much each. Rows
+    /// written later to the same table and day go to another file.
+    pub fn close(&mut self, table: &str, day: Option<&str>) -> Result<()> {
+        let (path, _, _) = self.names(table, day);
+        let Some(f) = self.writers.remove(&path) else {
+            return Ok(());
+        };
+        *self
+            .closed
+            .entry(format!("{table}/{}", day.unwrap_or("")))
+            .or_default() += 1;
+        self.finish(path, f)
+    }
+
+    /// Writes the footer of file `path`, hands it to be synced before the
+    /// commit, and adds it (with its tallies, for events) to the files the
+    /// commit adds.
+    fn finish(&mut self, path: String, f: OpenFile) -> Result<()> {
+        let staged_abs = self.root.join(&f.staged);
+        let file = f.writer.into_inner().map_err(|source| Error::Parquet {
+            path: staged_abs.clone(),
+            source,
+        })?;
+        self.encoder.sync_later(&staged_abs, file)?;
+        if let (Some(counter), Some(day)) = (f.tallies, partition_day(&path)) {
+            if let Some(rows) = counter.finish()? {
+                let name = format!("{}-{day}{}", self.run, f.tail);
+                let t = self.write_tallies(&name, vec![path.clone()], &rows)?;
+                self.sealed.push(t);
+            }
+        }
+        self.sealed.push(AddedFile {
+            path,
+            staged: f.staged,
+            rows: f.rows,
+            counts: Vec::new(),
+        });
+        Ok(())
     }
 
     /// Appends `events` rows of `day` as row groups in [`EVENTS_ORDER`],
@@ -866,27 +931,10 @@ impl Staging<'_> {
             root: self.root.clone(),
         };
         let snap = dataset.snapshot()?;
-        let mut add = std::mem::take(&mut self.sealed);
         for (path, f) in std::mem::take(&mut self.writers) {
-            let staged_abs = self.root.join(&f.staged);
-            let file = f.writer.into_inner().map_err(|source| Error::Parquet {
-                path: staged_abs.clone(),
-                source,
-            })?;
-            self.encoder.sync_later(&staged_abs, file)?;
-            if let (Some(counter), Some(day)) = (f.tallies, partition_day(&path)) {
-                if let Some(rows) = counter.finish()? {
-                    let name = format!("{}-{day}", self.run);
-                    add.push(self.write_tallies(&name, vec![path.clone()], &rows)?);
-                }
-            }
-            add.push(AddedFile {
-                path,
-                staged: f.staged,
-                rows: f.rows,
-                counts: Vec::new(),
-            });
+            self.finish(path, f)?;
         }
+        let mut add = std::mem::take(&mut self.sealed);
         let mut remove = remove;
         if let Some(tallies) = snap.files.get(crate::tally::TABLE) {
             let events = snap.files.get("events");
@@ -1135,6 +1183,56 @@ mod tests {
             );
         }
         assert_eq!(ints(&file, 0), (0..batches * per_batch).collect::<Vec<_>>());
+    }
+
+    /// A file closed before the commit is written out then and committed
+    /// with the rest; rows written to its table and day afterwards go to a
+    /// file of their own, and every row is in the dataset once.
+    #[test]
+    fn a_file_closed_early_is_committed_and_a_later_one_takes_a_new_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ds = Dataset::create(tmp.path()).unwrap();
+        let lock = ds.lock(true).unwrap().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch = |r: std::ops::Range<i64>| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(Int64Array::from_iter_values(r))],
+            )
+            .unwrap()
+        };
+        let day = Some("2026-11-20");
+        let mut staging = ds.begin(&lock).unwrap();
+        staging.write("rejects", day, &batch(0..3)).unwrap();
+        staging
+            .write("rejects", Some("2026-11-21"), &batch(3..5))
+            .unwrap();
+        let (first, _, _) = staging.names("rejects", day);
+        staging.close("rejects", day).unwrap();
+        let staged = tmp.path().join("_staging").join(staging.run_id());
+        // Finished: a reader can open it before the commit.
+        assert_eq!(
+            ints(&staged.join("rejects-2026-11-20.parquet"), 0),
+            vec![0, 1, 2]
+        );
+        staging.close("rejects", day).unwrap(); // nothing open: nothing done
+        staging.write("rejects", day, &batch(5..7)).unwrap();
+        let (second, _, _) = staging.names("rejects", day);
+        assert_ne!(first, second);
+        staging
+            .commit("test", Vec::new(), Vec::new(), None, serde_json::json!({}))
+            .unwrap();
+        let snap = ds.snapshot().unwrap();
+        let files = &snap.files["rejects"];
+        assert_eq!(files.len(), 3, "{:?}", files.keys());
+        assert!(files.contains_key(&first) && files.contains_key(&second));
+        let mut all: Vec<i64> = snap
+            .table_paths(ds.root(), "rejects", None)
+            .iter()
+            .flat_map(|p| ints(p, 0))
+            .collect();
+        all.sort();
+        assert_eq!(all, (0..7).collect::<Vec<_>>());
     }
 
     /// Rows in [`EVENTS_ORDER`], from batches given in any order; rows with

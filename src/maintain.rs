@@ -146,7 +146,15 @@ pub fn forget(
         ..Default::default()
     };
     let mut remove = Vec::new();
+    // Files come by table and path, so a day's files one after another: a
+    // day's rewritten file is finished when the next one begins.
+    let mut open: Option<(&str, Option<&str>)> = None;
     for (table, f, dropped) in affected {
+        let day = partition_day(&f.path);
+        if let Some((t, d)) = open.filter(|&o| o != (table, day)) {
+            staging.close(t, d)?;
+        }
+        open = Some((table, day));
         let mut removed = 0u64;
         for b in crate::commit::parquet_batches(&path_of(f))? {
             let mut b = b?;
@@ -155,7 +163,7 @@ pub fn forget(
             }
             let k = filter_record_batch(&b, &keep(table, &b)?)?;
             removed += (b.num_rows() - k.num_rows()) as u64;
-            staging.write(table, partition_day(&f.path), &k)?;
+            staging.write(table, day, &k)?;
         }
         // The file was looked over and then read again: had it changed in
         // between, the rows written would not be the ones counted.
@@ -294,6 +302,9 @@ pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
             if !pending.is_empty() {
                 staging.write_in_order(day.expect("events are by day"), &pending)?;
             }
+            // Done with the day: its file is finished now, not held open
+            // (its last row group in memory) until the commit.
+            staging.close(table, day)?;
             report.files_written += 1;
         }
     }

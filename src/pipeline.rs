@@ -795,7 +795,7 @@ fn revise_by_message(
     #[derive(Default)]
     struct Part {
         part: usize,
-        files: std::collections::HashMap<(i64, usize), std::io::BufWriter<std::fs::File>>,
+        files: message::ChangeFiles<(i64, usize)>,
         days: std::collections::HashMap<i64, (String, Vec<u64>)>,
         classes: BTreeMap<(&'static str, &'static str), i64>,
         revised: u64,
@@ -841,7 +841,7 @@ fn revise_by_message(
                     let bytes = c.to_bytes(h.row);
                     let path = || change_file(name, k, p.part);
                     if let Err(err) =
-                        append_to(&mut p.files, open_per_part, (h.day, k), path, &bytes)
+                        message::append_to(&mut p.files, open_per_part, (h.day, k), path, &bytes)
                     {
                         failed = Some(err);
                     }
@@ -862,7 +862,7 @@ fn revise_by_message(
                     let path = || tally_file(p.part);
                     let key = (0, TALLIES);
                     if let Err(err) =
-                        append_to(&mut p.files, open_per_part, key, path, &c.to_bytes())
+                        message::append_to(&mut p.files, open_per_part, key, path, &c.to_bytes())
                     {
                         failed = Some(err);
                     }
@@ -885,24 +885,7 @@ fn revise_by_message(
     summary.classes.retain(|_, n| *n > 0);
     staging.seal(
         "events",
-        |day, k| -> Result<Vec<(u32, Change)>> {
-            let mut v: Vec<(u32, Change)> = Vec::new();
-            for part in 0..parts {
-                let p = change_file(day, k, part);
-                let bytes = match std::fs::read(&p) {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io_err(&p)(e)),
-                };
-                v.extend(
-                    bytes
-                        .chunks_exact(message::CHANGE_BYTES)
-                        .map(|b| Change::from_bytes(b.try_into().expect("exact chunks"))),
-                );
-            }
-            v.sort_unstable_by_key(|(row, _)| *row);
-            Ok(v)
-        },
+        |day, k| message::read_changes((0..parts).map(|part| change_file(day, k, part))),
         &|changes: &Vec<(u32, Change)>, first: u64, tags: &[u16]| {
             let (lo, hi) = (first as u32, (first + tags.len() as u64) as u32);
             let from = changes.partition_point(|(r, _)| *r < lo);
@@ -926,36 +909,6 @@ fn revise_by_message(
 
 /// The key of a range's tallies file among its change files.
 const TALLIES: usize = usize::MAX;
-
-/// Appends `bytes` to the file `key` of a range of messages, opening it
-/// (`path`) to append if need be. A log spanning years touches thousands
-/// of chunks: the ranges keep `change_files` open in all (by default half
-/// the common limit of 1,024 descriptors) and reopen the others to append.
-fn append_to(
-    files: &mut std::collections::HashMap<(i64, usize), std::io::BufWriter<std::fs::File>>,
-    open: usize,
-    key: (i64, usize),
-    path: impl FnOnce() -> PathBuf,
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    use std::io::Write;
-    if files.len() >= open && !files.contains_key(&key) {
-        for (_, mut w) in files.drain() {
-            w.flush()?;
-        }
-    }
-    let w = match files.entry(key) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(e) => {
-            let f = std::fs::File::options()
-                .create(true)
-                .append(true)
-                .open(path())?;
-            e.insert(std::io::BufWriter::new(f))
-        }
-    };
-    w.write_all(bytes)
-}
 
 /// Writes the run's tallies file ([`crate::tally`]), counting every chunk
 /// of events: the message pass's counts, read back from each range's file

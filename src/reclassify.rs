@@ -10,13 +10,18 @@
 //! listed. A hashed address cannot be looked up again: its stored network
 //! evidence stands, and the report counts such events.
 //!
-//! Two passes over the files keep memory at a compact verdict and a
-//! message key per event in scope: the first classifies every row, reading
-//! only the columns the rules use, a batch at a time; the second compares
-//! each file's rows with what is stored, and reads and rewrites a file
-//! again only when some of them changed.
+//! Two passes over the files keep memory bounded whatever the dataset's
+//! size: the first classifies every row, reading only the columns the rules
+//! use, a batch at a time, and keeps each row's verdict in a scratch file
+//! and its message key in a spill sorted on disk beyond a cap (as ingest's
+//! message pass does); the message pass writes its changes to a file per
+//! data file; the second pass compares each file's verdict columns with
+//! what is stored, and reads and rewrites a file whole only when some of
+//! its rows changed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -27,7 +32,7 @@ use crate::batch::{verdicts_of, with_verdicts, StoredVerdict};
 use crate::classify::message::{self, HitKey};
 use crate::classify::{Classifier, Features, NetMatch, Networks, RoleSet, UaProfile, Verdict};
 use crate::commit::{partition_day, AddedFile, Dataset, WriterLock};
-use crate::error::{Error, Result};
+use crate::error::{io_err, Error, Result};
 use crate::track::Kind;
 
 /// What to re-classify, and with what.
@@ -42,6 +47,9 @@ pub struct ReclassifyConfig {
     pub until: Option<String>,
     /// Report only; write nothing.
     pub dry_run: bool,
+    /// How much is held in memory before it goes to scratch files (hits
+    /// for the message pass, its open change files).
+    pub limits: crate::pipeline::Limits,
 }
 
 /// Hits that moved from one verdict to another.
@@ -80,13 +88,52 @@ pub struct ReclassifyReport {
     pub commit: Option<u64>,
 }
 
-/// The first pass's verdict of one row, compactly.
+/// The first pass's verdict of one row.
 struct Fresh<'c> {
     verdict: Verdict<'c>,
     /// The network match, or `None` for "keep what is stored" (address not
-    /// looked up). Borrowed from the lists: a copy per event was two
-    /// strings an event held through both passes.
+    /// looked up).
     net: Option<(Option<&'c NetMatch>, RoleSet)>,
+}
+
+/// Bytes of a [`Fresh`] in the first pass's scratch file of a data file:
+/// the rule's index, whether the address was looked up, the roles, and
+/// the match's position in the lists. Kept on disk, a row's fresh verdict
+/// costs no memory between the passes, whatever the dataset's size.
+const FRESH_BYTES: usize = 8;
+
+/// No network matched.
+const NO_MATCH: u32 = u32::MAX;
+
+impl<'c> Fresh<'c> {
+    fn to_bytes(&self, tag: u16, networks: &Networks) -> [u8; FRESH_BYTES] {
+        let mut b = [0u8; FRESH_BYTES];
+        b[0..2].copy_from_slice(&tag.to_le_bytes());
+        let mut m = NO_MATCH;
+        if let Some((found, roles)) = &self.net {
+            b[2] = 1;
+            b[3] = roles.bits();
+            if let Some(f) = found {
+                m = networks
+                    .index_of(f)
+                    .expect("a match is one of the lists' entries");
+            }
+        }
+        b[4..8].copy_from_slice(&m.to_le_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8; FRESH_BYTES], cfg: &'c ReclassifyConfig) -> Fresh<'c> {
+        let tag = u16::from_le_bytes([b[0], b[1]]);
+        let m = u32::from_le_bytes(b[4..8].try_into().expect("4 bytes"));
+        Fresh {
+            verdict: cfg.classifier.verdict_at(tag),
+            net: (b[2] == 1).then(|| {
+                let found = (m != NO_MATCH).then(|| cfg.networks.entry(m)).flatten();
+                (found, RoleSet::from_bits(b[3]))
+            }),
+        }
+    }
 }
 
 fn in_scope(cfg: &ReclassifyConfig, f: &AddedFile) -> bool {
@@ -191,6 +238,64 @@ fn revised(
     v
 }
 
+/// What the rows of one data file get now: their fresh verdicts, read back
+/// in row order from the first pass's scratch file, with the message
+/// pass's changes (sorted by row).
+struct Revision<'a> {
+    cfg: &'a ReclassifyConfig,
+    fresh: BufReader<File>,
+    path: PathBuf,
+    changes: &'a [(u32, message::Change)],
+    version: &'a str,
+}
+
+impl<'a> Revision<'a> {
+    fn open(
+        cfg: &'a ReclassifyConfig,
+        path: &std::path::Path,
+        changes: &'a [(u32, message::Change)],
+        version: &'a str,
+    ) -> Result<Self> {
+        Ok(Revision {
+            cfg,
+            fresh: BufReader::new(File::open(path).map_err(io_err(path))?),
+            path: path.to_path_buf(),
+            changes,
+            version,
+        })
+    }
+
+    /// Calls `f` with each of the file's `batches` (read from its first
+    /// row), their rows' stored verdicts, and the verdicts they get now.
+    fn each(
+        mut self,
+        batches: impl Iterator<Item = Result<RecordBatch>>,
+        mut f: impl FnMut(&RecordBatch, &[StoredVerdict], &[StoredVerdict]) -> Result<()>,
+    ) -> Result<()> {
+        let (mut row, mut next) = (0u32, 0usize);
+        let mut bytes = [0u8; FRESH_BYTES];
+        for b in batches {
+            let b = b?;
+            let old = verdicts_of(&b);
+            let mut new = Vec::with_capacity(old.len());
+            for o in &old {
+                self.fresh
+                    .read_exact(&mut bytes)
+                    .map_err(io_err(&self.path))?;
+                let fresh = Fresh::from_bytes(&bytes, self.cfg);
+                while self.changes.get(next).is_some_and(|(r, _)| *r < row) {
+                    next += 1;
+                }
+                let change = self.changes.get(next).filter(|(r, _)| *r == row);
+                new.push(revised(&fresh, o, change.map(|(_, c)| c), self.version));
+                row += 1;
+            }
+            f(&b, &old, &new)?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs the current rules over the stored events in scope; commits the
 /// changed files as one commit unless `dry_run`.
 pub fn reclassify(
@@ -227,14 +332,25 @@ pub fn reclassify(
         ..Default::default()
     };
 
-    // Pass 1: every row's own verdict, and its key for the message pass.
+    // Scratch files live in the run's staging directory, on the dataset's
+    // disk; a dry run's goes with it, unused for a commit.
+    let mut staging = dataset.begin(lock)?;
+    let scratch = staging.scratch();
+    let fresh_file = |n_file: usize| scratch.join(format!("fresh-{n_file}.bin"));
+    let parts = rayon::current_num_threads() * 2;
+    let change_file =
+        |n_file: usize, part: usize| scratch.join(format!("changes-{n_file}-{part}.bin"));
+
+    // Pass 1: every row's own verdict (to its file's scratch file), and its
+    // key for the message pass (to a spill, sorted on disk beyond a cap).
     let mut profiles: HashMap<String, (String, UaProfile)> = HashMap::new();
     let mut tokens: HashMap<String, u32> = HashMap::new();
     let mut links: HashMap<String, u32> = HashMap::new();
-    let mut fresh: Vec<Vec<Fresh<'_>>> = Vec::with_capacity(files.len());
-    let mut hits: Vec<HitKey> = Vec::new();
+    let mut hits = message::HitSpill::new(&scratch, cfg.limits.spill_hits);
     for (n_file, (_, path)) in files.iter().enumerate() {
-        let mut rows = Vec::new();
+        let out = fresh_file(n_file);
+        let mut w = BufWriter::new(File::create(&out).map_err(io_err(&out))?);
+        let mut rows = 0u32;
         // A batch at a time, and only the columns the rules and the
         // message pass read: a day's file read whole was most of the
         // memory of a `reclassify`.
@@ -301,7 +417,7 @@ pub fn reclassify(
                     None if roles_s.is_null(i) => RoleSet::default(),
                     None => RoleSet::from_names(roles_s.value(i)),
                 };
-                let verdict = cfg.classifier.classify(&Features {
+                let (tag, verdict) = cfg.classifier.classify_indexed(&Features {
                     kind: k,
                     method: method.value(i).as_bytes(),
                     ua_lower: lower,
@@ -318,7 +434,7 @@ pub fn reclassify(
                 if !aggregate {
                     hits.push(HitKey {
                         day: n_file as i64,
-                        row: rows.len() as u32,
+                        row: rows,
                         token: tok,
                         ts: ts.value(i),
                         kind: k,
@@ -329,42 +445,75 @@ pub fn reclassify(
                             .then(|| <[u8; 2]>::try_from(country.value(i).as_bytes()).ok())
                             .flatten(),
                         asn: asn_v,
-                    });
+                    })
+                    .map_err(io_err(&scratch))?;
                 }
-                rows.push(Fresh { verdict, net });
+                let fresh = Fresh { verdict, net };
+                w.write_all(&fresh.to_bytes(tag, &cfg.networks))
+                    .map_err(io_err(&out))?;
+                rows += 1;
             }
         }
-        report.events += rows.len() as u64;
-        fresh.push(rows);
+        w.flush().map_err(io_err(&out))?;
+        report.events += u64::from(rows);
     }
-    let changes = message::analyse(&mut hits, cfg.classifier.message());
-    drop(hits);
+    drop((profiles, tokens, links));
 
-    // Pass 2: compare with what is stored; rewrite the files that differ.
+    // The message pass, over ranges of messages in parallel: each range
+    // writes the changes it finds to a file per data file.
+    let open_per_part = (cfg.limits.change_files / parts).max(1);
+    let msg = cfg.classifier.message();
+    let done = hits
+        .par_for_each_group(
+            parts,
+            |part| {
+                (
+                    part,
+                    message::ChangeFiles::default(),
+                    message::GroupScratch::default(),
+                )
+            },
+            |(part, files, room), group| {
+                let mut failed = None;
+                message::analyse_group_in(group, msg, room, &mut |_, h, c| {
+                    if failed.is_none() {
+                        let path = || change_file(h.day as usize, *part);
+                        let bytes = c.to_bytes(h.row);
+                        if let Err(e) =
+                            message::append_to(files, open_per_part, h.day, path, &bytes)
+                        {
+                            failed = Some(e);
+                        }
+                    }
+                });
+                failed.map_or(Ok(()), Err)
+            },
+        )
+        .map_err(io_err(&scratch))?;
+    for (_, files, _) in done {
+        for (_, mut w) in files {
+            w.flush().map_err(io_err(&scratch))?;
+        }
+    }
+
+    // Pass 2: compare with what is stored, reading only the verdict
+    // columns; rewrite the files that differ. A file is compared first and
+    // read again to be rewritten only if some row changed: holding a file's
+    // rewritten batches until it was known whether they were needed took
+    // 1 GB for 3.6 M events that did not change.
     let mut moves: BTreeMap<(String, String, String, String, String), u64> = BTreeMap::new();
-    let mut staging = if cfg.dry_run {
-        None
-    } else {
-        Some(dataset.begin(lock)?)
-    };
     let mut remove = Vec::new();
-    // A file is compared first and rewritten only if some row changed,
-    // then read again a batch at a time: holding a file's rewritten
-    // batches until it was known whether they were needed took 1 GB for
-    // 3.6 M events that did not change.
+    // Files come by path, so a day's files one after another: a day's
+    // rewritten file is finished when the next day's begins.
+    let mut open_day: Option<Option<&str>> = None;
     for (n_file, (f, path)) in files.iter().enumerate() {
-        let mut row = 0usize;
+        let changes = message::read_changes((0..parts).map(|part| change_file(n_file, part)))?;
+        let now = Revision::open(cfg, &fresh_file(n_file), &changes, &version)?;
         let mut changed = false;
-        for b in crate::commit::parquet_batches(path)? {
-            let b = b?;
-            for o in &verdicts_of(&b) {
-                let v = revised(
-                    &fresh[n_file][row],
-                    o,
-                    changes.get(&(n_file as i64, row as u32)),
-                    &version,
-                );
-                if v != *o {
+        let verdicts = crate::commit::parquet_columns(path, Some(&crate::batch::VERDICT_COLUMNS))?;
+        now.each(verdicts, |_, old, new| {
+            for (o, v) in old.iter().zip(new) {
+                if *v != *o {
                     report.rows_changed += 1;
                     changed = true;
                     if v.class != o.class || v.rule_id != o.rule_id {
@@ -379,34 +528,25 @@ pub fn reclassify(
                             .or_default() += 1;
                     }
                 }
-                row += 1;
             }
-        }
+            Ok(())
+        })?;
         if !changed {
             continue;
         }
         report.files_changed += 1;
-        let Some(st) = staging.as_mut() else {
+        if cfg.dry_run {
             continue;
-        };
-        let mut row = 0usize;
-        for b in crate::commit::parquet_batches(path)? {
-            let b = b?;
-            let new: Vec<StoredVerdict> = verdicts_of(&b)
-                .iter()
-                .map(|o| {
-                    let v = revised(
-                        &fresh[n_file][row],
-                        o,
-                        changes.get(&(n_file as i64, row as u32)),
-                        &version,
-                    );
-                    row += 1;
-                    v
-                })
-                .collect();
-            st.write("events", partition_day(&f.path), &with_verdicts(&b, &new))?;
         }
+        let day = partition_day(&f.path);
+        if let Some(open) = open_day.filter(|&d| d != day) {
+            staging.close("events", open)?;
+        }
+        open_day = Some(day);
+        let now = Revision::open(cfg, &fresh_file(n_file), &changes, &version)?;
+        now.each(crate::commit::parquet_batches(path)?, |b, _, new| {
+            staging.write("events", day, &with_verdicts(b, new))
+        })?;
         remove.push(f.path.clone());
     }
     report.moves = moves
@@ -423,7 +563,7 @@ pub fn reclassify(
     report
         .moves
         .sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.cmp(b)));
-    if let (Some(st), false) = (staging, remove.is_empty()) {
+    if !cfg.dry_run && !remove.is_empty() {
         let details = serde_json::json!({
             "rules_version": version,
             "since": cfg.since,
@@ -435,9 +575,148 @@ pub fn reclassify(
             })).collect::<Vec<_>>(),
         });
         report.commit = Some(
-            st.commit("reclassify", remove, Vec::new(), None, details)?
+            staging
+                .commit("reclassify", remove, Vec::new(), None, details)?
                 .seq,
         );
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::classify::DEFAULT_RULES;
+    use crate::input::Input;
+    use crate::pipeline::{ingest, IngestConfig, Limits};
+
+    /// A simulated send (proxies, Apple's prefetch, scanners, bursts and
+    /// trap links among people), ingested into `dir/data` in files of at
+    /// most 500 rows: many files a day, as a long history has.
+    fn ingested(dir: &Path) -> PathBuf {
+        let sim = crate::simulate::simulate(&crate::simulate::SimConfig {
+            campaigns: 2,
+            recipients: 150,
+            lines: 6_000,
+            rotate_lines: 2_500,
+            seed: 11,
+            out: dir.join("sim"),
+        })
+        .unwrap();
+        let manifest = crate::manifest::Manifest::load(&dir.join("sim/minted")).unwrap();
+        let inputs = sim.files.iter().cloned().map(Input::File).collect();
+        let mut cfg = IngestConfig::new(manifest, dir.join("data"), inputs);
+        cfg.limits.chunk_rows = 500;
+        let ds = Dataset::create(&cfg.data).unwrap();
+        let lock = ds.lock(false).unwrap().unwrap();
+        ingest(&cfg, &ds, &lock, None).unwrap();
+        cfg.data
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// Every event's place in its log and its verdict, in log order.
+    fn events(data: &Path) -> Vec<(String, i64, StoredVerdict)> {
+        let ds = Dataset::open(data).unwrap();
+        let mut out = Vec::new();
+        for p in ds.snapshot().unwrap().table_paths(data, "events", None) {
+            for b in crate::commit::parquet_batches(&p).unwrap() {
+                let b = b.unwrap();
+                let file = strs(&b, "source_file").unwrap();
+                let line = b.column_by_name("source_line").unwrap();
+                let line = line.as_primitive::<Int64Type>();
+                for (i, v) in verdicts_of(&b).into_iter().enumerate() {
+                    out.push((file.value(i).to_string(), line.value(i), v));
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
+    }
+
+    fn run(data: &Path, rules: &str, limits: Limits) -> ReclassifyReport {
+        let ds = Dataset::open(data).unwrap();
+        let lock = ds.lock(false).unwrap().unwrap();
+        let cfg = ReclassifyConfig {
+            classifier: Classifier::from_toml(rules).unwrap(),
+            networks: Networks::builtin(),
+            since: None,
+            until: None,
+            dry_run: false,
+            limits,
+        };
+        reclassify(&ds, &lock, &cfg).unwrap()
+    }
+
+    /// With hits spilled every 7 and one change file open at a time, the
+    /// message pass meets its messages across many sorted runs and reopens
+    /// its files over and over: the verdicts must be those of a run that
+    /// holds everything in memory. The ingest's own rules move nothing;
+    /// webmail proxies' opens made crawlers move exactly those (and what
+    /// the message pass then decides differently), both ways alike.
+    #[test]
+    fn scratch_files_and_spilled_hits_give_what_memory_gives() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = ingested(tmp.path());
+        let stored = events(&data);
+        let proxy_opens = stored
+            .iter()
+            .filter(|(_, _, v)| v.rule_id == "image_proxy.ua")
+            .count() as u64;
+        assert!(proxy_opens > 20, "the send has proxy opens: {proxy_opens}");
+        let tiny = Limits {
+            spill_hits: 7,
+            change_files: 1,
+            ..Limits::default()
+        };
+        for (name, limits) in [("same", Limits::default()), ("same-tiny", tiny)] {
+            let d = tmp.path().join(name);
+            copy_dir(&data, &d);
+            let r = run(&d, DEFAULT_RULES, limits);
+            assert_eq!((r.rows_changed, r.commit), (0, None), "{name}");
+            assert_eq!(r.events, stored.len() as u64);
+            assert_eq!(events(&d), stored, "{name}");
+        }
+        let rules = DEFAULT_RULES.replace(
+            "class = \"image_proxy\"\nreason = \"opened through",
+            "class = \"crawler\"\nreason = \"opened through",
+        );
+        assert_ne!(rules, DEFAULT_RULES);
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        copy_dir(&data, &a);
+        copy_dir(&data, &b);
+        let (ra, rb) = (run(&a, &rules, Limits::default()), run(&b, &rules, tiny));
+        let moved = |r: &ReclassifyReport| {
+            r.moves
+                .iter()
+                .filter(|m| m.from == "image_proxy" && m.to == "crawler")
+                .map(|m| m.hits)
+                .sum::<u64>()
+        };
+        assert_eq!(moved(&ra), proxy_opens);
+        let key =
+            |r: &ReclassifyReport| (r.events, r.rows_changed, r.files_changed, r.moves.clone());
+        assert_eq!(key(&ra), key(&rb));
+        assert!(ra.commit.is_some() && rb.commit.is_some());
+        let (ea, eb) = (events(&a), events(&b));
+        assert_eq!(ea, eb);
+        assert_eq!(ea.len(), stored.len());
+        for ((_, _, before), (_, _, after)) in stored.iter().zip(&ea) {
+            if before.rule_id == "image_proxy.ua" {
+                assert_eq!(after.class, "crawler");
+            }
+        }
+    }
 }

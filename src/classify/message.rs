@@ -597,6 +597,62 @@ impl Change {
     }
 }
 
+/// Files of changes a message pass keeps open, by key, across its ranges.
+pub type ChangeFiles<K> = std::collections::HashMap<K, std::io::BufWriter<std::fs::File>>;
+
+/// Appends `bytes` to the scratch file `key` of one range of messages,
+/// opening it (`path`) to append if need be. A log spanning years touches
+/// thousands of chunks: each range keeps at most `open` files open (ingest
+/// gives the ranges half the common limit of 1,024 descriptors) and
+/// reopens the others to append.
+pub fn append_to<K: std::hash::Hash + Eq>(
+    files: &mut ChangeFiles<K>,
+    open: usize,
+    key: K,
+    path: impl FnOnce() -> std::path::PathBuf,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    if files.len() >= open && !files.contains_key(&key) {
+        for (_, mut w) in files.drain() {
+            w.flush()?;
+        }
+    }
+    let w = match files.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let f = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(path())?;
+            e.insert(std::io::BufWriter::new(f))
+        }
+    };
+    w.write_all(bytes)
+}
+
+/// The changes kept in `paths` (those that exist), by row: what one chunk
+/// or file gets from every range of the message pass.
+pub fn read_changes(
+    paths: impl IntoIterator<Item = std::path::PathBuf>,
+) -> crate::error::Result<Vec<(u32, Change)>> {
+    let mut v: Vec<(u32, Change)> = Vec::new();
+    for p in paths {
+        let bytes = match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(crate::error::io_err(&p)(e)),
+        };
+        v.extend(
+            bytes
+                .chunks_exact(CHANGE_BYTES)
+                .map(|b| Change::from_bytes(b.try_into().expect("exact chunks"))),
+        );
+    }
+    v.sort_unstable_by_key(|(row, _)| *row);
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,16 @@ impl RoleSet {
     pub fn is_empty(&self) -> bool {
         self.0 == 0
     }
+
+    /// The set as one byte, for scratch files ([`RoleSet::from_bits`]).
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The set [`RoleSet::bits`] gave.
+    pub fn from_bits(bits: u8) -> Self {
+        RoleSet(bits)
+    }
 }
 
 impl FromIterator<Role> for RoleSet {
@@ -388,6 +398,21 @@ impl Networks {
         let (addr, len) = parse_cidr(cidr)?;
         let (m, _) = self.lookup_upto(addr, len);
         m.filter(|m| m.len == len && &*m.cidr == cidr)
+    }
+
+    /// The position of `m` among the lists' entries, if it is one of them:
+    /// a match kept as a number ([`Networks::entry`]) where rows are many.
+    pub fn index_of(&self, m: &NetMatch) -> Option<u32> {
+        let size = std::mem::size_of::<NetMatch>();
+        let start = self.entries.as_ptr() as usize;
+        let at = m as *const NetMatch as usize;
+        let off = at.checked_sub(start)?;
+        (off % size == 0 && off / size < self.entries.len()).then_some((off / size) as u32)
+    }
+
+    /// The entry at position `i` ([`Networks::index_of`]).
+    pub fn entry(&self, i: u32) -> Option<&NetMatch> {
+        self.entries.get(i as usize)
     }
 
     /// The listed operator of an AS number.

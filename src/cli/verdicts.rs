@@ -250,6 +250,7 @@ pub fn reclassify_cmd(a: ReclassifyArgs) -> anyhow::Result<ExitCode> {
             since: a.since.clone(),
             until: a.until.clone(),
             dry_run: a.dry_run,
+            limits: pixelsift::pipeline::Limits::default(),
         };
         let (ds, lock) = super::maintain::open(data)?;
         Ok(reclassify(&ds, &lock, &cfg)?)
