@@ -230,6 +230,36 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// The files a rewrite that replaces `paths` reads: those, and the
+    /// other event files counted by the same tallies, which its commit
+    /// counts again. What a checkout of a dataset in object storage must
+    /// bring for such a rewrite, rather than every file.
+    pub fn rewrite_needs(&self, paths: &[String]) -> Vec<String> {
+        let mut need: std::collections::BTreeSet<String> = paths.iter().cloned().collect();
+        for t in self
+            .files
+            .get(crate::tally::TABLE)
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            if t.counts.iter().any(|c| need.contains(c)) {
+                need.extend(t.counts.iter().cloned());
+            }
+        }
+        need.into_iter().collect()
+    }
+}
+
+/// Batches read from a dataset file, one at a time.
+pub type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
+/// Reads the named columns of a dataset file, as a look-over does before
+/// a rewrite: from disk for a local dataset ([`Dataset::read_columns`]),
+/// with range requests for one in object storage, which then downloads
+/// those columns and not the files.
+pub type ColumnReader<'a> = dyn Fn(&AddedFile, &[&str]) -> Result<Batches> + Sync + 'a;
+
 /// The `YYYY-MM-DD` of a `.../date=YYYY-MM-DD/...` path.
 pub fn partition_day(path: &str) -> Option<&str> {
     let i = path.find("date=")?;
@@ -385,6 +415,23 @@ impl Dataset {
     /// The dataset root.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where file `f` of this dataset is on disk: its final path, or its
+    /// staged one while the last commit has not moved it.
+    pub fn file_path(&self, f: &AddedFile) -> PathBuf {
+        let fin = self.root.join(&f.path);
+        if fin.exists() {
+            fin
+        } else {
+            self.root.join(&f.staged)
+        }
+    }
+
+    /// The named columns of file `f`, read from disk a batch at a time (a
+    /// [`ColumnReader`]).
+    pub fn read_columns(&self, f: &AddedFile, names: &[&str]) -> Result<Batches> {
+        Ok(Box::new(parquet_columns(&self.file_path(f), Some(names))?))
     }
 
     /// Takes the writer lock: `Ok(None)` if another writer holds it and

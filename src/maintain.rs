@@ -9,7 +9,7 @@ use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
 use sha2::{Digest, Sha256};
 
-use crate::commit::{hex, partition_day, read_parquet, Dataset, WriterLock};
+use crate::commit::{hex, partition_day, Dataset, WriterLock};
 use crate::error::{Error, Result};
 
 /// What `forget` removed.
@@ -42,6 +42,147 @@ fn col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
         .ok_or_else(|| Error::Config(format!("dataset file lacks string column {name}")))
 }
 
+/// Who an erasure removes, and how each table's rows are matched.
+struct Erasure {
+    people: std::collections::HashSet<String, foldhash::fast::RandomState>,
+    campaign: Option<String>,
+    /// Their tokens, so rejects that carry them in their raw line go too;
+    /// one automaton for all: a raw line is read once, not once a token.
+    tokens: usize,
+    carries_token: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Erasure {
+    /// The columns a look-over of `table` reads: all [`Erasure::keep`] needs.
+    fn columns(table: &str) -> &'static [&'static str] {
+        if table == "rejects" {
+            &["raw_line"]
+        } else {
+            &["recipient_id", "campaign_id"]
+        }
+    }
+
+    fn in_scope(&self, r: &StringArray, c: &StringArray, i: usize) -> bool {
+        self.people.contains(r.value(i)) && self.campaign.as_deref().is_none_or(|w| c.value(i) == w)
+    }
+
+    /// Which rows of a batch of `table` stay.
+    fn keep(&self, table: &str, b: &RecordBatch) -> Result<BooleanArray> {
+        Ok(if table == "rejects" {
+            let raw = col(b, "raw_line")?;
+            (0..b.num_rows())
+                .map(|i| {
+                    Some(
+                        !self
+                            .carries_token
+                            .as_ref()
+                            .is_some_and(|a| a.is_match(raw.value(i))),
+                    )
+                })
+                .collect()
+        } else {
+            let (r, c) = (col(b, "recipient_id")?, col(b, "campaign_id")?);
+            (0..b.num_rows())
+                .map(|i| Some(!self.in_scope(r, c, i)))
+                .collect()
+        })
+    }
+}
+
+/// What a `forget` rewrites: found by [`plan_forget`], done by
+/// [`forget_planned`].
+pub struct ForgetPlan {
+    erasure: Erasure,
+    /// The ids as given, for the log's hashes.
+    recipients: Vec<String>,
+    /// Files that name someone: table, file, rows that go.
+    affected: Vec<(&'static str, crate::commit::AddedFile, u64)>,
+}
+
+impl ForgetPlan {
+    /// The dataset files the rewrite reads (see
+    /// [`crate::commit::Snapshot::rewrite_needs`]).
+    pub fn files(&self, snap: &crate::commit::Snapshot) -> Vec<String> {
+        let paths: Vec<String> = self.affected.iter().map(|a| a.1.path.clone()).collect();
+        snap.rewrite_needs(&paths)
+    }
+
+    /// Files to rewrite.
+    pub fn affected(&self) -> usize {
+        self.affected.len()
+    }
+}
+
+/// Looks over the dataset whose state is `snap` for people to erase
+/// (optionally in one campaign only): their tokens in the manifest copy,
+/// then, in parallel, the columns of every file of events, rejects and the
+/// manifest copy that can name them (the recipient and campaign, or a
+/// reject's raw line), read through `read`.
+pub fn plan_forget(
+    snap: &crate::commit::Snapshot,
+    recipients: &[&str],
+    campaign: Option<&str>,
+    read: &crate::commit::ColumnReader<'_>,
+) -> Result<ForgetPlan> {
+    use rayon::prelude::*;
+    let mut erasure = Erasure {
+        people: recipients.iter().map(|r| r.to_string()).collect(),
+        campaign: campaign.map(String::from),
+        tokens: 0,
+        carries_token: None,
+    };
+    let mut tokens = Vec::new();
+    for f in snap.table_files("manifest", None) {
+        for b in read(f, &["token", "recipient_id", "campaign_id"])? {
+            let b = b?;
+            let (t, r, c) = (
+                col(&b, "token")?,
+                col(&b, "recipient_id")?,
+                col(&b, "campaign_id")?,
+            );
+            // Untracked rows carry no real token ("-"): matching it against
+            // raw lines would erase unrelated rejects.
+            tokens.extend(
+                (0..b.num_rows())
+                    .filter(|&i| erasure.in_scope(r, c, i))
+                    .filter(|&i| crate::manifest::is_token_shaped(t.value(i).as_bytes()))
+                    .map(|i| t.value(i).to_string()),
+            );
+        }
+    }
+    erasure.tokens = tokens.len();
+    if !tokens.is_empty() {
+        erasure.carries_token = Some(
+            aho_corasick::AhoCorasick::new(&tokens)
+                .map_err(|e| Error::Config(format!("matching {} tokens: {e}", tokens.len())))?,
+        );
+    }
+    let candidates: Vec<(&'static str, &crate::commit::AddedFile)> =
+        ["events", "rejects", "manifest"]
+            .into_iter()
+            .flat_map(|t| snap.table_files(t, None).into_iter().map(move |f| (t, f)))
+            .collect();
+    let affected = candidates
+        .par_iter()
+        .map(|&(table, f)| -> Result<_> {
+            let mut dropped = 0u64;
+            for b in read(f, Erasure::columns(table))? {
+                let b = b?;
+                dropped += (b.num_rows() - erasure.keep(table, &b)?.true_count()) as u64;
+            }
+            Ok((table, f.clone(), dropped))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|a| a.2 > 0)
+        .collect();
+    Ok(ForgetPlan {
+        erasure,
+        recipients: recipients.iter().map(|r| r.to_string()).collect(),
+        affected,
+    })
+}
+
 /// Erases people (optionally in one campaign only) from events, rejects
 /// and the manifest copy, rewriting the affected files in one commit.
 ///
@@ -58,110 +199,51 @@ pub fn forget(
     recipients: &[&str],
     campaign: Option<&str>,
 ) -> Result<ForgetReport> {
-    use rayon::prelude::*;
     let snap = dataset.snapshot()?;
-    let root = dataset.root();
-    let people: std::collections::HashSet<&str, foldhash::fast::RandomState> =
-        recipients.iter().copied().collect();
-    let in_scope = |r: &StringArray, c: &StringArray, i: usize| {
-        people.contains(r.value(i)) && campaign.is_none_or(|want| c.value(i) == want)
-    };
-    // The people's tokens, so rejects that carry them in their raw line go too.
-    let mut tokens = Vec::new();
-    for p in snap.table_paths(root, "manifest", None) {
-        for b in read_parquet(&p)? {
-            let (t, r, c) = (
-                col(&b, "token")?,
-                col(&b, "recipient_id")?,
-                col(&b, "campaign_id")?,
-            );
-            // Untracked rows carry no real token ("-"): matching it against
-            // raw lines would erase unrelated rejects.
-            tokens.extend(
-                (0..b.num_rows())
-                    .filter(|&i| in_scope(r, c, i))
-                    .filter(|&i| crate::manifest::is_token_shaped(t.value(i).as_bytes()))
-                    .map(|i| t.value(i).to_string()),
-            );
-        }
-    }
-    // One automaton for all the tokens: a raw line is read once, not once a token.
-    let carries_token = aho_corasick::AhoCorasick::new(&tokens)
-        .map_err(|e| Error::Config(format!("matching {} tokens: {e}", tokens.len())))?;
-    // Which rows of a batch stay; `columns` of it are all there is to read.
-    let keep = |table: &str, b: &RecordBatch| -> Result<BooleanArray> {
-        Ok(if table == "rejects" {
-            let raw = col(b, "raw_line")?;
-            (0..b.num_rows())
-                .map(|i| Some(tokens.is_empty() || !carries_token.is_match(raw.value(i))))
-                .collect()
-        } else {
-            let (r, c) = (col(b, "recipient_id")?, col(b, "campaign_id")?);
-            (0..b.num_rows())
-                .map(|i| Some(!in_scope(r, c, i)))
-                .collect()
-        })
-    };
-    let columns = |table: &str| -> &'static [&'static str] {
-        if table == "rejects" {
-            &["raw_line"]
-        } else {
-            &["recipient_id", "campaign_id"]
-        }
-    };
-    let path_of = |f: &crate::commit::AddedFile| {
-        if root.join(&f.path).exists() {
-            root.join(&f.path)
-        } else {
-            root.join(&f.staged)
-        }
-    };
-    let candidates: Vec<(&str, &crate::commit::AddedFile)> = ["events", "rejects", "manifest"]
-        .into_iter()
-        .flat_map(|t| {
-            snap.files
-                .get(t)
-                .into_iter()
-                .flat_map(move |m| m.values().map(move |f| (t, f)))
-        })
-        .collect();
-    let affected: Vec<(&str, &crate::commit::AddedFile, u64)> = candidates
-        .par_iter()
-        .map(|&(table, f)| -> Result<_> {
-            let mut dropped = 0u64;
-            for b in crate::commit::parquet_columns(&path_of(f), Some(columns(table)))? {
-                let b = b?;
-                dropped += (b.num_rows() - keep(table, &b)?.true_count()) as u64;
-            }
-            Ok((table, f, dropped))
-        })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .filter(|a| a.2 > 0)
-        .collect();
+    let plan = plan_forget(&snap, recipients, campaign, &|f, names| {
+        dataset.read_columns(f, names)
+    })?;
+    forget_planned(dataset, lock, &plan)
+}
 
+/// Does what [`plan_forget`] found on `dataset`, which holds at least the
+/// plan's [`ForgetPlan::files`] (all of them, or a checkout of a dataset in
+/// object storage with only those).
+pub fn forget_planned(
+    dataset: &Dataset,
+    lock: &WriterLock,
+    plan: &ForgetPlan,
+) -> Result<ForgetReport> {
     let mut staging = dataset.begin(lock)?;
     let mut report = ForgetReport {
-        tokens: tokens.len(),
+        tokens: plan.erasure.tokens,
         ..Default::default()
     };
     let mut remove = Vec::new();
     // Files come by table and path, so a day's files one after another: a
     // day's rewritten file is finished when the next one begins.
     let mut open: Option<(&str, Option<&str>)> = None;
-    for (table, f, dropped) in affected {
+    for (table, f, dropped) in &plan.affected {
+        let (table, dropped) = (*table, *dropped);
         let day = partition_day(&f.path);
         if let Some((t, d)) = open.filter(|&o| o != (table, day)) {
             staging.close(t, d)?;
         }
         open = Some((table, day));
+        let path = dataset.file_path(f);
+        if !path.exists() {
+            return Err(Error::Config(format!(
+                "{}: not found, though the look-over read it",
+                path.display()
+            )));
+        }
         let mut removed = 0u64;
-        for b in crate::commit::parquet_batches(&path_of(f))? {
+        for b in crate::commit::parquet_batches(&path)? {
             let mut b = b?;
             if table == "events" {
                 b = crate::batch::conform(&b);
             }
-            let k = filter_record_batch(&b, &keep(table, &b)?)?;
+            let k = filter_record_batch(&b, &plan.erasure.keep(table, &b)?)?;
             removed += (b.num_rows() - k.num_rows()) as u64;
             staging.write(table, day, &k)?;
         }
@@ -181,10 +263,10 @@ pub fn forget(
         // the people's ids behind.
         let hash = |r: &str| hex(&Sha256::digest(r.as_bytes()));
         let mut details = serde_json::json!({
-            "campaign": campaign,
+            "campaign": plan.erasure.campaign,
             "removed": report.removed,
         });
-        match recipients {
+        match plan.recipients.as_slice() {
             [one] => details["recipient_sha256"] = hash(one).into(),
             many => {
                 details["recipients_sha256"] =

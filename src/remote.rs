@@ -288,6 +288,79 @@ mod cloud {
             .build_arc()
     }
 
+    /// Reads a Parquet object with range requests: its footer with one
+    /// request for the end of the object, then the column chunks asked for.
+    struct RangeReader {
+        store: Arc<dyn ObjectStore>,
+        key: ObjPath,
+    }
+
+    fn parquet_err(e: object_store::Error) -> parquet::errors::ParquetError {
+        parquet::errors::ParquetError::External(Box::new(e))
+    }
+
+    impl parquet::arrow::async_reader::AsyncFileReader for RangeReader {
+        fn get_bytes(
+            &mut self,
+            range: std::ops::Range<u64>,
+        ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Bytes>> {
+            Box::pin(async move {
+                self.store
+                    .get_range(&self.key, range)
+                    .await
+                    .map_err(parquet_err)
+            })
+        }
+
+        fn get_byte_ranges(
+            &mut self,
+            ranges: Vec<std::ops::Range<u64>>,
+        ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+            Box::pin(async move {
+                self.store
+                    .get_ranges(&self.key, &ranges)
+                    .await
+                    .map_err(parquet_err)
+            })
+        }
+
+        fn get_metadata<'a>(
+            &'a mut self,
+            options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+        ) -> futures::future::BoxFuture<
+            'a,
+            parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>,
+        > {
+            Box::pin(async move {
+                let m = parquet::file::metadata::ParquetMetaDataReader::new()
+                    .with_arrow_reader_options(options)
+                    .load_via_suffix_and_finish(self)
+                    .await?;
+                Ok(Arc::new(m))
+            })
+        }
+    }
+
+    impl parquet::arrow::async_reader::MetadataSuffixFetch for &mut RangeReader {
+        fn fetch_suffix(
+            &mut self,
+            suffix: usize,
+        ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Bytes>> {
+            let options = object_store::GetOptions {
+                range: Some(object_store::GetRange::Suffix(suffix as u64)),
+                ..Default::default()
+            };
+            Box::pin(async move {
+                let got = self
+                    .store
+                    .get_opts(&self.key, options)
+                    .await
+                    .map_err(parquet_err)?;
+                got.bytes().await.map_err(parquet_err)
+            })
+        }
+    }
+
     /// A dataset kept in object storage.
     #[derive(Debug, Clone)]
     pub struct RemoteDataset {
@@ -438,9 +511,28 @@ mod cloud {
         /// its log, its network lists, and the live files of `tables`.
         /// Returns the last sequence number copied.
         pub async fn checkout(&self, dir: &Path, tables: &[&str]) -> Result<u64> {
-            let local = Dataset::create(dir)?;
             let log = self.log().await?;
-            for rec in &log {
+            let snap = Snapshot::replay(&log);
+            let rels: Vec<String> = tables
+                .iter()
+                .flat_map(|t| snap.files.get(*t))
+                .flat_map(|t| t.keys().cloned())
+                .collect();
+            self.checkout_files(dir, &log, &rels).await
+        }
+
+        /// Copies the dataset as `log` leaves it into the local directory
+        /// `dir` (created): the log, the network lists, and of its files
+        /// only `rels`, the ones a command was found to need. Returns the
+        /// last sequence number of `log`.
+        pub async fn checkout_files(
+            &self,
+            dir: &Path,
+            log: &[CommitRecord],
+            rels: &[String],
+        ) -> Result<u64> {
+            let local = Dataset::create(dir)?;
+            for rec in log {
                 local.import_record(rec)?;
             }
             let mut lists = Vec::new();
@@ -458,18 +550,40 @@ mod cloud {
                 .map_err(|e| Error::Config(format!("encoding the checkout state: {e}")))?;
             let p = dir.join(CHECKOUT_STATE);
             std::fs::write(&p, state).map_err(io_err(&p))?;
-            let snap = Snapshot::replay(&log);
-            let rels: Vec<String> = tables
-                .iter()
-                .flat_map(|t| snap.files.get(*t))
-                .flat_map(|t| t.keys().cloned())
-                .collect();
             futures::stream::iter(rels)
-                .map(|rel| async move { self.download(&rel, &dir.join(&rel)).await })
+                .map(|rel| async move { self.download(rel, &dir.join(rel)).await })
                 .buffer_unordered(8)
                 .try_collect::<Vec<()>>()
                 .await?;
-            Ok(snap.last_seq)
+            Ok(log.last().map_or(0, |r| r.seq))
+        }
+
+        /// The named columns of dataset file `rel`, read with range
+        /// requests (the footer, then those columns' chunks), a batch at a
+        /// time: a look-over that downloads columns, not files. Blocks on
+        /// the I/O runtime; call it from outside it.
+        pub fn read_columns(&self, rel: &str, names: &[&str]) -> Result<crate::commit::Batches> {
+            use futures::StreamExt;
+            use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+            let what = self.file_url(rel);
+            let perr = |e: parquet::errors::ParquetError| Error::Config(format!("{what}: {e}"));
+            let reader = RangeReader {
+                store: self.store.clone(),
+                key: self.key(rel),
+            };
+            let builder = runtime()
+                .block_on(ParquetRecordBatchStreamBuilder::new(reader))
+                .map_err(perr)?;
+            let mask = parquet::arrow::ProjectionMask::columns(
+                builder.parquet_schema(),
+                names.iter().copied(),
+            );
+            let mut stream = builder.with_projection(mask).build().map_err(perr)?;
+            Ok(Box::new(std::iter::from_fn(move || {
+                runtime()
+                    .block_on(stream.next())
+                    .map(|b| b.map_err(|e| Error::Config(format!("{what}: {e}"))))
+            })))
         }
 
         fn relative(&self, key: &ObjPath) -> String {

@@ -81,10 +81,17 @@ pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no recipient to erase: the file of recipients is empty");
     }
     let ids: Vec<&str> = people.iter().map(String::as_str).collect();
-    let r = super::on_dataset(&a.data, &ALL, |d| {
-        let (ds, lock) = open(d)?;
-        Ok(maintain::forget(&ds, &lock, &ids, a.campaign.as_deref())?)
-    })?;
+    // Only the files that name someone (and what their commit recounts)
+    // are read whole: on a bucket, only those are downloaded.
+    let r = super::on_dataset_planned(
+        &a.data,
+        |snap, read| {
+            let plan = maintain::plan_forget(snap, &ids, a.campaign.as_deref(), read)?;
+            let files = plan.files(snap);
+            Ok((plan, files))
+        },
+        |ds, lock, plan| Ok(maintain::forget_planned(ds, lock, &plan)?),
+    )?;
     match ids.as_slice() {
         [one] => println!(
             "recipient {one}: {} token(s) in the manifest copy",

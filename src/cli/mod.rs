@@ -196,6 +196,73 @@ pub(crate) fn on_dataset<T>(
     }
 }
 
+/// Runs a rewrite of the dataset at `data` in two steps: `plan` looks it
+/// over (its state, and columns of its files through the reader it is
+/// given) and names the files the rewrite reads; `f` then does it on a
+/// dataset that holds them. A local dataset is used in place. One in object
+/// storage is looked over with range requests and checked out with only
+/// the files named, so a rewrite that touches a few files of a large
+/// bucket downloads those few; then it is published as [`on_dataset`]
+/// does, planned again on the new log when another writer came first.
+pub(crate) fn on_dataset_planned<P, T>(
+    data: &std::path::Path,
+    mut plan: impl FnMut(
+        &pixelsift::commit::Snapshot,
+        &pixelsift::commit::ColumnReader<'_>,
+    ) -> anyhow::Result<(P, Vec<String>)>,
+    mut f: impl FnMut(
+        &pixelsift::commit::Dataset,
+        &pixelsift::commit::WriterLock,
+        P,
+    ) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if !pixelsift::remote::is_remote(data) {
+        // Locked before the look-over: no other writer can change what it found.
+        let (ds, lock) = maintain::open(data)?;
+        let (p, _) = plan(&ds.snapshot()?, &|file, names| ds.read_columns(file, names))?;
+        return f(&ds, &lock, p);
+    }
+    #[cfg(feature = "cloud")]
+    {
+        use anyhow::Context;
+        use pixelsift::remote::{runtime, Published, RemoteDataset};
+        const ATTEMPTS: usize = 8;
+        let url = data.to_string_lossy().to_string();
+        let remote = RemoteDataset::open(&url)?;
+        for attempt in 1..=ATTEMPTS {
+            let log = runtime().block_on(remote.log())?;
+            let snap = pixelsift::commit::Snapshot::replay(&log);
+            let (p, files) = plan(&snap, &|file, names| remote.read_columns(&file.path, names))?;
+            let all: usize = snap.files.values().map(|t| t.len()).sum();
+            eprintln!(
+                "checking out {} of the dataset's {all} files: those the command reads",
+                files.len()
+            );
+            let (tmp, swept) = pixelsift::workdir::WorkDir::new("pixelsift-checkout-")
+                .context("creating a local checkout directory")?;
+            report_swept("checkout", swept);
+            let base = runtime().block_on(remote.checkout_files(tmp.path(), &log, &files))?;
+            let out = {
+                let (ds, lock) = maintain::open(tmp.path())?;
+                f(&ds, &lock, p)?
+            };
+            match runtime().block_on(remote.publish(tmp.path(), base))? {
+                Published::Conflict(seq) => eprintln!(
+                    "another writer committed {url}/_log/{seq:020}.json first; starting again on the new log (attempt {} of {ATTEMPTS})",
+                    attempt + 1
+                ),
+                Published::Committed(_) | Published::Nothing => return Ok(out),
+            }
+        }
+        anyhow::bail!("{url}: other writers committed first {ATTEMPTS} times in a row; nothing of this run was committed, run it again")
+    }
+    #[cfg(not(feature = "cloud"))]
+    {
+        let _ = (&mut plan, &mut f);
+        Err(pixelsift::remote::not_built(&data.to_string_lossy()).into())
+    }
+}
+
 /// Says what a [`pixelsift::workdir::sweep`] removed: directories of
 /// `kind` left in the temporary directory by runs that were killed.
 #[cfg(feature = "cloud")]
