@@ -136,11 +136,28 @@ impl<'c> Fresh<'c> {
     }
 }
 
-fn in_scope(cfg: &ReclassifyConfig, f: &AddedFile) -> bool {
+fn in_scope(since: Option<&str>, until: Option<&str>, f: &AddedFile) -> bool {
     let Some(day) = partition_day(&f.path) else {
         return true;
     };
-    cfg.since.as_deref().is_none_or(|s| day >= s) && cfg.until.as_deref().is_none_or(|u| day <= u)
+    since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u)
+}
+
+/// The files a re-classification of the days from `since` to `until` reads
+/// (see [`crate::commit::Snapshot::rewrite_needs`]): what a checkout of a
+/// dataset in object storage brings for it.
+pub fn files_needed(
+    snap: &crate::commit::Snapshot,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Vec<String> {
+    let events: Vec<String> = snap
+        .table_files("events", None)
+        .into_iter()
+        .filter(|f| in_scope(since, until, f))
+        .map(|f| f.path.clone())
+        .collect();
+    snap.rewrite_needs(&events)
 }
 
 /// A small number for a string, the same each time it is seen.
@@ -315,7 +332,7 @@ pub fn reclassify(
         .get("events")
         .into_iter()
         .flat_map(|m| m.values())
-        .filter(|f| in_scope(cfg, f))
+        .filter(|f| in_scope(cfg.since.as_deref(), cfg.until.as_deref(), f))
         .map(|f| {
             let p = if root.join(&f.path).exists() {
                 root.join(&f.path)

@@ -382,6 +382,38 @@ fn ingest_from_and_to_s3_equals_local() {
     assert!(after
         .iter()
         .any(|k| k.ends_with("_log/00000000000000000002.json")));
+
+    // Re-classification reads events only, of the days in scope and those
+    // the tallies count with them: since `forget` rewrote the 20th, the
+    // 21st is counted alone, so it is the one file downloaded. It finds
+    // what it finds on the local copy.
+    let reclassify = [
+        "reclassify",
+        "--since",
+        "2026-11-21",
+        "--format",
+        "csv",
+        "--data",
+    ];
+    let done = run(s3.cmd().args(reclassify).arg(data));
+    let err = String::from_utf8_lossy(&done.stderr);
+    let events = after
+        .iter()
+        .filter(|k| k.contains("/events/date=2026-11-2") && !k.contains("date=2026-11-20"))
+        .count();
+    let live = after.iter().filter(|k| k.ends_with(".parquet")).count();
+    assert_eq!(events, 1, "{after:?}");
+    assert!(
+        err.contains(&format!(
+            "checking out {events} of the dataset's {live} files"
+        )),
+        "{err}\n{after:?}"
+    );
+    assert_eq!(
+        stdout(&done),
+        stdout(&run(bin().args(reclassify).arg(&local)))
+    );
+    same_rows(all_rows(|| s3.cmd(), data), all_rows(bin, &local_s));
 }
 
 /// The commit protocol itself: two writers that checked out the same log

@@ -238,23 +238,31 @@ pub struct ReclassifyArgs {
 
 /// Runs `reclassify`.
 pub fn reclassify_cmd(a: ReclassifyArgs) -> anyhow::Result<ExitCode> {
-    let r = super::on_dataset(&a.data, &super::maintain::ALL, |data| {
-        anyhow::ensure!(
-            data.join("_log").is_dir() && data.join("_log").read_dir()?.next().is_some(),
-            "{} is not a pixelsift dataset (no commit in _log)",
-            a.data.display()
-        );
-        let cfg = ReclassifyConfig {
-            classifier: super::load_rules(a.rules.as_deref())?,
-            networks: load(Some(data))?,
-            since: a.since.clone(),
-            until: a.until.clone(),
-            dry_run: a.dry_run,
-            limits: pixelsift::pipeline::Limits::default(),
-        };
-        let (ds, lock) = super::maintain::open(data)?;
-        Ok(reclassify(&ds, &lock, &cfg)?)
-    })?;
+    // Only the events of the days in scope (and those the tallies count
+    // with them) are read: on a bucket, only those are downloaded.
+    let (since, until) = (a.since.as_deref(), a.until.as_deref());
+    let r = super::on_dataset_planned(
+        &a.data,
+        |snap, _| {
+            anyhow::ensure!(
+                snap.last_seq > 0,
+                "{} is not a pixelsift dataset (no commit in _log)",
+                a.data.display()
+            );
+            Ok(((), pixelsift::reclassify::files_needed(snap, since, until)))
+        },
+        |ds, lock, ()| {
+            let cfg = ReclassifyConfig {
+                classifier: super::load_rules(a.rules.as_deref())?,
+                networks: load(Some(ds.root()))?,
+                since: a.since.clone(),
+                until: a.until.clone(),
+                dry_run: a.dry_run,
+                limits: pixelsift::pipeline::Limits::default(),
+            };
+            Ok(reclassify(ds, lock, &cfg)?)
+        },
+    )?;
     let m = &r.moves;
     let s = |f: &dyn Fn(&pixelsift::reclassify::Move) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(m.iter().map(f)))
