@@ -254,11 +254,27 @@ impl Snapshot {
 /// Batches read from a dataset file, one at a time.
 pub type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 
-/// Reads the named columns of a dataset file, as a look-over does before
-/// a rewrite: from disk for a local dataset ([`Dataset::read_columns`]),
-/// with range requests for one in object storage, which then downloads
-/// those columns and not the files.
-pub type ColumnReader<'a> = dyn Fn(&AddedFile, &[&str]) -> Result<Batches> + Sync + 'a;
+/// Reads parts of a dataset's files, as a look-over does before a
+/// rewrite: from disk for a local [`Dataset`], with range requests for one
+/// in object storage, which then downloads those parts and not the files.
+pub trait FileReader: Sync {
+    /// The named columns of file `f`, a batch at a time.
+    fn columns(&self, f: &AddedFile, names: &[&str]) -> Result<Batches>;
+
+    /// Whether file `f` holds events in [`EVENTS_ORDER`] (see
+    /// [`sorted_as_events`]): its footer alone says.
+    fn in_events_order(&self, f: &AddedFile) -> Result<bool>;
+}
+
+impl FileReader for Dataset {
+    fn columns(&self, f: &AddedFile, names: &[&str]) -> Result<Batches> {
+        Ok(Box::new(parquet_columns(&self.file_path(f), Some(names))?))
+    }
+
+    fn in_events_order(&self, f: &AddedFile) -> Result<bool> {
+        in_events_order(&self.file_path(f))
+    }
+}
 
 /// The `YYYY-MM-DD` of a `.../date=YYYY-MM-DD/...` path.
 pub fn partition_day(path: &str) -> Option<&str> {
@@ -426,12 +442,6 @@ impl Dataset {
         } else {
             self.root.join(&f.staged)
         }
-    }
-
-    /// The named columns of file `f`, read from disk a batch at a time (a
-    /// [`ColumnReader`]).
-    pub fn read_columns(&self, f: &AddedFile, names: &[&str]) -> Result<Batches> {
-        Ok(Box::new(parquet_columns(&self.file_path(f), Some(names))?))
     }
 
     /// Takes the writer lock: `Ok(None)` if another writer holds it and
@@ -1085,18 +1095,26 @@ pub fn in_events_order(path: &Path) -> Result<bool> {
         path: path.to_path_buf(),
         source,
     })?;
+    Ok(sorted_as_events(b.metadata()))
+}
+
+/// Whether a file whose footer is `meta` has the current events columns
+/// and declares [`EVENTS_ORDER`] in every row group: what `compact` leaves.
+pub fn sorted_as_events(meta: &parquet::file::metadata::ParquetMetaData) -> bool {
     let current = crate::batch::events_schema();
-    let same_columns = b
-        .schema()
-        .fields()
+    let same_columns = meta
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields()
         .iter()
         .map(|f| f.name())
-        .eq(current.fields().iter().map(|f| f.name()));
+        .eq(current.fields().iter().map(|f| f.name().as_str()));
     let want = events_sorting(&current);
-    let groups = b.metadata().row_groups();
-    Ok(same_columns
+    let groups = meta.row_groups();
+    same_columns
         && !groups.is_empty()
-        && groups.iter().all(|g| g.sorting_columns() == want.as_ref()))
+        && groups.iter().all(|g| g.sorting_columns() == want.as_ref())
 }
 
 /// Reads every batch of a Parquet file; a missing file reads as empty.

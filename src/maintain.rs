@@ -122,7 +122,7 @@ pub fn plan_forget(
     snap: &crate::commit::Snapshot,
     recipients: &[&str],
     campaign: Option<&str>,
-    read: &crate::commit::ColumnReader<'_>,
+    read: &dyn crate::commit::FileReader,
 ) -> Result<ForgetPlan> {
     use rayon::prelude::*;
     let mut erasure = Erasure {
@@ -133,7 +133,7 @@ pub fn plan_forget(
     };
     let mut tokens = Vec::new();
     for f in snap.table_files("manifest", None) {
-        for b in read(f, &["token", "recipient_id", "campaign_id"])? {
+        for b in read.columns(f, &["token", "recipient_id", "campaign_id"])? {
             let b = b?;
             let (t, r, c) = (
                 col(&b, "token")?,
@@ -166,7 +166,7 @@ pub fn plan_forget(
         .par_iter()
         .map(|&(table, f)| -> Result<_> {
             let mut dropped = 0u64;
-            for b in read(f, Erasure::columns(table))? {
+            for b in read.columns(f, Erasure::columns(table))? {
                 let b = b?;
                 dropped += (b.num_rows() - erasure.keep(table, &b)?.true_count()) as u64;
             }
@@ -200,9 +200,7 @@ pub fn forget(
     campaign: Option<&str>,
 ) -> Result<ForgetReport> {
     let snap = dataset.snapshot()?;
-    let plan = plan_forget(&snap, recipients, campaign, &|f, names| {
-        dataset.read_columns(f, names)
-    })?;
+    let plan = plan_forget(&snap, recipients, campaign, dataset)?;
     forget_planned(dataset, lock, &plan)
 }
 
@@ -314,15 +312,34 @@ pub fn purge(dataset: &Dataset, lock: &WriterLock, before: &str) -> Result<Files
     Ok(report)
 }
 
-/// Merges the files of each partition into one, rows unchanged, and leaves
-/// events in [`crate::commit::EVENTS_ORDER`] (a partition of one file is
-/// rewritten only if its rows are not yet in that order).
-pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
-    let snap = dataset.snapshot()?;
-    let root = dataset.root();
-    let mut staging = dataset.begin(lock)?;
-    let mut report = FilesReport::default();
-    let mut remove = Vec::new();
+/// The partitions `compact` rewrites: found by [`plan_compact`], done by
+/// [`compact_planned`].
+pub struct CompactPlan {
+    /// Table, day, and the partition's files.
+    groups: Vec<(String, Option<String>, Vec<crate::commit::AddedFile>)>,
+}
+
+impl CompactPlan {
+    /// The dataset files the rewrite reads (see
+    /// [`crate::commit::Snapshot::rewrite_needs`]).
+    pub fn files(&self, snap: &crate::commit::Snapshot) -> Vec<String> {
+        let paths: Vec<String> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.2.iter().map(|f| f.path.clone()))
+            .collect();
+        snap.rewrite_needs(&paths)
+    }
+}
+
+/// The partitions of the dataset whose state is `snap` that `compact`
+/// rewrites: those of several files, and events of one file whose footer
+/// (read through `read`) does not declare [`crate::commit::EVENTS_ORDER`].
+pub fn plan_compact(
+    snap: &crate::commit::Snapshot,
+    read: &dyn crate::commit::FileReader,
+) -> Result<CompactPlan> {
+    let mut plan = CompactPlan { groups: Vec::new() };
     for (table, files) in &snap.files {
         // Tallies follow their events files (the commit writes and removes
         // them): merged here, they would count files that are gone.
@@ -333,62 +350,77 @@ pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
         for f in files.values() {
             groups.entry(partition_day(&f.path)).or_default().push(f);
         }
-        let path_of = |f: &crate::commit::AddedFile| {
-            if root.join(&f.path).exists() {
-                root.join(&f.path)
-            } else {
-                root.join(&f.staged)
-            }
-        };
         for (day, group) in groups {
             let ordered = table == "events" && day.is_some();
-            let in_order = || -> Result<bool> {
-                for f in &group {
-                    if !crate::commit::in_events_order(&path_of(f))? {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            };
-            if group.len() < 2 && (!ordered || in_order()?) {
+            if group.len() < 2 && (!ordered || read.in_events_order(group[0])?) {
                 continue;
             }
-            // Events are sorted a chunk of rows at a time, so compacting
-            // holds at most that many rows however big the partition.
-            let mut pending: Vec<RecordBatch> = Vec::new();
-            let mut rows = 0usize;
-            for f in &group {
-                for b in crate::commit::parquet_batches(&path_of(f))? {
-                    let b = b?;
-                    // Files written before columns were added get them as nulls.
-                    let b = if table == "events" {
-                        crate::batch::conform(&b)
-                    } else {
-                        b
-                    };
-                    if !ordered {
-                        staging.write(table, day, &b)?;
-                        continue;
-                    }
-                    rows += b.num_rows();
-                    pending.push(b);
-                    if rows >= crate::commit::CHUNK_ROWS as usize {
-                        staging.write_in_order(day.expect("events are by day"), &pending)?;
-                        pending.clear();
-                        rows = 0;
-                    }
-                }
-                remove.push(f.path.clone());
-                report.rows += f.rows;
-            }
-            if !pending.is_empty() {
-                staging.write_in_order(day.expect("events are by day"), &pending)?;
-            }
-            // Done with the day: its file is finished now, not held open
-            // (its last row group in memory) until the commit.
-            staging.close(table, day)?;
-            report.files_written += 1;
+            plan.groups.push((
+                table.clone(),
+                day.map(String::from),
+                group.into_iter().cloned().collect(),
+            ));
         }
+    }
+    Ok(plan)
+}
+
+/// Merges the files of each partition into one, rows unchanged, and leaves
+/// events in [`crate::commit::EVENTS_ORDER`] (a partition of one file is
+/// rewritten only if its rows are not yet in that order).
+pub fn compact(dataset: &Dataset, lock: &WriterLock) -> Result<FilesReport> {
+    let plan = plan_compact(&dataset.snapshot()?, dataset)?;
+    compact_planned(dataset, lock, &plan)
+}
+
+/// Does what [`plan_compact`] found on `dataset`, which holds at least the
+/// plan's [`CompactPlan::files`].
+pub fn compact_planned(
+    dataset: &Dataset,
+    lock: &WriterLock,
+    plan: &CompactPlan,
+) -> Result<FilesReport> {
+    let mut staging = dataset.begin(lock)?;
+    let mut report = FilesReport::default();
+    let mut remove = Vec::new();
+    for (table, day, group) in &plan.groups {
+        let (table, day) = (table.as_str(), day.as_deref());
+        let ordered = table == "events" && day.is_some();
+        // Events are sorted a chunk of rows at a time, so compacting
+        // holds at most that many rows however big the partition.
+        let mut pending: Vec<RecordBatch> = Vec::new();
+        let mut rows = 0usize;
+        for f in group {
+            for b in crate::commit::parquet_batches(&dataset.file_path(f))? {
+                let b = b?;
+                // Files written before columns were added get them as nulls.
+                let b = if table == "events" {
+                    crate::batch::conform(&b)
+                } else {
+                    b
+                };
+                if !ordered {
+                    staging.write(table, day, &b)?;
+                    continue;
+                }
+                rows += b.num_rows();
+                pending.push(b);
+                if rows >= crate::commit::CHUNK_ROWS as usize {
+                    staging.write_in_order(day.expect("events are by day"), &pending)?;
+                    pending.clear();
+                    rows = 0;
+                }
+            }
+            remove.push(f.path.clone());
+            report.rows += f.rows;
+        }
+        if !pending.is_empty() {
+            staging.write_in_order(day.expect("events are by day"), &pending)?;
+        }
+        // Done with the day: its file is finished now, not held open (its
+        // last row group in memory) until the commit.
+        staging.close(table, day)?;
+        report.files_written += 1;
     }
     report.files_removed = remove.len();
     if !remove.is_empty() {

@@ -361,6 +361,20 @@ mod cloud {
         }
     }
 
+    impl crate::commit::FileReader for RemoteDataset {
+        fn columns(
+            &self,
+            f: &crate::commit::AddedFile,
+            names: &[&str],
+        ) -> Result<crate::commit::Batches> {
+            self.read_columns(&f.path, names)
+        }
+
+        fn in_events_order(&self, f: &crate::commit::AddedFile) -> Result<bool> {
+            Ok(crate::commit::sorted_as_events(&*self.footer(&f.path)?))
+        }
+    }
+
     /// A dataset kept in object storage.
     #[derive(Debug, Clone)]
     pub struct RemoteDataset {
@@ -556,6 +570,19 @@ mod cloud {
                 .try_collect::<Vec<()>>()
                 .await?;
             Ok(log.last().map_or(0, |r| r.seq))
+        }
+
+        /// The footer of dataset file `rel`, read with one range request
+        /// for the end of the object. Blocks on the I/O runtime.
+        fn footer(&self, rel: &str) -> Result<Arc<parquet::file::metadata::ParquetMetaData>> {
+            use parquet::arrow::async_reader::AsyncFileReader;
+            let mut reader = RangeReader {
+                store: self.store.clone(),
+                key: self.key(rel),
+            };
+            runtime()
+                .block_on(reader.get_metadata(None))
+                .map_err(|e| Error::Config(format!("{}: {e}", self.file_url(rel))))
         }
 
         /// The named columns of dataset file `rel`, read with range

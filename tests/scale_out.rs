@@ -414,6 +414,27 @@ fn ingest_from_and_to_s3_equals_local() {
         stdout(&run(bin().args(reclassify).arg(&local)))
     );
     same_rows(all_rows(|| s3.cmd(), data), all_rows(bin, &local_s));
+
+    // Compaction sorts the two days' events (one file each, in log order)
+    // and leaves the rest: it downloads those two. Once sorted, their
+    // footers (one range request each) say so, and nothing is downloaded.
+    let compact = ["compact", "--data"];
+    let done = run(s3.cmd().args(compact).arg(data));
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        err.contains(&format!("checking out 2 of the dataset's {live} files")),
+        "{err}"
+    );
+    assert_eq!(stdout(&done), stdout(&run(bin().args(compact).arg(&local))));
+    same_rows(all_rows(|| s3.cmd(), data), all_rows(bin, &local_s));
+    assert_eq!(
+        summary(s3.cmd(), data, None),
+        summary(bin(), &local_s, None)
+    );
+    let again = run(s3.cmd().args(compact).arg(data));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("checking out 0 of the dataset's"), "{err}");
+    assert!(stdout(&again).contains("nothing to compact"));
 }
 
 /// The commit protocol itself: two writers that checked out the same log

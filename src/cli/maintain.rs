@@ -16,9 +16,6 @@ pub(crate) fn open(
     })?)
 }
 
-/// Every table: commands that rewrite rows need the files of all of them.
-pub(crate) const ALL: [&str; 5] = pixelsift::commit::TABLES;
-
 /// Flags of `compact`.
 #[derive(clap::Args)]
 pub struct CompactArgs {
@@ -29,10 +26,17 @@ pub struct CompactArgs {
 
 /// Runs `compact`.
 pub fn compact(a: CompactArgs) -> anyhow::Result<ExitCode> {
-    let r = super::on_dataset(&a.data, &ALL, |d| {
-        let (ds, lock) = open(d)?;
-        Ok(maintain::compact(&ds, &lock)?)
-    })?;
+    // Only the partitions to merge or sort are read: on a bucket, only
+    // those are downloaded (single files' footers say if they are sorted).
+    let r = super::on_dataset_planned(
+        &a.data,
+        |snap, read| {
+            let plan = maintain::plan_compact(snap, read)?;
+            let files = plan.files(snap);
+            Ok((plan, files))
+        },
+        |ds, lock, plan| Ok(maintain::compact_planned(ds, lock, &plan)?),
+    )?;
     match r.commit {
         Some(seq) => println!(
             "compacted {} files into {} ({} rows unchanged; events in campaign, recipient and time order); commit {seq}",

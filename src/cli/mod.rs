@@ -208,7 +208,7 @@ pub(crate) fn on_dataset_planned<P, T>(
     data: &std::path::Path,
     mut plan: impl FnMut(
         &pixelsift::commit::Snapshot,
-        &pixelsift::commit::ColumnReader<'_>,
+        &dyn pixelsift::commit::FileReader,
     ) -> anyhow::Result<(P, Vec<String>)>,
     mut f: impl FnMut(
         &pixelsift::commit::Dataset,
@@ -219,7 +219,7 @@ pub(crate) fn on_dataset_planned<P, T>(
     if !pixelsift::remote::is_remote(data) {
         // Locked before the look-over: no other writer can change what it found.
         let (ds, lock) = maintain::open(data)?;
-        let (p, _) = plan(&ds.snapshot()?, &|file, names| ds.read_columns(file, names))?;
+        let (p, _) = plan(&ds.snapshot()?, &ds)?;
         return f(&ds, &lock, p);
     }
     #[cfg(feature = "cloud")]
@@ -232,7 +232,7 @@ pub(crate) fn on_dataset_planned<P, T>(
         for attempt in 1..=ATTEMPTS {
             let log = runtime().block_on(remote.log())?;
             let snap = pixelsift::commit::Snapshot::replay(&log);
-            let (p, files) = plan(&snap, &|file, names| remote.read_columns(&file.path, names))?;
+            let (p, files) = plan(&snap, &remote)?;
             let all: usize = snap.files.values().map(|t| t.len()).sum();
             eprintln!(
                 "checking out {} of the dataset's {all} files: those the command reads",
