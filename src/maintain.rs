@@ -280,6 +280,26 @@ pub fn forget_planned(
     Ok(report)
 }
 
+/// The files of `events` and `rejects` of days before `before`.
+fn purged<'s>(
+    snap: &'s crate::commit::Snapshot,
+    before: &'s str,
+) -> impl Iterator<Item = &'s crate::commit::AddedFile> {
+    ["events", "rejects"]
+        .into_iter()
+        .flat_map(|t| snap.table_files(t, None))
+        .filter(move |f| partition_day(&f.path).is_some_and(|d| d < before))
+}
+
+/// The files a `purge` reads: none of those it drops, but the events files
+/// counted with them by the same tallies, which its commit counts again.
+pub fn purge_needs(snap: &crate::commit::Snapshot, before: &str) -> Vec<String> {
+    let dropped: Vec<String> = purged(snap, before).map(|f| f.path.clone()).collect();
+    let mut need = snap.rewrite_needs(&dropped);
+    need.retain(|p| !dropped.contains(p));
+    need
+}
+
 /// Drops `events` and `rejects` partitions of days before `before` (`YYYY-MM-DD`).
 pub fn purge(dataset: &Dataset, lock: &WriterLock, before: &str) -> Result<FilesReport> {
     if chrono::NaiveDate::parse_from_str(before, "%Y-%m-%d").is_err() {
@@ -290,13 +310,9 @@ pub fn purge(dataset: &Dataset, lock: &WriterLock, before: &str) -> Result<Files
     let snap = dataset.snapshot()?;
     let mut report = FilesReport::default();
     let mut remove = Vec::new();
-    for table in ["events", "rejects"] {
-        for f in snap.files.get(table).into_iter().flat_map(|m| m.values()) {
-            if partition_day(&f.path).is_some_and(|d| d < before) {
-                remove.push(f.path.clone());
-                report.rows += f.rows;
-            }
-        }
+    for f in purged(&snap, before) {
+        remove.push(f.path.clone());
+        report.rows += f.rows;
     }
     report.files_removed = remove.len();
     if !remove.is_empty() {

@@ -437,6 +437,56 @@ fn ingest_from_and_to_s3_equals_local() {
     assert!(stdout(&again).contains("nothing to compact"));
 }
 
+/// `purge` on a bucket downloads none of the files it drops, only the
+/// events counted with them by the ingest's tallies (the demo's 21st,
+/// counted with the 20th): its commit counts them again, as a local
+/// purge's does, instead of leaving them to be counted from their rows at
+/// every report.
+#[test]
+fn purge_on_s3_counts_again_the_days_left() {
+    use pixelsift::remote::{runtime, RemoteDataset};
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let local = tmp.path().join("local");
+    ingest(&m, &local, &[&common::fixtures().join("access.log")]);
+    let data = "s3://data/purge";
+    run(s3
+        .cmd()
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(&m)
+        .args(["--data", data])
+        .arg(common::fixtures().join("access.log")));
+    let purge = ["purge", "--before", "2026-11-21", "--data"];
+    let done = run(s3.cmd().args(purge).arg(data));
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(err.contains("checking out 1 of the dataset's"), "{err}");
+    assert_eq!(stdout(&done), stdout(&run(bin().args(purge).arg(&local))));
+    let local_s = local.to_string_lossy().to_string();
+    same_rows(all_rows(|| s3.cmd(), data), all_rows(bin, &local_s));
+    // Both purges' records add a tallies file counting the 21st's events.
+    let remote = RemoteDataset::with_store(data, s3.store("data")).unwrap();
+    let last = runtime().block_on(remote.log()).unwrap().pop().unwrap();
+    let counted = |add: &[pixelsift::commit::AddedFile]| -> Vec<String> {
+        add.iter()
+            .filter(|a| a.path.starts_with("tallies/"))
+            .flat_map(|a| a.counts.clone())
+            .collect()
+    };
+    let local_last = pixelsift::commit::Dataset::open(&local)
+        .unwrap()
+        .log()
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.op, "purge");
+    let remote_counted = counted(&last.add);
+    assert_eq!(remote_counted.len(), 1, "{:?}", last.add);
+    assert!(remote_counted[0].starts_with("events/date=2026-11-21/"));
+    assert_eq!(counted(&local_last.add).len(), 1, "{:?}", local_last.add);
+}
+
 /// The commit protocol itself: two writers that checked out the same log
 /// both ingest; the first to publish commits, the second is refused, its
 /// uploads are deleted, and on the new log it finds nothing left to take.

@@ -133,11 +133,13 @@ pub struct PurgeArgs {
 
 /// Runs `purge`.
 pub fn purge(a: PurgeArgs) -> anyhow::Result<ExitCode> {
-    // Purge only drops whole files: no data needs to come along.
-    let r = super::on_dataset(&a.data, &[], |d| {
-        let (ds, lock) = open(d)?;
-        Ok(maintain::purge(&ds, &lock, &a.before)?)
-    })?;
+    // Purge drops whole files: only the events counted with them by the
+    // same tallies come along, to be counted again.
+    let r = super::on_dataset_planned(
+        &a.data,
+        |snap, _| Ok(((), maintain::purge_needs(snap, &a.before))),
+        |ds, lock, ()| Ok(maintain::purge(ds, lock, &a.before)?),
+    )?;
     match r.commit {
         Some(seq) => println!(
             "dropped {} files ({} rows) before {}; commit {seq}",
