@@ -168,26 +168,11 @@ pub(crate) fn on_dataset<T>(
     }
     #[cfg(feature = "cloud")]
     {
-        use anyhow::Context;
-        use pixelsift::remote::{runtime, Published, RemoteDataset};
-        const ATTEMPTS: usize = 8;
-        let url = data.to_string_lossy().to_string();
-        let remote = RemoteDataset::open(&url)?;
-        for attempt in 1..=ATTEMPTS {
-            let (tmp, swept) = pixelsift::workdir::WorkDir::new("pixelsift-checkout-")
-                .context("creating a local checkout directory")?;
-            report_swept("checkout", swept);
-            let base = runtime().block_on(remote.checkout(tmp.path(), tables))?;
-            let out = f(tmp.path())?;
-            match runtime().block_on(remote.publish(tmp.path(), base))? {
-                Published::Conflict(seq) => eprintln!(
-                    "another writer committed {url}/_log/{seq:020}.json first; starting again on the new log (attempt {} of {ATTEMPTS})",
-                    attempt + 1
-                ),
-                Published::Committed(_) | Published::Nothing => return Ok(out),
-            }
-        }
-        anyhow::bail!("{url}: other writers committed first {ATTEMPTS} times in a row; nothing of this run was committed, run it again")
+        use pixelsift::remote::runtime;
+        in_checkouts(data, |remote, dir| {
+            let base = runtime().block_on(remote.checkout(dir, tables))?;
+            Ok((base, f(dir)?))
+        })
     }
     #[cfg(not(feature = "cloud"))]
     {
@@ -224,43 +209,60 @@ pub(crate) fn on_dataset_planned<P, T>(
     }
     #[cfg(feature = "cloud")]
     {
-        use anyhow::Context;
-        use pixelsift::remote::{runtime, Published, RemoteDataset};
-        const ATTEMPTS: usize = 8;
-        let url = data.to_string_lossy().to_string();
-        let remote = RemoteDataset::open(&url)?;
-        for attempt in 1..=ATTEMPTS {
+        use pixelsift::remote::runtime;
+        in_checkouts(data, |remote, dir| {
             let log = runtime().block_on(remote.log())?;
             let snap = pixelsift::commit::Snapshot::replay(&log);
-            let (p, files) = plan(&snap, &remote)?;
+            let (p, files) = plan(&snap, remote)?;
             let all: usize = snap.files.values().map(|t| t.len()).sum();
             eprintln!(
                 "checking out {} of the dataset's {all} files: those the command reads",
                 files.len()
             );
-            let (tmp, swept) = pixelsift::workdir::WorkDir::new("pixelsift-checkout-")
-                .context("creating a local checkout directory")?;
-            report_swept("checkout", swept);
-            let base = runtime().block_on(remote.checkout_files(tmp.path(), &log, &files))?;
-            let out = {
-                let (ds, lock) = maintain::open(tmp.path())?;
-                f(&ds, &lock, p)?
-            };
-            match runtime().block_on(remote.publish(tmp.path(), base))? {
-                Published::Conflict(seq) => eprintln!(
-                    "another writer committed {url}/_log/{seq:020}.json first; starting again on the new log (attempt {} of {ATTEMPTS})",
-                    attempt + 1
-                ),
-                Published::Committed(_) | Published::Nothing => return Ok(out),
-            }
-        }
-        anyhow::bail!("{url}: other writers committed first {ATTEMPTS} times in a row; nothing of this run was committed, run it again")
+            let base = runtime().block_on(remote.checkout_files(dir, &log, &files))?;
+            let (ds, lock) = maintain::open(dir)?;
+            Ok((base, f(&ds, &lock, p)?))
+        })
     }
     #[cfg(not(feature = "cloud"))]
     {
         let _ = (&mut plan, &mut f);
         Err(pixelsift::remote::not_built(&data.to_string_lossy()).into())
     }
+}
+
+/// The writer's loop on a dataset in object storage: `attempt` checks it
+/// out into a fresh local directory and runs the command there, giving the
+/// sequence number it started from; what it committed is then published
+/// with a conditional write, and when another writer committed first, it
+/// all starts again on the new log.
+#[cfg(feature = "cloud")]
+fn in_checkouts<T>(
+    data: &std::path::Path,
+    mut attempt: impl FnMut(
+        &pixelsift::remote::RemoteDataset,
+        &std::path::Path,
+    ) -> anyhow::Result<(u64, T)>,
+) -> anyhow::Result<T> {
+    use anyhow::Context;
+    use pixelsift::remote::{runtime, Published, RemoteDataset};
+    const ATTEMPTS: usize = 8;
+    let url = data.to_string_lossy().to_string();
+    let remote = RemoteDataset::open(&url)?;
+    for n in 1..=ATTEMPTS {
+        let (tmp, swept) = pixelsift::workdir::WorkDir::new("pixelsift-checkout-")
+            .context("creating a local checkout directory")?;
+        report_swept("checkout", swept);
+        let (base, out) = attempt(&remote, tmp.path())?;
+        match runtime().block_on(remote.publish(tmp.path(), base))? {
+            Published::Conflict(seq) => eprintln!(
+                "another writer committed {url}/_log/{seq:020}.json first; starting again on the new log (attempt {} of {ATTEMPTS})",
+                n + 1
+            ),
+            Published::Committed(_) | Published::Nothing => return Ok(out),
+        }
+    }
+    anyhow::bail!("{url}: other writers committed first {ATTEMPTS} times in a row; nothing of this run was committed, run it again")
 }
 
 /// Says what a [`pixelsift::workdir::sweep`] removed: directories of
