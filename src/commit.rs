@@ -264,6 +264,26 @@ pub trait FileReader: Sync {
     /// Whether file `f` holds events in [`EVENTS_ORDER`] (see
     /// [`sorted_as_events`]): its footer alone says.
     fn in_events_order(&self, f: &AddedFile) -> Result<bool>;
+
+    /// Files worth reading at once: the cores for local files; for object
+    /// storage, where a read mostly waits on round trips, more.
+    fn concurrency(&self) -> usize {
+        rayon::current_num_threads()
+    }
+}
+
+/// Runs `op`, whose rayon parallel iterators read through `read`, on
+/// [`FileReader::concurrency`] threads.
+pub fn with_readers<R: Send>(read: &dyn FileReader, op: impl FnOnce() -> R + Send) -> Result<R> {
+    let n = read.concurrency();
+    if n == rayon::current_num_threads() {
+        return Ok(op());
+    }
+    Ok(rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| Error::Config(format!("starting {n} readers: {e}")))?
+        .install(op))
 }
 
 impl FileReader for Dataset {

@@ -162,20 +162,22 @@ pub fn plan_forget(
             .into_iter()
             .flat_map(|t| snap.table_files(t, None).into_iter().map(move |f| (t, f)))
             .collect();
-    let affected = candidates
-        .par_iter()
-        .map(|&(table, f)| -> Result<_> {
-            let mut dropped = 0u64;
-            for b in read.columns(f, Erasure::columns(table))? {
-                let b = b?;
-                dropped += (b.num_rows() - erasure.keep(table, &b)?.true_count()) as u64;
-            }
-            Ok((table, f.clone(), dropped))
-        })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .filter(|a| a.2 > 0)
-        .collect();
+    let affected = crate::commit::with_readers(read, || {
+        candidates
+            .par_iter()
+            .map(|&(table, f)| -> Result<_> {
+                let mut dropped = 0u64;
+                for b in read.columns(f, Erasure::columns(table))? {
+                    let b = b?;
+                    dropped += (b.num_rows() - erasure.keep(table, &b)?.true_count()) as u64;
+                }
+                Ok((table, f.clone(), dropped))
+            })
+            .collect::<Result<Vec<_>>>()
+    })??
+    .into_iter()
+    .filter(|a| a.2 > 0)
+    .collect();
     Ok(ForgetPlan {
         erasure,
         recipients: recipients.iter().map(|r| r.to_string()).collect(),
@@ -355,30 +357,45 @@ pub fn plan_compact(
     snap: &crate::commit::Snapshot,
     read: &dyn crate::commit::FileReader,
 ) -> Result<CompactPlan> {
-    let mut plan = CompactPlan { groups: Vec::new() };
+    use rayon::prelude::*;
+    let mut groups: Vec<(&String, Option<&str>, Vec<&crate::commit::AddedFile>)> = Vec::new();
     for (table, files) in &snap.files {
         // Tallies follow their events files (the commit writes and removes
         // them): merged here, they would count files that are gone.
         if table == crate::tally::TABLE {
             continue;
         }
-        let mut groups: BTreeMap<Option<&str>, Vec<&crate::commit::AddedFile>> = BTreeMap::new();
+        let mut by_day: BTreeMap<Option<&str>, Vec<&crate::commit::AddedFile>> = BTreeMap::new();
         for f in files.values() {
-            groups.entry(partition_day(&f.path)).or_default().push(f);
+            by_day.entry(partition_day(&f.path)).or_default().push(f);
         }
-        for (day, group) in groups {
-            let ordered = table == "events" && day.is_some();
-            if group.len() < 2 && (!ordered || read.in_events_order(group[0])?) {
-                continue;
-            }
-            plan.groups.push((
-                table.clone(),
-                day.map(String::from),
-                group.into_iter().cloned().collect(),
-            ));
-        }
+        groups.extend(by_day.into_iter().map(|(day, g)| (table, day, g)));
     }
-    Ok(plan)
+    // A partition of one events file is looked at through its footer: in
+    // a bucket, one request a day, made many at once.
+    let rewrite = crate::commit::with_readers(read, || {
+        groups
+            .par_iter()
+            .map(|(table, day, group)| -> Result<bool> {
+                let ordered = *table == "events" && day.is_some();
+                Ok(group.len() >= 2 || (ordered && !read.in_events_order(group[0])?))
+            })
+            .collect::<Result<Vec<bool>>>()
+    })??;
+    Ok(CompactPlan {
+        groups: groups
+            .into_iter()
+            .zip(rewrite)
+            .filter(|(_, r)| *r)
+            .map(|((table, day, group), _)| {
+                (
+                    table.clone(),
+                    day.map(String::from),
+                    group.into_iter().cloned().collect(),
+                )
+            })
+            .collect(),
+    })
 }
 
 /// Merges the files of each partition into one, rows unchanged, and leaves

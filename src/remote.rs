@@ -373,6 +373,13 @@ mod cloud {
         fn in_events_order(&self, f: &crate::commit::AddedFile) -> Result<bool> {
             Ok(crate::commit::sorted_as_events(&*self.footer(&f.path)?))
         }
+
+        /// Reads of objects wait on round trips (two or three a file), not
+        /// on the cores: a look-over of a few thousand files took one
+        /// round trip per file and core.
+        fn concurrency(&self) -> usize {
+            16
+        }
     }
 
     /// A dataset kept in object storage.
