@@ -22,7 +22,10 @@ const LOCK: &str = ".pixelsift-owner";
 
 /// A directory without its lock file is left alone for this long: it may
 /// be one another process is making right now. Older ones were left by a
-/// process killed between making the directory and locking it.
+/// process killed between making the directory and locking it. Where the
+/// system lists its processes (`/proc`), the process id in the
+/// directory's name tells sooner: one whose process is gone is removed at
+/// once (CI's kill test hit that window of a few system calls).
 const UNLOCKED_GRACE: Duration = Duration::from_secs(3600);
 
 /// A temporary directory, removed when dropped, or by a later [`sweep`]
@@ -51,11 +54,11 @@ impl WorkDir {
         Self::new_in(&std::env::temp_dir(), prefix)
     }
 
-    /// Makes `<parent>/<prefix>XXXXXX`, after sweeping `parent`.
+    /// Makes `<parent>/<prefix><pid>-XXXXXX`, after sweeping `parent`.
     pub fn new_in(parent: &Path, prefix: &str) -> Result<(Self, Swept)> {
         let swept = sweep(parent, prefix);
         let dir = tempfile::Builder::new()
-            .prefix(prefix)
+            .prefix(&format!("{prefix}{}-", std::process::id()))
             .tempdir_in(parent)
             .map_err(io_err(parent))?;
         // Locked under another name and then renamed into place, so that a
@@ -106,7 +109,10 @@ pub fn sweep(parent: &Path, prefix: &str) -> Swept {
                     .ok()
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age > UNLOCKED_GRACE);
-                if !old {
+                let pid = name.to_string_lossy()[prefix.len()..]
+                    .split_once('-')
+                    .and_then(|(p, _)| p.parse::<u32>().ok());
+                if !old && !pid.is_some_and(gone) {
                     continue;
                 }
                 None
@@ -120,6 +126,12 @@ pub fn sweep(parent: &Path, prefix: &str) -> Swept {
         }
     }
     swept
+}
+
+/// True when process `pid` is known to have ended: the system lists its
+/// processes under `/proc` and this one is not there.
+fn gone(pid: u32) -> bool {
+    Path::new("/proc/self").exists() && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Bytes of the files under `dir`, not following links.
@@ -212,5 +224,37 @@ mod tests {
         File::open(&young).unwrap().set_modified(old).unwrap();
         assert_eq!(sweep(parent.path(), PREFIX).dirs, 1);
         assert!(!young.exists());
+    }
+
+    /// A process killed between making its directory and locking it left
+    /// the directory without a lock file: the process id in its name says
+    /// that it is gone, and the directory goes without waiting an hour. One
+    /// whose process lives stays.
+    #[test]
+    fn a_dir_without_its_lock_file_goes_once_its_process_is_gone() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let orphan = parent.path().join(format!("{PREFIX}{dead}-abc123"));
+        let mine = parent
+            .path()
+            .join(format!("{PREFIX}{}-def456", std::process::id()));
+        std::fs::create_dir(&orphan).unwrap();
+        std::fs::create_dir(&mine).unwrap();
+        assert_eq!(sweep(parent.path(), PREFIX).dirs, 1);
+        assert!(!orphan.exists());
+        assert!(mine.exists());
+        let (made, _) = WorkDir::new_in(parent.path(), PREFIX).unwrap();
+        let name = made
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        assert!(
+            name.starts_with(&format!("{PREFIX}{}-", std::process::id())),
+            "{name}"
+        );
     }
 }
