@@ -236,6 +236,7 @@ impl Snapshot {
     /// counts again. What a checkout of a dataset in object storage must
     /// bring for such a rewrite, rather than every file.
     pub fn rewrite_needs(&self, paths: &[String]) -> Vec<String> {
+        let replaced: std::collections::HashSet<&String> = paths.iter().collect();
         let mut need: std::collections::BTreeSet<String> = paths.iter().cloned().collect();
         for t in self
             .files
@@ -243,7 +244,8 @@ impl Snapshot {
             .into_iter()
             .flat_map(|m| m.values())
         {
-            if t.counts.iter().any(|c| need.contains(c)) {
+            // Only tallies that count a replaced file are made again.
+            if t.counts.iter().any(|c| replaced.contains(c)) {
                 need.extend(t.counts.iter().cloned());
             }
         }
@@ -689,8 +691,9 @@ impl Staging<'_> {
     /// file for `table` and `day`.
     fn names(&self, table: &str, day: Option<&str>) -> (String, String, String) {
         let key = format!("{table}/{}", day.unwrap_or(""));
+        // `-w`: apart from the encoder's chunks (`part-RUN-K`).
         let tail = match self.closed.get(&key) {
-            Some(n) => format!("-{n}"),
+            Some(n) => format!("-w{n}"),
             None => String::new(),
         };
         let run = &self.run;
@@ -1268,6 +1271,32 @@ mod tests {
             );
         }
         assert_eq!(ints(&file, 0), (0..batches * per_batch).collect::<Vec<_>>());
+    }
+
+    /// A rewrite of `a` needs `a` and the files counted with it (`b`),
+    /// not the files counted with those (`c`): only tallies that count a
+    /// replaced file are made again.
+    #[test]
+    fn a_rewrite_needs_the_files_counted_with_it_and_no_more() {
+        let file = |path: &str, counts: &[&str]| AddedFile {
+            path: path.to_string(),
+            staged: path.to_string(),
+            rows: 1,
+            counts: counts.iter().map(|c| c.to_string()).collect(),
+        };
+        let mut snap = Snapshot::default();
+        for (path, counts) in [
+            ("tallies/part-1.parquet", &["a", "b"][..]),
+            ("tallies/part-2.parquet", &["b", "c"][..]),
+        ] {
+            snap.files
+                .entry(crate::tally::TABLE.to_string())
+                .or_default()
+                .insert(path.to_string(), file(path, counts));
+        }
+        assert_eq!(snap.rewrite_needs(&["a".to_string()]), vec!["a", "b"]);
+        assert_eq!(snap.rewrite_needs(&["c".to_string()]), vec!["b", "c"]);
+        assert_eq!(snap.rewrite_needs(&["d".to_string()]), vec!["d"]);
     }
 
     /// A file closed before the commit is written out then and committed

@@ -12,13 +12,13 @@
 //!
 //! Two passes over the files keep memory from growing with the number of
 //! events (it holds a number per message and a profile per user agent in
-//! scope, as ingest holds the manifest): the first classifies every row, reading only the columns the rules
-//! use, a batch at a time, and keeps each row's verdict in a scratch file
-//! and its message key in a spill sorted on disk beyond a cap (as ingest's
-//! message pass does); the message pass writes its changes to a file per
-//! data file; the second pass compares each file's verdict columns with
-//! what is stored, and reads and rewrites a file whole only when some of
-//! its rows changed.
+//! scope, as ingest holds the manifest). The first classifies every row,
+//! reading only the columns the rules use, a batch at a time, and keeps
+//! each row's verdict in a scratch file and its message key in a spill
+//! sorted on disk beyond a cap (as ingest's message pass does); the message
+//! pass writes its changes to a file per data file; the second pass
+//! compares each file's verdict columns with what is stored, and reads and
+//! rewrites a file whole only when some of its rows changed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
