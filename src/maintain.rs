@@ -106,11 +106,6 @@ impl ForgetPlan {
         let paths: Vec<String> = self.affected.iter().map(|a| a.1.path.clone()).collect();
         snap.rewrite_needs(&paths)
     }
-
-    /// Files to rewrite.
-    pub fn affected(&self) -> usize {
-        self.affected.len()
-    }
 }
 
 /// Looks over the dataset whose state is `snap` for people to erase
