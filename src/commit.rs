@@ -218,15 +218,19 @@ impl Snapshot {
     ) -> Vec<PathBuf> {
         self.table_files(table, days)
             .into_iter()
-            .map(|f| {
-                let fin = root.join(&f.path);
-                if fin.exists() {
-                    fin
-                } else {
-                    root.join(&f.staged)
-                }
-            })
+            .map(|f| located(root, f))
             .collect()
+    }
+}
+
+/// Where file `f` of the dataset at `root` is on disk: its final path, or
+/// its staged one while the last commit has not moved it.
+pub fn located(root: &Path, f: &AddedFile) -> PathBuf {
+    let fin = root.join(&f.path);
+    if fin.exists() {
+        fin
+    } else {
+        root.join(&f.staged)
     }
 }
 
@@ -458,12 +462,7 @@ impl Dataset {
     /// Where file `f` of this dataset is on disk: its final path, or its
     /// staged one while the last commit has not moved it.
     pub fn file_path(&self, f: &AddedFile) -> PathBuf {
-        let fin = self.root.join(&f.path);
-        if fin.exists() {
-            fin
-        } else {
-            self.root.join(&f.staged)
-        }
+        located(&self.root, f)
     }
 
     /// Takes the writer lock: `Ok(None)` if another writer holds it and
@@ -971,12 +970,7 @@ impl Staging<'_> {
             let Some(f) = snap.files.get("events").and_then(|l| l.get(p)) else {
                 return Ok(None);
             };
-            let fin = self.root.join(&f.path);
-            let at = if fin.exists() {
-                fin
-            } else {
-                self.root.join(&f.staged)
-            };
+            let at = located(&self.root, f);
             if !at.exists() {
                 return Ok(None);
             }

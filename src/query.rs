@@ -359,15 +359,9 @@ enum Locate {
 impl Locate {
     fn url(&self, f: &AddedFile) -> String {
         match self {
-            Locate::Local(root) => {
-                let fin = root.join(&f.path);
-                // A move the last commit has not finished yet: read the staged copy.
-                if fin.exists() {
-                    fin.to_string_lossy().into_owned()
-                } else {
-                    root.join(&f.staged).to_string_lossy().into_owned()
-                }
-            }
+            Locate::Local(root) => crate::commit::located(root, f)
+                .to_string_lossy()
+                .into_owned(),
             #[cfg(feature = "cloud")]
             Locate::Remote(url) => format!("{url}/{}", f.path),
         }

@@ -353,21 +353,13 @@ pub fn reclassify(
         }
     }
     let snap = dataset.snapshot()?;
-    let root = dataset.root();
     let files: Vec<(&AddedFile, PathBuf)> = snap
         .files
         .get("events")
         .into_iter()
         .flat_map(|m| m.values())
         .filter(|f| in_scope(cfg.since.as_deref(), cfg.until.as_deref(), f))
-        .map(|f| {
-            let p = if root.join(&f.path).exists() {
-                root.join(&f.path)
-            } else {
-                root.join(&f.staged)
-            };
-            (f, p)
-        })
+        .map(|f| (f, dataset.file_path(f)))
         .collect();
     let version = cfg.classifier.version(&cfg.networks);
     let trap_prefix = cfg.classifier.message().trap_link_prefix.clone();
