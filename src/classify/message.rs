@@ -277,8 +277,9 @@ pub fn analyse_group_in(
     }
 }
 
-/// Hits held in memory before they are sorted into a run file on disk:
-/// about 40 MB. A run of any size keeps at most this many.
+/// Hits held in memory before they are sorted into a run file on disk,
+/// the sorted copy included: about 48 MB. A run of any size keeps at most
+/// this many.
 pub const SPILL_HITS: usize = 1 << 20;
 
 const HIT_BYTES: usize = 40;
@@ -328,6 +329,9 @@ impl HitKey {
 pub struct HitSpill {
     dir: std::path::PathBuf,
     buf: Vec<HitKey>,
+    /// `buf` in message order, made at each spill: kept, so a spill does
+    /// not allocate.
+    sorted: Vec<HitKey>,
     runs: Vec<std::path::PathBuf>,
     cap: usize,
     len: u64,
@@ -339,8 +343,10 @@ impl HitSpill {
         HitSpill {
             dir: dir.to_path_buf(),
             buf: Vec::new(),
+            sorted: Vec::new(),
             runs: Vec::new(),
-            cap: cap.max(1),
+            // Half for the hits as they come, half for their sorted copy.
+            cap: (cap / 2).max(1),
             len: 0,
         }
     }
@@ -370,14 +376,16 @@ impl HitSpill {
     }
 
     fn spill(&mut self) -> std::io::Result<()> {
-        use rayon::slice::ParallelSliceMut;
         use std::io::Write;
-        self.buf.par_sort_unstable_by_key(sort_key);
         let path = self.dir.join(format!("hits-{}.bin", self.runs.len()));
         let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&path)?);
-        for h in self.buf.drain(..) {
+        let mut sorted = std::mem::take(&mut self.sorted);
+        sort_into(&self.buf, &mut sorted);
+        for h in &sorted {
             w.write_all(&h.to_bytes())?;
         }
+        self.sorted = sorted;
+        self.buf.clear();
         w.flush()?;
         self.runs.push(path);
         Ok(())
@@ -426,15 +434,53 @@ impl HitSpill {
 
     /// The hits, sorted: in memory when they fit, else all in sorted runs on disk.
     fn finish(mut self) -> std::io::Result<SortedHits> {
-        use rayon::slice::ParallelSliceMut;
         if self.runs.is_empty() {
-            self.buf.par_sort_unstable_by_key(sort_key);
-            return Ok(SortedHits::Memory(self.buf));
+            let mut sorted = std::mem::take(&mut self.sorted);
+            sort_into(&self.buf, &mut sorted);
+            return Ok(SortedHits::Memory(sorted));
         }
         if !self.buf.is_empty() {
             self.spill()?;
         }
         Ok(SortedHits::Runs(self.runs))
+    }
+}
+
+/// Puts `hits` into `out` in `sort_key` order. Tokens are manifest
+/// positions, so a counting sort puts the hits in message order in one
+/// pass, each read once in push order and written once to its place, and
+/// only each message's handful of hits is compared, most often found in
+/// order already. The comparison sort this replaced moved each hit about
+/// log2(n) times: 4-5% of ingest's CPU on a simulated send. Sparse tokens
+/// (a manifest far larger than the hits) take the comparison sort.
+fn sort_into(hits: &[HitKey], out: &mut Vec<HitKey>) {
+    use rayon::slice::ParallelSliceMut;
+    out.clear();
+    let Some(max) = hits.iter().map(|h| h.token).max() else {
+        return;
+    };
+    out.extend_from_slice(hits);
+    if max as usize / 4 > hits.len().max(1 << 16) {
+        out.par_sort_unstable_by_key(sort_key);
+        return;
+    }
+    // Where each message's hits start, then how far each is filled.
+    let mut next = vec![0usize; max as usize + 2];
+    for h in hits {
+        next[h.token as usize + 1] += 1;
+    }
+    for t in 1..next.len() {
+        next[t] += next[t - 1];
+    }
+    for h in hits {
+        let at = &mut next[h.token as usize];
+        out[*at] = *h;
+        *at += 1;
+    }
+    for g in out.chunk_by_mut(|a, b| a.token == b.token) {
+        if !g.is_sorted_by_key(sort_key) {
+            g.sort_unstable_by_key(sort_key);
+        }
     }
 }
 
@@ -730,6 +776,36 @@ mod tests {
         for c in ch.values() {
             assert_eq!(Change::from_bytes(&c.to_bytes(7)), (7, *c));
         }
+    }
+
+    #[test]
+    fn counting_order_is_the_sort_order() {
+        // Dense tokens take the counting sort, sparse ones the comparison
+        // sort; ties on token and time fall to day and row.
+        for spread in [1u32, 10_000] {
+            let hits: Vec<HitKey> = (0..20_000u32)
+                .map(|i| {
+                    let mut h = hit(
+                        i % 7_001,
+                        (i * 7919 % 1_013) * spread,
+                        ((i * 31) % 5) as i64,
+                        Kind::Open,
+                        None,
+                        Class::Human,
+                    );
+                    h.day = (i % 3) as i64;
+                    h
+                })
+                .collect();
+            let mut want = hits.clone();
+            want.sort_unstable_by_key(sort_key);
+            let mut got = vec![hits[0]];
+            sort_into(&hits, &mut got);
+            assert_eq!(got, want, "spread {spread}");
+        }
+        let mut got = vec![hit(0, 0, 0, Kind::Open, None, Class::Human)];
+        sort_into(&[], &mut got);
+        assert!(got.is_empty());
     }
 
     #[test]
