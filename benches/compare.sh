@@ -50,13 +50,15 @@ trap 'rm -rf "$WORK"' EXIT
 LOG="$WORK/sim/logs/access.log"
 N=$(wc -l < "$LOG")
 BYTES=$(stat -c %s "$LOG")
-cat "$LOG" > /dev/null   # warm the page cache
 
 # run NAME CMD...: one run's wall seconds and peak RSS (MB) from GNU time,
 # added to NAME's list.
 declare -A TIMES MEM
 run() {
   local name="$1"; shift
+  # Warmed before each run, not once: here the page cache was seen to drop
+  # part of the log between runs, and the tool then paid for reading it.
+  cat "$LOG" > /dev/null
   /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || { echo "$name failed:" >&2; tail -3 "$WORK/err" >&2; return 0; }
   read -r s kb < "$WORK/time"
   TIMES[$name]="${TIMES[$name]:-} $s"

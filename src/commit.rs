@@ -33,7 +33,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
@@ -322,6 +322,16 @@ const HIGH_CARDINALITY: [&str; 9] = [
     "source_line",
 ];
 
+/// Integer columns whose neighbouring rows differ by little: a file's
+/// line numbers, and the age of each hit in log order. DELTA_BINARY_PACKED
+/// stores each as its difference from the last, bit-packed, and Snappy
+/// then finds little more to take, so they are not compressed. On the
+/// simulated 4.3 M-line send the two took 9.2 MB instead of 24.2 MB. Times
+/// and send times stay PLAIN and Snappy: whole seconds in microseconds,
+/// and a day's file mixing campaigns sent at different times, made their
+/// differences wide (12.2 and 16.9 MB delta-packed, against 8.0 and 4.9).
+const DELTA: [&str; 2] = ["seconds_since_sent", "source_line"];
+
 /// Columns without min/max statistics: they would cost a string comparison
 /// per value (for the page and for the chunk) and prune next to nothing,
 /// since their values are spread over every row group. Statistics stay on
@@ -402,6 +412,11 @@ fn props(sorting: Option<Vec<parquet::file::metadata::SortingColumn>>) -> Writer
         .set_sorting_columns(sorting);
     for c in HIGH_CARDINALITY {
         b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
+    }
+    for c in DELTA {
+        b = b
+            .set_column_encoding(ColumnPath::from(c), Encoding::DELTA_BINARY_PACKED)
+            .set_column_compression(ColumnPath::from(c), Compression::UNCOMPRESSED);
     }
     for c in NO_STATISTICS {
         b = b.set_column_statistics_enabled(ColumnPath::from(c), EnabledStatistics::None);

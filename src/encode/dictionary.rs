@@ -29,7 +29,8 @@ use parquet::schema::types::ColumnDescPtr;
 use std::hash::BuildHasher;
 
 use super::pages::{
-    self, ChunkPages, EncodedChunk, Filling, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES, SEGMENT,
+    self, ChunkPages, EncodedChunk, Filling, Form, DICTIONARY_LIMIT, PAGE_BYTES, PAGE_VALUES,
+    SEGMENT,
 };
 
 /// A remapped key not yet looked up in this batch.
@@ -48,7 +49,9 @@ pub fn takes(descr: &ColumnDescPtr, data_type: &DataType, props: &WriterProperti
         DataType::Dictionary(k, v) => **k == DataType::Int32 && **v == DataType::Utf8,
         _ => false,
     };
-    text && pages::layout_is_ours(descr, props)
+    // Text is PLAIN or dictionary indices here; other encodings go to
+    // parquet's writer.
+    text && props.encoding(descr.path()).is_none() && pages::layout_is_ours(descr, props)
 }
 
 /// The statistics of a text column that has them: its values' bounds,
@@ -278,6 +281,7 @@ impl DictionaryWriter {
     /// A writer for column `descr` under `props`, whose finished pages go
     /// to `store`.
     pub fn new(descr: ColumnDescPtr, props: &WriterProperties, store: Box<dyn PageStore>) -> Self {
+        let pages = ChunkPages::new(store, &descr, props);
         DictionaryWriter {
             stats: TextStats::new(&descr, props),
             dictionary: props.dictionary_enabled(descr.path()),
@@ -291,7 +295,7 @@ impl DictionaryWriter {
             hasher: foldhash::fast::FixedState::default(),
             last: 0,
             page: Filling::default(),
-            pages: ChunkPages::new(store),
+            pages,
             remap: Vec::new(),
         }
     }
@@ -646,8 +650,11 @@ impl DictionaryWriter {
                 }
             }
         }
-        self.page
-            .flush(&mut self.pages, self.nullable, self.plain, self.ends.len())
+        let form = match self.plain {
+            true => Form::Plain,
+            false => Form::Indices(self.ends.len()),
+        };
+        self.page.flush(&mut self.pages, self.nullable, form)
     }
 
     /// Bytes held in memory: the dictionary, the page being filled and the

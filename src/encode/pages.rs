@@ -1,6 +1,7 @@
 //! Column chunks laid out as parquet's writer lays them out, for the
 //! encoders of our own ([`super::dictionary`], [`super::numbers`]): v1
-//! data pages of RLE/bit-packed definition levels and values, Snappy, a
+//! data pages of RLE/bit-packed definition levels and values (PLAIN,
+//! dictionary indices or DELTA_BINARY_PACKED), Snappy or no compression, a
 //! dictionary page first when there is one, and the chunk's metadata and
 //! offset index, so the chunk is spliced into its row group like one of
 //! parquet's.
@@ -35,16 +36,20 @@ pub const PAGE_BYTES: usize = 1 << 20;
 pub const SEGMENT: usize = 1024;
 
 /// Whether `props` ask for the layout made here for column `descr`: a
-/// top-level column, Snappy, v1 pages, parquet's default page and
-/// dictionary limits, an offset index, and no bloom filter or statistics
-/// in page headers.
+/// top-level column, Snappy or no compression, v1 pages, parquet's default
+/// page and dictionary limits, an offset index, and no bloom filter or
+/// statistics in page headers. Which value encodings an encoder makes is
+/// its own to check.
 pub fn layout_is_ours(descr: &ColumnDescPtr, props: &WriterProperties) -> bool {
     let path = descr.path();
     descr.max_rep_level() == 0
         && descr.max_def_level() <= 1
         && path.parts().len() == 1
         && props.bloom_filter_properties(path).is_none()
-        && props.compression(path) == Compression::SNAPPY
+        && matches!(
+            props.compression(path),
+            Compression::SNAPPY | Compression::UNCOMPRESSED
+        )
         && props.writer_version() == WriterVersion::PARQUET_1_0
         && props.data_page_row_count_limit() == PAGE_VALUES
         && props.dictionary_page_size_limit() == DICTIONARY_LIMIT
@@ -68,23 +73,27 @@ pub struct Filling {
     pub rows: usize,
 }
 
+/// How a filled page's values go into its data page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Its PLAIN bytes as they are.
+    Plain,
+    /// Its PLAIN bytes, 64-bit integers, as DELTA_BINARY_PACKED.
+    Delta,
+    /// Its indices into a dictionary of so many entries.
+    Indices(usize),
+}
+
 impl Filling {
-    /// Hands the page, if it has rows, to `pages` and empties it: PLAIN
-    /// values when `plain`, else indices into a dictionary of `entries`.
-    pub fn flush(
-        &mut self,
-        pages: &mut ChunkPages,
-        nullable: bool,
-        plain: bool,
-        entries: usize,
-    ) -> Result<()> {
+    /// Hands the page, if it has rows, to `pages` in `form` and empties it.
+    pub fn flush(&mut self, pages: &mut ChunkPages, nullable: bool, form: Form) -> Result<()> {
         if self.rows == 0 {
             return Ok(());
         }
-        let values = if plain {
-            Values::Plain(&self.plain)
-        } else {
-            Values::Indices(&self.indices, entries)
+        let values = match form {
+            Form::Plain => Values::Plain(&self.plain),
+            Form::Delta => Values::Delta(&self.plain),
+            Form::Indices(entries) => Values::Indices(&self.indices, entries),
         };
         pages.page(self.rows, nullable.then_some(self.defs.as_slice()), values)?;
         self.rows = 0;
@@ -104,6 +113,8 @@ impl Filling {
 pub enum Values<'a> {
     /// PLAIN bytes.
     Plain(&'a [u8]),
+    /// PLAIN bytes of 64-bit integers, to be written DELTA_BINARY_PACKED.
+    Delta(&'a [u8]),
     /// Indices into a dictionary of so many entries.
     Indices(&'a [u32], usize),
 }
@@ -123,16 +134,20 @@ struct Finished {
 /// own (memory up to a budget, then a scratch file).
 pub struct ChunkPages {
     store: Box<dyn PageStore>,
+    /// Snappy, or no compression.
+    snappy: bool,
     pages: Vec<Finished>,
     rows: u64,
     body: Vec<u8>,
 }
 
 impl ChunkPages {
-    /// No pages yet; they will go to `store`.
-    pub fn new(store: Box<dyn PageStore>) -> Self {
+    /// No pages yet of column `descr`; they will go to `store`, compressed
+    /// as `props` say (Snappy or none: [`layout_is_ours`]).
+    pub fn new(store: Box<dyn PageStore>, descr: &ColumnDescPtr, props: &WriterProperties) -> Self {
         ChunkPages {
             store,
+            snappy: props.compression(descr.path()) == Compression::SNAPPY,
             pages: Vec::new(),
             rows: 0,
             body: Vec::new(),
@@ -153,6 +168,10 @@ impl ChunkPages {
                 body.extend_from_slice(bytes);
                 Encoding::PLAIN
             }
+            Values::Delta(bytes) => {
+                delta_binary_packed(bytes, &mut body);
+                Encoding::DELTA_BINARY_PACKED
+            }
             Values::Indices(indices, entries) => {
                 let width = bit_width(entries.saturating_sub(1) as u32);
                 body.push(width);
@@ -165,7 +184,7 @@ impl ChunkPages {
 
     fn data_page(&mut self, body: Vec<u8>, rows: usize, encoding: Encoding) -> Result<()> {
         let page = Page::DataPage {
-            buf: Bytes::from(compress(&body)?),
+            buf: self.compress(&body)?,
             num_values: rows as u32,
             encoding,
             def_level_encoding: Encoding::RLE,
@@ -185,6 +204,14 @@ impl ChunkPages {
         self.rows += rows as u64;
         self.body = body;
         Ok(())
+    }
+
+    /// `data` as the chunk's pages hold it.
+    fn compress(&self, data: &[u8]) -> Result<Bytes> {
+        Ok(match self.snappy {
+            true => Bytes::from(compress(data)?),
+            false => Bytes::copy_from_slice(data),
+        })
     }
 
     /// Rows in the finished pages.
@@ -214,10 +241,12 @@ impl ChunkPages {
         let mut dict_page = Bytes::new();
         let mut uncompressed = 0;
         let mut stats = Vec::new();
-        let mut encodings = vec![Encoding::PLAIN, Encoding::RLE];
+        // As parquet's writer lists them: RLE for the levels, then the
+        // dictionary page's and every data page's encoding.
+        let mut encodings = vec![Encoding::RLE];
         if let Some((values, count)) = dictionary {
             let page = Page::DictionaryPage {
-                buf: Bytes::from(compress(values)?),
+                buf: self.compress(values)?,
                 num_values: count as u32,
                 encoding: Encoding::PLAIN,
                 is_sorted: false,
@@ -228,7 +257,12 @@ impl ChunkPages {
                 encoding: Encoding::PLAIN,
                 count: 1,
             });
-            encodings.push(Encoding::RLE_DICTIONARY);
+            encodings.push(Encoding::PLAIN);
+        }
+        for p in &self.pages {
+            if !encodings.contains(&p.encoding) {
+                encodings.push(p.encoding);
+            }
         }
         let mut offsets = OffsetIndexBuilder::new();
         let mut at = dict_page.len();
@@ -250,7 +284,10 @@ impl ChunkPages {
             uncompressed += p.uncompressed;
         }
         let builder = ColumnChunkMetaData::builder(descr.clone())
-            .set_compression(Compression::SNAPPY)
+            .set_compression(match self.snappy {
+                true => Compression::SNAPPY,
+                false => Compression::UNCOMPRESSED,
+            })
             .set_encodings(encodings)
             .set_page_encoding_stats(stats)
             .set_total_compressed_size(at as i64)
@@ -516,6 +553,72 @@ fn bit_packed<T: Copy + Into<u32>>(values: &[T], width: u8, out: &mut Vec<u8>) {
             out.push(acc as u8);
             acc >>= 8;
             bits -= 8;
+        }
+    }
+}
+
+/// Values a DELTA_BINARY_PACKED miniblock holds, and miniblocks a block:
+/// parquet's writer's choice for 64-bit integers.
+const DELTA_MINIBLOCK: usize = 64;
+const DELTA_MINIBLOCKS: usize = 4;
+
+/// Appends the 64-bit integers of `plain` (PLAIN, little-endian) in
+/// parquet's DELTA_BINARY_PACKED encoding: a header (block size,
+/// miniblocks a block, values, first value), then blocks of the
+/// differences between neighbours, each as its least difference and, a
+/// miniblock at a time, the rest bit-packed at the miniblock's width. The
+/// last miniblock is padded with zeros, and the widths of miniblocks the
+/// last block does not need are 0 with no bytes, as the format asks.
+pub fn delta_binary_packed(plain: &[u8], out: &mut Vec<u8>) {
+    const BLOCK: usize = DELTA_MINIBLOCK * DELTA_MINIBLOCKS;
+    let mut values = plain
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let n = plain.len() / 8;
+    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+    uleb128(BLOCK as u64, out);
+    uleb128(DELTA_MINIBLOCKS as u64, out);
+    uleb128(n as u64, out);
+    let Some(first) = values.next() else {
+        uleb128(0, out);
+        return;
+    };
+    uleb128(zigzag(first), out);
+    let mut prev = first;
+    let mut deltas = [0i64; BLOCK];
+    let mut left = n - 1;
+    while left > 0 {
+        let m = left.min(BLOCK);
+        for d in &mut deltas[..m] {
+            let v = values.next().expect("n values");
+            *d = v.wrapping_sub(prev);
+            prev = v;
+        }
+        left -= m;
+        let min = *deltas[..m].iter().min().expect("a delta");
+        uleb128(zigzag(min), out);
+        let widths = out.len();
+        out.extend_from_slice(&[0; DELTA_MINIBLOCKS]);
+        for (k, mini) in deltas[..m].chunks(DELTA_MINIBLOCK).enumerate() {
+            let max = mini.iter().map(|&d| d.wrapping_sub(min) as u64).max();
+            let width = 64 - max.expect("a delta").leading_zeros();
+            out[widths + k] = width as u8;
+            if width == 0 {
+                continue;
+            }
+            // Up to 64 bits a value and fewer than 8 left over: 72 bits.
+            let mut acc = 0u128;
+            let mut bits = 0;
+            for i in 0..DELTA_MINIBLOCK {
+                let v = mini.get(i).map_or(0, |&d| d.wrapping_sub(min) as u64);
+                acc |= u128::from(v) << bits;
+                bits += width;
+                while bits >= 8 {
+                    out.push(acc as u8);
+                    acc >>= 8;
+                    bits -= 8;
+                }
+            }
         }
     }
 }

@@ -53,14 +53,24 @@ fn cpu_seconds() -> f64 {
 
 /// The writer properties `meta`'s first row group was written with, but for
 /// the codec: a dictionary where its columns have one, statistics where
-/// they have them.
+/// they have them, and columns written DELTA_BINARY_PACKED (which pixelsift
+/// leaves uncompressed) as they are.
 fn properties(meta: &ParquetMetaData, codec: Compression) -> WriterProperties {
     let mut b = WriterProperties::builder().set_compression(codec);
     for c in meta.row_group(0).columns() {
         let path = c.column_path().clone();
         b = b.set_column_dictionary_enabled(path.clone(), c.dictionary_page_offset().is_some());
         if c.statistics().is_none() {
-            b = b.set_column_statistics_enabled(path, EnabledStatistics::None);
+            b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+        }
+        let delta = c.page_encoding_stats().is_some_and(|s| {
+            s.iter()
+                .any(|p| p.encoding == parquet::basic::Encoding::DELTA_BINARY_PACKED)
+        });
+        if delta {
+            b = b
+                .set_column_encoding(path.clone(), parquet::basic::Encoding::DELTA_BINARY_PACKED)
+                .set_column_compression(path, c.compression());
         }
     }
     b.build()
