@@ -161,6 +161,10 @@ impl Snapshot {
     /// The state a log leads to, applying its records in order.
     pub fn replay(log: &[CommitRecord]) -> Snapshot {
         let mut s = Snapshot::default();
+        // Where each input's entry is: a dataset's registry holds every
+        // file it ever took, and a nightly job over CDN logs adds
+        // thousands a night.
+        let mut at: std::collections::HashMap<String, usize> = Default::default();
         for rec in log {
             for r in &rec.remove {
                 let table = r.split('/').next().unwrap_or("");
@@ -176,9 +180,12 @@ impl Snapshot {
                     .insert(a.path.clone(), a.clone());
             }
             for i in &rec.inputs {
-                match s.registry.iter_mut().find(|e| e.id == i.id) {
-                    Some(e) => *e = i.clone(),
-                    None => s.registry.push(i.clone()),
+                match at.get(&i.id) {
+                    Some(&k) => s.registry[k] = i.clone(),
+                    None => {
+                        at.insert(i.id.clone(), s.registry.len());
+                        s.registry.push(i.clone());
+                    }
                 }
             }
             if let Some(p) = &rec.ip_policy {

@@ -6,7 +6,7 @@
 //! run's output does not depend on thread timing. Each worker thread keeps its
 //! own caches of user agents and addresses: no lock is shared per line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -516,7 +516,7 @@ pub fn ingest(
 ) -> Result<IngestSummary> {
     let snapshot = dataset.snapshot()?;
     let version = cfg.classifier.version(&cfg.networks);
-    let mut registry = snapshot.registry.clone();
+    let mut registry = registry::Registry::new(snapshot.registry.clone());
     let mut staging = dataset.begin(lock)?;
     let today = chrono::Utc::now().date_naive().to_string();
     let mut summary = IngestSummary {
@@ -686,10 +686,7 @@ pub fn ingest(
                 lines_read,
                 hash,
             );
-            match registry.iter_mut().find(|e| e.id == entry.id) {
-                Some(e) => *e = entry.clone(),
-                None => registry.push(entry.clone()),
-            }
+            registry.upsert(entry.clone());
             taken.push(entry);
         }
     }
@@ -740,10 +737,15 @@ pub fn ingest(
             );
         }
     }
+    let before: HashMap<&str, &crate::commit::InputRecord> = snapshot
+        .registry
+        .iter()
+        .map(|e| (e.id.as_str(), e))
+        .collect();
     let changed = summary.lines > 0
         || !remove.is_empty()
         || snapshot.files.get("manifest").is_none_or(|f| f.is_empty())
-        || taken.iter().any(|t| !snapshot.registry.contains(t));
+        || taken.iter().any(|t| before.get(t.id.as_str()) != Some(&t));
     if changed {
         let details = summary.details();
         let rec = staging.commit(
