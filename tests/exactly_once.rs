@@ -85,6 +85,65 @@ fn a_growing_log_continues_where_it_stopped() {
     assert_eq!(rows(&grown, "rejects", &[]), rows(&clean, "rejects", &[]));
 }
 
+/// Many small inputs in one run, read as one stream, some compressed and
+/// one the same file under a second name: the copy adds nothing, and the
+/// dataset is the one a single log of every line makes.
+#[test]
+fn many_small_inputs_in_one_run_are_each_taken_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mint_demo(tmp.path());
+    let lines = demo_lines();
+    let text = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let dir = tmp.path().join("logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut logs = Vec::new();
+    for (i, part) in lines.chunks(2).enumerate() {
+        let path = if i % 3 == 0 {
+            let p = dir.join(format!("part-{i:02}.log.gz"));
+            let mut enc = flate2::write::GzEncoder::new(
+                std::fs::File::create(&p).unwrap(),
+                flate2::Compression::default(),
+            );
+            enc.write_all(text(part).as_bytes()).unwrap();
+            enc.finish().unwrap();
+            p
+        } else {
+            let p = dir.join(format!("part-{i:02}.log"));
+            std::fs::write(&p, text(part)).unwrap();
+            p
+        };
+        logs.push(path);
+    }
+    let copy = dir.join("copy-of-part-01.log");
+    std::fs::copy(&logs[1], &copy).unwrap();
+    logs.push(copy);
+    let data = tmp.path().join("data");
+    let refs: Vec<&Path> = logs.iter().map(PathBuf::as_path).collect();
+    let out = ingest(&m, &data, &refs);
+    assert!(
+        out.contains(&format!("lines read: {}", lines.len())),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("after 2 lines taken").count(),
+        1,
+        "the copy continues its original: {out}"
+    );
+    let again = ingest(&m, &data, &refs);
+    assert!(again.contains("lines read: 0"), "{again}");
+
+    let clean = tmp.path().join("clean");
+    let all = tmp.path().join("all.log");
+    std::fs::write(&all, text(&lines)).unwrap();
+    ingest(&m, &clean, &[&all]);
+    let drop = ["source_file", "source_line"];
+    assert_eq!(rows(&data, "events", &drop), rows(&clean, "events", &drop));
+    assert_eq!(
+        rows(&data, "rejects", &drop),
+        rows(&clean, "rejects", &drop)
+    );
+}
+
 #[test]
 fn a_rotated_and_compressed_log_is_not_taken_twice() {
     let tmp = tempfile::tempdir().unwrap();
