@@ -198,6 +198,7 @@ impl<R: Read> BlockReader<R> {
                     }
                     None if self.eof => {
                         self.take(&buf);
+                        self.spares.keep(buf);
                         return Ok(None);
                     }
                     None => {
@@ -207,7 +208,11 @@ impl<R: Read> BlockReader<R> {
                     }
                 }
             }
+            // The last call of an input finds nothing more: its buffer goes
+            // back (dropped, each of a run's thousands of small inputs cost
+            // a fresh buffer, zeroed whole and faulted in).
             if buf.is_empty() {
+                self.spares.keep(buf);
                 return Ok(None);
             }
             if self.eof {
@@ -216,6 +221,7 @@ impl<R: Read> BlockReader<R> {
                     self.held = (buf.len() - keep) as u64;
                     buf.truncate(keep);
                     if buf.is_empty() {
+                        self.spares.keep(buf);
                         return Ok(None);
                     }
                 }
