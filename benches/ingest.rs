@@ -393,6 +393,18 @@ fn encode_events(bencher: Bencher) {
 /// clients, proxies, prefetches, scanners, crawlers and noise.
 #[divan::bench(sample_count = 5)]
 fn ingest_simulated(bencher: Bencher) {
+    ingest_sim(bencher, 1_000_000);
+}
+
+/// The same send in 400 files of 500 lines, most of them gzipped, as a
+/// night of CDN logs comes: beside [`ingest_simulated`], what each input
+/// costs.
+#[divan::bench(sample_count = 5)]
+fn ingest_simulated_small_files(bencher: Bencher) {
+    ingest_sim(bencher, 500);
+}
+
+fn ingest_sim(bencher: Bencher, rotate_lines: u64) {
     use pixelsift::commit::Dataset;
     use pixelsift::pipeline::{ingest, IngestConfig};
     let dir = tempfile::tempdir().unwrap();
@@ -400,23 +412,31 @@ fn ingest_simulated(bencher: Bencher) {
         campaigns: 3,
         recipients: 20_000,
         lines: 200_000,
-        rotate_lines: 1_000_000,
+        rotate_lines,
         seed: 1,
         out: dir.path().join("sim"),
     })
     .unwrap();
-    let log = sim.files[0].clone();
-    let bytes = std::fs::metadata(&log).unwrap().len() as usize;
+    let bytes: u64 = sim
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    let inputs: Vec<_> = sim
+        .files
+        .iter()
+        .map(|f| pixelsift::input::Input::File(f.clone()))
+        .collect();
     let mut run = 0;
     bencher
-        .counter(BytesCount::new(bytes))
+        .counter(BytesCount::new(bytes as usize))
         .counter(ItemsCount::new(sim.lines as usize))
         .bench_local(|| {
             run += 1;
             let cfg = IngestConfig::new(
                 pixelsift::manifest::Manifest::load(&dir.path().join("sim/minted")).unwrap(),
                 dir.path().join(format!("data-{run}")),
-                vec![pixelsift::input::Input::File(log.clone())],
+                inputs.clone(),
             );
             let ds = Dataset::create(&cfg.data).unwrap();
             let lock = ds.lock(true).unwrap().unwrap();
