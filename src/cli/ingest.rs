@@ -1,5 +1,6 @@
 //! `pixelsift ingest`.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -320,6 +321,27 @@ pub(crate) fn with_progress<T>(total: u64, f: impl FnOnce(Arc<AtomicU64>) -> T) 
     out
 }
 
+/// Inputs a summary names one by one at most: a night of CDN logs is
+/// thousands of files, and a line each buried the rest. Beyond it, files
+/// are counted by dialect and by what earlier runs took, and only those
+/// with an unfinished last line are named.
+const FILES_LISTED: usize = 20;
+
+/// One input's line of a summary.
+fn print_file(f: &pixelsift::pipeline::FileReport) {
+    print!("read {} as {}: {} lines", f.name, f.dialect, f.lines);
+    if f.already_taken > 0 {
+        print!(" (after {} lines taken by earlier runs)", f.already_taken);
+    }
+    if f.held_back > 0 {
+        print!(
+            " ({} bytes of an unfinished last line left for the next run)",
+            f.held_back
+        );
+    }
+    println!();
+}
+
 /// Prints the accounting of a run: every line is an event, a reject or ignored.
 pub(crate) fn print_summary(s: &IngestSummary, data: &str) {
     for (file, err) in &s.partial {
@@ -327,18 +349,40 @@ pub(crate) fn print_summary(s: &IngestSummary, data: &str) {
             "warning: {file} is damaged: {err}; the lines before it were kept (--keep-partial)"
         );
     }
-    for f in &s.files {
-        print!("read {} as {}: {} lines", f.name, f.dialect, f.lines);
-        if f.already_taken > 0 {
-            print!(" (after {} lines taken by earlier runs)", f.already_taken);
+    if s.files.len() <= FILES_LISTED {
+        s.files.iter().for_each(print_file);
+    } else {
+        let mut dialects: BTreeMap<&str, usize> = BTreeMap::new();
+        for f in &s.files {
+            *dialects.entry(f.dialect).or_default() += 1;
         }
-        if f.held_back > 0 {
-            print!(
-                " ({} bytes of an unfinished last line left for the next run)",
-                f.held_back
-            );
+        let dialects: Vec<String> = dialects
+            .iter()
+            .map(|(d, n)| format!("{n} as {d}"))
+            .collect();
+        let lines: u64 = s.files.iter().map(|f| f.lines).sum();
+        println!(
+            "read {} files ({}): {lines} lines",
+            s.files.len(),
+            dialects.join(", ")
+        );
+        let whole = s
+            .files
+            .iter()
+            .filter(|f| f.already_taken > 0 && f.lines == 0)
+            .count();
+        let continued = s
+            .files
+            .iter()
+            .filter(|f| f.already_taken > 0 && f.lines > 0)
+            .count();
+        if whole + continued > 0 {
+            println!("  {whole} of them taken whole by earlier runs, {continued} continued after the lines earlier runs took");
         }
-        println!();
+        s.files
+            .iter()
+            .filter(|f| f.held_back > 0)
+            .for_each(print_file);
     }
     println!("lines read: {}", s.lines);
     println!("  events:   {}", s.events);
