@@ -85,6 +85,19 @@ fn a_growing_log_continues_where_it_stopped() {
     assert_eq!(rows(&grown, "rejects", &[]), rows(&clean, "rejects", &[]));
 }
 
+/// Asserts that `data` holds the events and rejects one log of `lines`
+/// makes, but for where each line came from.
+fn same_as_one_log(tmp: &Path, manifest: &Path, data: &Path, lines: &[&str]) {
+    let clean = tmp.join("clean");
+    let all = tmp.join("all.log");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&all, text).unwrap();
+    ingest(manifest, &clean, &[&all]);
+    let drop = ["source_file", "source_line"];
+    assert_eq!(rows(data, "events", &drop), rows(&clean, "events", &drop));
+    assert_eq!(rows(data, "rejects", &drop), rows(&clean, "rejects", &drop));
+}
+
 /// Many small inputs in one run, read as one stream, some compressed and
 /// one the same file under a second name: the copy adds nothing, and the
 /// dataset is the one a single log of every line makes. Over 20 inputs,
@@ -163,16 +176,7 @@ fn small_inputs(per_file: usize) {
         );
     }
 
-    let clean = tmp.path().join("clean");
-    let all = tmp.path().join("all.log");
-    std::fs::write(&all, text(&lines)).unwrap();
-    ingest(&m, &clean, &[&all]);
-    let drop = ["source_file", "source_line"];
-    assert_eq!(rows(&data, "events", &drop), rows(&clean, "events", &drop));
-    assert_eq!(
-        rows(&data, "rejects", &drop),
-        rows(&clean, "rejects", &drop)
-    );
+    same_as_one_log(tmp.path(), &m, &data, &lines);
 }
 
 #[test]
@@ -207,16 +211,7 @@ fn a_rotated_and_compressed_log_is_not_taken_twice() {
     let out = ingest(&m, &data, &[&gz, &log]);
     assert!(out.contains("lines read: 0"), "{out}");
 
-    let clean = tmp.path().join("clean");
-    let all = tmp.path().join("all.log");
-    std::fs::write(&all, text(&lines)).unwrap();
-    ingest(&m, &clean, &[&all]);
-    let drop = ["source_file", "source_line"];
-    assert_eq!(rows(&data, "events", &drop), rows(&clean, "events", &drop));
-    assert_eq!(
-        rows(&data, "rejects", &drop),
-        rows(&clean, "rejects", &drop)
-    );
+    same_as_one_log(tmp.path(), &m, &data, &lines);
 }
 
 /// A dataset of format 1 (SHA-256 prefix hashes, no `format` in its

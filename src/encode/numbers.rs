@@ -382,6 +382,12 @@ mod tests {
     /// writer checks its limits after each write batch (at most 1,024
     /// rows), so its pages then end at 20,000 rows, as ours do (with other
     /// batch sizes its pages end a little later; readers do not mind).
+    /// A file's rows as one batch of `schema`.
+    fn read_back(schema: &Arc<Schema>, path: &std::path::Path) -> RecordBatch {
+        let batches = crate::commit::read_parquet(path).unwrap();
+        arrow::compute::concat_batches(schema, &batches).unwrap()
+    }
+
     /// The columns the dataset writes DELTA_BINARY_PACKED come back whole
     /// whatever their steps: the extremes of the type (differences that
     /// wrap), runs of one value (miniblocks of width 0), nulls, and pages
@@ -420,10 +426,7 @@ mod tests {
         assert!(encoders
             .iter()
             .all(|e| matches!(e, ColumnEncoder::Int64(_))));
-        let read = |p: &std::path::Path| {
-            let batches = crate::commit::read_parquet(p).unwrap();
-            arrow::compute::concat_batches(&schema, &batches).unwrap()
-        };
+        let read = |p: &std::path::Path| read_back(&schema, p);
         assert_eq!(read(&ours), batch(0..rows));
         assert_eq!(read(&theirs), batch(0..rows));
         use crate::encode::both::meta;
@@ -491,10 +494,7 @@ mod tests {
             .iter()
             .all(|e| matches!(e, ColumnEncoder::Int32(_) | ColumnEncoder::Int64(_))));
 
-        let read = |p: &std::path::Path| {
-            let batches = crate::commit::read_parquet(p).unwrap();
-            arrow::compute::concat_batches(&schema, &batches).unwrap()
-        };
+        let read = |p: &std::path::Path| read_back(&schema, p);
         assert_eq!(read(&ours), batch(0..rows));
         assert_eq!(read(&theirs), batch(0..rows));
 
