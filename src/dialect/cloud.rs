@@ -48,12 +48,16 @@ impl W3cFields {
         })
     }
 
-    /// The `#Fields:` line of a sample, if it has one.
+    /// The first `#Fields:` line of a sample, if it has one. Found with
+    /// memmem rather than line by line: every input's first 64 KB is
+    /// sampled, and splitting it a byte at a time was 1.5% of a run of
+    /// thousands of small files.
     pub fn from_sample(sample: &[u8]) -> Option<Result<W3cFields, String>> {
-        sample
-            .split(|&b| b == b'\n')
-            .find_map(|l| l.strip_prefix(b"#Fields:"))
-            .map(|f| W3cFields::parse(&String::from_utf8_lossy(f)))
+        let at = memchr::memmem::find_iter(sample, b"#Fields:")
+            .find(|&i| i == 0 || sample[i - 1] == b'\n')?;
+        let rest = &sample[at + b"#Fields:".len()..];
+        let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+        Some(W3cFields::parse(&String::from_utf8_lossy(line)))
     }
 
     /// Number of columns.
@@ -171,6 +175,20 @@ pub fn parse_alb(line: &[u8]) -> Result<RawHit<'_>, LineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The header is the first line that begins with `#Fields:`, after other
+    /// directives and with CRLF line ends; the words inside a line are not.
+    #[test]
+    fn fields_come_from_the_first_fields_line() {
+        let fields = "date time c-ip cs-method cs-uri-stem sc-status";
+        let sample = format!("#Version: 1.0\r\n#Fields: {fields}\r\nx #Fields: a b\r\n");
+        let f = W3cFields::from_sample(sample.as_bytes()).unwrap().unwrap();
+        assert_eq!(f.len(), 6);
+        assert_eq!((f.date, f.time, f.ip, f.stem), (0, 1, 2, 4));
+        assert!(W3cFields::from_sample(b"2026-01-01 x #Fields: date time\n").is_none());
+        let late = format!("a line\n#Fields: {fields}");
+        assert!(W3cFields::from_sample(late.as_bytes()).unwrap().is_ok());
+    }
 
     fn at(s: &str) -> i64 {
         chrono::DateTime::parse_from_rfc3339(s)
