@@ -495,12 +495,6 @@ impl Sink<'_, '_> {
     }
 }
 
-/// Blocks processed together between writes: enough to keep every thread
-/// busy through a group's uneven blocks, few enough to bound memory (about
-/// 1 MiB each, and a few MiB of rows made from each). On the 4.3M-line
-/// simulated log, 8 per thread took 5.85-6.04 s and 760-830 MB, 16 took
-/// 6.11-6.19 s and 850 MB, 4 took 6.06-6.38 s and 670-720 MB (release, two
-/// runs each, with rows encoded as they come).
 /// What the reader of a run's inputs hands on: blocks in input order,
 /// each with its input's position in the run.
 enum Feed {
@@ -600,6 +594,14 @@ fn read_inputs(
     ends
 }
 
+/// Blocks processed together between writes: enough to keep every thread
+/// busy through a group's uneven blocks, few enough to bound memory (about
+/// 1 MiB each, and a few MiB of rows made from each). On the 4.3M-line
+/// simulated log, 8 per thread took 5.85-6.04 s and 760-830 MB, 16 took
+/// 6.11-6.19 s and 850 MB, 4 took 6.06-6.38 s and 670-720 MB (release, two
+/// runs each, with rows encoded as they come). Measured again in stop 34
+/// (5 alternating runs each): 2, 4, 16 and 32 a thread were no faster than
+/// 8, and 16 and 32 took 60 and 200 MB more.
 fn group_size() -> usize {
     rayon::current_num_threads() * 8
 }
