@@ -67,29 +67,35 @@ impl S3 {
         let mut server = Server(child);
         wait_for_port(port, "moto_server", &mut server.0);
         for bucket in ["logs", "data"] {
-            // The server may take the first connection and still be
-            // starting (seen once in CI: the next connection was refused).
+            // The server may take the first connections and still be
+            // starting: seen in CI, the next connection refused, and once
+            // a request answered by a reset. The whole request is tried
+            // again until it is answered.
             let t0 = Instant::now();
-            let mut s = loop {
-                match TcpStream::connect(("127.0.0.1", port)) {
-                    Ok(s) => break s,
-                    Err(_) if t0.elapsed() < Duration::from_secs(20) => {
+            let put = || -> std::io::Result<String> {
+                let mut s = TcpStream::connect(("127.0.0.1", port))?;
+                write!(
+                    s,
+                    "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )?;
+                let mut reply = String::new();
+                s.read_to_string(&mut reply)?;
+                Ok(reply)
+            };
+            // A retried request may find the bucket its lost answer made.
+            let made =
+                |r: &str| r.starts_with("HTTP/1.1 200") || r.contains("BucketAlreadyOwnedByYou");
+            let reply = loop {
+                match put() {
+                    Ok(r) if made(&r) => break r,
+                    Ok(_) | Err(_) if t0.elapsed() < Duration::from_secs(20) => {
                         std::thread::sleep(Duration::from_millis(100));
                     }
-                    Err(e) => panic!("moto_server on {port}: {e}"),
+                    Ok(r) => break r,
+                    Err(e) => panic!("moto_server on {port}, creating {bucket}: {e}"),
                 }
             };
-            write!(
-                s,
-                "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut reply = String::new();
-            s.read_to_string(&mut reply).unwrap();
-            assert!(
-                reply.starts_with("HTTP/1.1 200"),
-                "creating {bucket}: {reply}"
-            );
+            assert!(made(&reply), "creating {bucket}: {reply}");
         }
         S3 {
             port,
